@@ -1,0 +1,29 @@
+# Two commands do everything from a fresh clone: `make demo` and `make test` (each sets up .venv first).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench setup clean
+
+setup: $(STAMP)
+
+# torch is installed first and pinned: 2.13.0 resolves to the local CPU build; an unpinned torch pulls CUDA.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/atomgen demo --output demo_out
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_evaluator.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

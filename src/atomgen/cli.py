@@ -1,0 +1,173 @@
+"""`atomgen` on the command line: a thin layer over the Python API.
+
+Every command that draws random numbers takes --seed; every failure a user can cause prints one line naming
+the file and record, and exits non-zero without leaving a half-written output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from atomgen import __version__
+from atomgen.errors import AtomgenError
+
+EXIT_USER_ERROR = 2
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=None, help="dataset cache folder (default: $ATOMGEN_DATA or ~/.cache/atomgen)")
+
+
+def _cmd_convert(args: argparse.Namespace) -> None:
+    from atomgen.io.formats import read_files, write
+
+    result = read_files(args.input, skip_invalid=args.skip_invalid)
+    write(args.output, result.systems)
+    skipped = f", skipped {len(result.skipped)} invalid" if result.skipped else ""
+    print(f"wrote {len(result.systems)} systems to {args.output}{skipped}")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from atomgen.eval.evaluate import evaluate
+    from atomgen.io.formats import read_files
+
+    samples = read_files(args.samples, skip_invalid=args.skip_invalid)
+    report = evaluate(
+        samples.systems,
+        args.reference,
+        fcd=not args.no_fcd,
+        posebusters=not args.no_posebusters,
+        strain=not args.no_strain,
+        seed=args.seed,
+        n_skipped=len(samples.skipped),
+        data_dir=args.data_dir,
+    )
+    print(report.to_markdown())
+    if args.output:
+        report.save_json(args.output)
+    if args.markdown:
+        report.save_markdown(args.markdown)
+
+
+def _cmd_conformers_eval(args: argparse.Namespace) -> None:
+    from atomgen.eval.conformer_report import evaluate_conformer_files
+
+    text = evaluate_conformer_files(
+        args.generated, args.reference, delta=args.delta, baseline_k=args.baselines, seed=args.seed,
+        output=args.output,
+    )
+    print(text)
+
+
+def _cmd_data(args: argparse.Namespace) -> None:
+    from atomgen.data.paths import data_dir
+
+    if args.dataset == "qm9":
+        from atomgen.data.qm9 import prepare_qm9
+
+        exclude = []
+        if args.exclude:
+            exclude = [int(tok) for tok in Path(args.exclude).read_text().split() if tok.isdigit()]
+        folder = prepare_qm9(args.data_dir, archive=args.archive, exclude=exclude)
+        print(f"QM9 ready in {folder}")
+    elif args.dataset == "drugs-etkdg":
+        from atomgen.data.drugs import build_drugs_etkdg
+
+        folder = build_drugs_etkdg(
+            data_dir(args.data_dir) / "drugs-etkdg", args.split, max_molecules=args.max_molecules,
+            max_atoms=args.max_atoms, workers=args.workers, seed=args.seed,
+        )
+        print(f"drugs-etkdg {args.split} ready in {folder}")
+    else:
+        from atomgen.data.crystals import load_crystal_split
+        from atomgen.io.formats import write
+
+        table = load_crystal_split(args.dataset, args.split)
+        if args.output:
+            write(args.output, list(table))
+        print(f"{args.dataset} {args.split}: {len(table)} crystals" + (f" written to {args.output}" if args.output else ""))
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from atomgen.demo import run_demo
+
+    run_demo(args.output, n=args.n, seed=args.seed, data_dir=args.data_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `atomgen` command."""
+    parser = argparse.ArgumentParser(prog="atomgen", description="Generate and evaluate 3D molecules and crystals.")
+    parser.add_argument("--version", action="version", version=f"atomgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("convert", help="convert between SDF, XYZ, extended XYZ, CIF and pack")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--skip-invalid", action="store_true", help="skip broken records with a warning")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("evaluate", help="evaluate generated molecules or crystals against a reference")
+    p.add_argument("samples", help="an SDF, XYZ, extended XYZ or CIF file, or a folder of them")
+    p.add_argument("--reference", default="qm9", help="qm9, drugs-etkdg, perov_5, carbon_24 or a file")
+    p.add_argument("-o", "--output", help="write the report as JSON here")
+    p.add_argument("--markdown", help="write the report as Markdown here")
+    p.add_argument("--no-fcd", action="store_true")
+    p.add_argument("--no-posebusters", action="store_true")
+    p.add_argument("--no-strain", action="store_true")
+    p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted in the report)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_data_dir(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("evaluate-conformers", help="COV/AMR and best RMSD of generated conformers to references")
+    p.add_argument("generated", help="SDF of generated conformers (molecules matched to references by graph)")
+    p.add_argument("reference", help="SDF of reference conformers")
+    p.add_argument("--delta", type=float, default=0.5, help="coverage threshold in Å (0.75 for drug-size)")
+    p.add_argument("--baselines", type=int, default=0, metavar="K", help="also run ETKDG and ETKDG+MMFF with K conformers")
+    p.add_argument("-o", "--output", help="write the result as JSON here")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_conformers_eval)
+
+    p = sub.add_parser("data", help="prepare a dataset into the cache folder (or export a crystal split)")
+    p.add_argument("dataset", choices=["qm9", "drugs-etkdg", "perov_5", "carbon_24", "mp_20"])
+    p.add_argument("--split", default="test")
+    p.add_argument("--archive", help="qm9: read the original dsgdb9nsd.xyz.tar.bz2 instead of qm9pack")
+    p.add_argument("--exclude", help="qm9 --archive: file of gdb indices to leave out (uncharacterised molecules)")
+    p.add_argument("--max-molecules", type=int)
+    p.add_argument("--max-atoms", type=int)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("-o", "--output", help="crystals: write the split to this file (CIF, extended XYZ, pack)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_data_dir(p)
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("demo", help="the main job: evaluate QM9 test molecules as if generated, write demo_out/")
+    p.add_argument("-o", "--output", default="demo_out")
+    p.add_argument("-n", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    _add_data_dir(p)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 success, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        args.func(args)
+    except AtomgenError as err:
+        print(f"atomgen: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("atomgen: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

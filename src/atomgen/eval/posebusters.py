@@ -1,0 +1,25 @@
+"""PoseBusters' `mol` checks (sanitisation, bond lengths and angles, clashes, flatness, internal energy...)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+
+def posebusters_pass_rates(mols: Sequence) -> dict[str, float]:
+    """Fraction of molecules passing every check (`all`), and the pass rate of each check.
+
+    Args:
+        mols: RDKit Mols with a 3D conformer and hydrogens (e.g. bonds perceived from the generated geometry).
+    """
+    from posebusters import PoseBusters
+
+    if not mols:
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = PoseBusters(config="mol").bust(list(mols), None, None, full_report=False)
+    checks = table.astype(bool)
+    rates = {"all": float(checks.all(axis=1).mean())}
+    rates.update({str(name): float(checks[name].mean()) for name in checks.columns})
+    return rates

@@ -1,0 +1,96 @@
+"""CIF files: one or many crystal structures (one `data_` block each), read and written with pymatgen."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from atomgen.errors import InputError
+from atomgen.system import AtomSystem
+
+_BLOCK_START = re.compile(r"^data_", re.MULTILINE)
+
+
+def iter_cif(path: str | Path) -> Iterator[AtomSystem | InputError]:
+    """Yield one crystal per `data_` block, or an InputError naming the file and the block."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    starts = [m.start() for m in _BLOCK_START.finditer(text)]
+    if not starts:
+        if text.strip():
+            yield InputError("no 'data_' block found: not a CIF file", path, 0)
+        return
+    for index, (begin, end) in enumerate(zip(starts, starts[1:] + [len(text)])):
+        block = text[begin:end]
+        try:
+            yield parse_cif_block(block)
+        except InputError as err:
+            yield err.located(path, index)
+
+
+def parse_cif_block(block: str) -> AtomSystem:
+    """One CIF data block as a periodic AtomSystem (fractional coordinates wrapped into the cell)."""
+    from pymatgen.core import Structure
+
+    from atomgen.io.convert import from_pymatgen
+
+    name = block.splitlines()[0][len("data_") :].strip()
+    _check_cell(block)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymatgen warns about rounding and occupancy on valid files too
+        try:
+            structure = Structure.from_str(block, fmt="cif")
+        except Exception as exc:  # pymatgen raises ValueError, KeyError, IndexError... on broken CIFs
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"could not parse the CIF block {name!r}: {reason}") from None
+    system = from_pymatgen(structure)
+    system.name = system.name or name
+    return system.validate()
+
+
+def _check_cell(block: str) -> None:
+    # pymatgen silently builds a degenerate cell from missing or zero lengths; say so plainly instead.
+    values = {}
+    for key in ("a", "b", "c", "alpha", "beta", "gamma"):
+        match = re.search(rf"^_cell_{'length' if len(key) == 1 else 'angle'}_{key}\s+(\S+)", block, re.MULTILINE)
+        if match is None:
+            raise InputError(f"missing lattice: no _cell_{'length' if len(key) == 1 else 'angle'}_{key}")
+        try:
+            values[key] = float(re.sub(r"\(\d+\)$", "", match.group(1)))
+        except ValueError:
+            raise InputError(f"lattice value {key} is not a number: {match.group(1)!r}") from None
+    if not all(np.isfinite(list(values.values()))) or min(values["a"], values["b"], values["c"]) <= 0:
+        raise InputError("singular lattice: cell lengths must be finite and positive")
+
+
+def read_cif(path: str | Path) -> list[AtomSystem]:
+    """All structures of a CIF file; the first broken block raises InputError."""
+    out = []
+    for item in iter_cif(path):
+        if isinstance(item, InputError):
+            raise item
+        out.append(item)
+    return out
+
+
+def format_cif(systems: Iterable[AtomSystem]) -> str:
+    """CIF text with one data block per crystal; raises InputError for a system without a lattice."""
+    from pymatgen.io.cif import CifWriter
+
+    from atomgen.io.convert import to_pymatgen
+
+    parts = []
+    for index, system in enumerate(systems):
+        if not system.is_periodic:
+            raise InputError("CIF holds crystals only; this system has no lattice (write SDF or XYZ)", record=index)
+        text = str(CifWriter(to_pymatgen(system)))
+        if system.name:
+            # Keep our identifier as the block name (CifWriter names blocks by formula).
+            safe = re.sub(r"\s+", "_", system.name)
+            text = re.sub(r"^data_.*$", f"data_{safe}", text, count=1, flags=re.MULTILINE)
+        parts.append(text)
+    return "\n".join(parts)
