@@ -84,7 +84,7 @@ def _edm_smiles(numbers: np.ndarray, bonds: np.ndarray) -> str | None:
     # EDM keeps the largest fragment (by atom count) of a sanitised molecule.
     fragments = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
     largest = max(fragments, key=lambda m: m.GetNumAtoms())
-    return Chem.MolToSmiles(largest)
+    return Chem.MolToSmiles(Chem.RemoveHs(largest, sanitize=False), isomericSmiles=False)
 
 
 def perceive_molecule(numbers: np.ndarray, positions: np.ndarray):

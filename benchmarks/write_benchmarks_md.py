@@ -1,0 +1,117 @@
+"""Render BENCHMARKS.md from benchmarks/results/*.json (numbers are never typed in by hand)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Published rows for the datasets themselves, for comparison (percentages).
+# EDM: Hoogeboom et al. 2022, "Equivariant Diffusion for Molecule Generation in 3D", Tables 1-2, row "Data"
+# (QM9 with hydrogens; GeoLDM, Xu et al. 2023, repeats the same row).
+EDM_DATA_ROW = {"atom_stability": 99.0, "molecule_stability": 95.2, "edm_validity": 97.7, "edm_valid_unique": 97.7}
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def _num(value, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
+def _qm9_section(entry: dict) -> list[str]:
+    r = entry["result"]
+    m = r["metrics"]
+    lines = [
+        "## QM9 training split evaluated as if generated",
+        "",
+        f"All {r['n_samples']:,} molecules of EDM's QM9 train split, against the `qm9` reference (novelty: train "
+        f"split; distributions and FCD: test split, {r['reference']['n_test']:,} RDKit-valid SMILES). "
+        f"Command: `python benchmarks/bench_evaluator.py --parts qm9-train` ({entry['machine']}, commit "
+        f"{entry['commit']}, {entry['wall_s']:.0f} s including one-off preparation).",
+        "",
+        "| metric | atomgen | EDM paper, Data row |",
+        "|---|---|---|",
+    ]
+    labels = {
+        "atom_stability": "Atom stability (EDM bonds) %",
+        "molecule_stability": "Molecule stability (EDM bonds) %",
+        "edm_validity": "Validity (EDM bonds, largest fragment) %",
+        "edm_valid_unique": "Valid x unique (EDM) %",
+        "rdkit_validity": "Validity (RDKit DetermineBonds, charge 0) %",
+        "connected_validity": "Connected validity %",
+        "uniqueness": "Uniqueness among RDKit-valid %",
+        "novelty": "Novelty vs train %",
+        "posebusters_pass": "PoseBusters mol, all checks %",
+    }
+    for key, label in labels.items():
+        lit = EDM_DATA_ROW.get(key)
+        lines.append(f"| {label} | {_pct(m.get(key))} | {'' if lit is None else lit} |")
+    for key, label in [("atom_type_tv", "Atom-type TV"), ("n_atoms_tv", "Number-of-atoms TV"),
+                       ("bond_length_w1", "Bond-length W1 (Å)"), ("bond_angle_w1", "Bond-angle W1 (°)"),
+                       ("fcd", "FCD vs test (fcd_torch)"), ("strain_median", "Strain median (kcal/mol)")]:
+        lines.append(f"| {label} | {_num(m.get(key))} | |")
+    versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items() if k in ("rdkit", "fcd_torch", "posebusters"))
+    lines += ["", f"Library versions: {versions}. PoseBusters and strain on a seeded random 1,000 of the valid "
+              "molecules.", ""]
+    return lines
+
+
+def _speed_section(entry: dict) -> list[str]:
+    r = entry["result"]
+    return [
+        "## Evaluator speed",
+        "",
+        f"{r['n']:,} QM9 molecules (a seeded random subset of the train split), reference statistics already cached. "
+        f"Command: `python benchmarks/bench_evaluator.py --parts speed` ({entry['machine']}, commit {entry['commit']}).",
+        "",
+        "| what | seconds | budget |",
+        "|---|---|---|",
+        f"| everything but FCD, PoseBusters and strain | {r['seconds_without_fcd_posebusters_strain']:.1f} | 60 |",
+        f"| FCD of the {r['n_valid_for_fcd']:,} valid molecules (reference statistics cached) | "
+        f"{r['seconds_fcd']:.1f} | 60 |",
+        "",
+    ]
+
+
+def _crystal_section(name: str, entry: dict) -> list[str]:
+    r = entry["result"]
+    m = r["metrics"]
+    d = r.get("details", {})
+    rows = [("structural_validity", "Structural validity %", _pct), ("compositional_validity",
+             "Compositional validity (SMACT) %", _pct), ("validity", "Validity (both) %", _pct),
+            ("uniqueness", "Uniqueness %", _pct), ("novelty", "Novelty vs val %", _pct),
+            ("density_w1", "Density W1 (g/cm³)", _num), ("n_elements_w1", "Number-of-elements W1", _num)]
+    lines = [
+        f"## {name} test split evaluated as if generated (against its val split)",
+        "",
+        f"{r['n_samples']:,} test structures against the {r['reference']['n_test']:,} of the val split (the train "
+        f"split is not reachable here). Command: `python benchmarks/bench_evaluator.py --parts {name}` "
+        f"({entry['machine']}, commit {entry['commit']}, {entry['wall_s']:.0f} s).",
+        "",
+        "| metric | atomgen |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {fmt(m.get(key))} |" for key, label, fmt in rows]
+    coverage = {k: v for k, v in d.items() if k.startswith("cov")}
+    if coverage:
+        lines += ["", "Coverage: " + "; ".join(f"{k}: {v}" for k, v in coverage.items())]
+    return lines + [""]
+
+
+def write_benchmarks_md(results: dict, path: Path) -> None:
+    """Write BENCHMARKS.md from the evaluator results dictionary."""
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `benchmarks/bench_evaluator.py` from `benchmarks/results/evaluator.json`; every number below "
+        "was measured by that script on the machine named beside it.",
+        "",
+    ]
+    if "qm9-train" in results:
+        lines += _qm9_section(results["qm9-train"])
+    if "speed" in results:
+        lines += _speed_section(results["speed"])
+    for name in ("perov_5", "carbon_24"):
+        if name in results:
+            lines += _crystal_section(name, results[name])
+    path.write_text("\n".join(lines))
