@@ -87,8 +87,7 @@ class AtomSystem:
         """Fractional coordinates (crystals only), wrapped into [0, 1)."""
         if self.lattice is None:
             raise ValueError("a system without a lattice has no fractional coordinates")
-        frac = np.linalg.solve(self.lattice.T, self.positions.T).T
-        return frac - np.floor(frac)
+        return _wrap(np.linalg.solve(self.lattice.T, self.positions.T).T)
 
     @property
     def lattice_parameters(self) -> tuple[float, float, float, float, float, float]:
@@ -130,8 +129,7 @@ class AtomSystem:
         cls, numbers: np.ndarray, frac_coords: np.ndarray, lattice: np.ndarray, **kwargs: Any
     ) -> "AtomSystem":
         """Build a crystal from fractional coordinates (wrapped into [0, 1)) and a lattice."""
-        frac = np.asarray(frac_coords, dtype=np.float64).reshape(-1, 3)
-        frac = frac - np.floor(frac)
+        frac = _wrap(np.asarray(frac_coords, dtype=np.float64).reshape(-1, 3))
         lattice = np.asarray(lattice, dtype=np.float64).reshape(3, 3)
         return cls(numbers=numbers, positions=frac @ lattice, lattice=lattice, **kwargs)
 
@@ -173,3 +171,11 @@ class AtomSystem:
             if dist[i, j] < min_distance:
                 raise InputError(f"atoms {min(i, j) + 1} and {max(i, j) + 1} overlap ({dist[i, j]:.3f} Å apart)")
         return self
+
+
+def _wrap(frac: np.ndarray) -> np.ndarray:
+    """Fractional coordinates wrapped into [0, 1)."""
+    wrapped = frac - np.floor(frac)
+    # x - floor(x) rounds to exactly 1.0 for tiny negative x; that is the cell's own origin.
+    wrapped[wrapped >= 1.0] = 0.0
+    return wrapped

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from atomgen.errors import DatasetError, InputError
-from atomgen.io.convert import from_pymatgen, to_pymatgen
+from atomgen.io.cif import parse_cif_block
+from atomgen.io.convert import to_pymatgen
 from atomgen.system import AtomSystem
 
 __all__ = [
@@ -33,10 +34,9 @@ __all__ = [
     "SkippedRecord",
     "crystal_data_root",
     "crystal_from_cif",
-    "from_pymatgen_structure",
+    "niggli_reduced",
     "load_crystal_split",
     "read_cdvae_csv",
-    "to_pymatgen_structure",
 ]
 
 REQUIRED_COLUMNS = ("material_id", "cif")
@@ -89,67 +89,37 @@ class CrystalTable:
         return self.systems[index]
 
 
-# ------------------------------------------------------------------------------------------ pymatgen views
-def to_pymatgen_structure(system: AtomSystem):
-    """A pymatgen `Structure` for a periodic system; InputError for a molecule."""
-    if not system.is_periodic:
-        raise InputError("a pymatgen Structure needs a lattice; this system has none", record=system.name or None)
-    return to_pymatgen(system)
-
-
-def from_pymatgen_structure(structure) -> AtomSystem:
-    """An `AtomSystem` from a pymatgen `Structure` (ordered sites only), positions wrapped into the cell."""
-    system = from_pymatgen(structure)
-    return _wrapped(system)
-
-
-def _wrapped(system: AtomSystem) -> AtomSystem:
-    frac = np.linalg.solve(system.lattice.T, system.positions.T).T
-    frac = frac - np.floor(frac)
-    # x - floor(x) rounds to exactly 1.0 for tiny negative x; keep coordinates in [0, 1).
-    frac[frac >= 1.0] = 0.0
-    system.positions = frac @ system.lattice
-    return system
-
-
 # --------------------------------------------------------------------------------------------------- parsing
 def crystal_from_cif(cif: str, *, niggli: bool = True) -> AtomSystem:
-    """One CIF block as a periodic `AtomSystem` (Cartesian Å, fractional coordinates wrapped into [0, 1)).
+    """One CIF text as a periodic `AtomSystem` (Cartesian Å, fractional coordinates wrapped into [0, 1)).
 
     Args:
-        cif: the CIF text.
+        cif: the CIF text (anything before its `data_` line, like pymatgen's comment, is ignored).
         niggli: replace the cell by its Niggli-reduced equivalent (pymatgen `get_reduced_structure`),
             as CDVAE does when it builds its graphs.
 
     Raises:
-        InputError: unparsable CIF, singular or non-finite lattice, NaN coordinates, disordered sites.
+        InputError: unparsable CIF, missing or singular lattice, NaN coordinates, disordered sites.
     """
-    from pymatgen.core import Structure
-
-    with warnings.catch_warnings():
-        # pymatgen warns about rounded occupancies and the like on perfectly usable files.
-        warnings.simplefilter("ignore")
-        try:
-            structure = Structure.from_str(cif, fmt="cif")
-        except Exception as exc:  # pymatgen raises ValueError, KeyError, IndexError... on broken CIFs
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"could not parse the CIF: {reason}") from None
-    matrix = structure.lattice.matrix
-    if not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix)) < 1e-6:
-        raise InputError("singular or non-finite lattice (cell volume is zero or undefined)")
-    if not np.all(np.isfinite(structure.frac_coords)):
-        raise InputError("non-finite (NaN or inf) atomic coordinates")
-    if not structure.is_ordered:
-        raise InputError("disordered (partially occupied) sites are not supported")
+    start = cif.find("data_")
+    if start < 0:
+        raise InputError("no 'data_' block: not a CIF")
+    system = parse_cif_block(cif[start:])
     if niggli:
-        try:
-            structure = structure.get_reduced_structure(reduction_algo="niggli")
-        except Exception as exc:  # a near-degenerate cell can make the reduction fail to converge
-            raise InputError(f"Niggli reduction failed: {exc}") from None
-    system = from_pymatgen_structure(structure)
-    system.pbc = (True, True, True)
+        system = niggli_reduced(system)
     system.properties = {}
-    return system.validate()
+    return system
+
+
+def niggli_reduced(system: AtomSystem) -> AtomSystem:
+    """The same crystal in its Niggli-reduced cell (atoms in the same order, wrapped into the new cell)."""
+    try:
+        reduced = to_pymatgen(system).get_reduced_structure(reduction_algo="niggli")
+    except Exception as exc:  # a near-degenerate cell can make the reduction fail to converge
+        raise InputError(f"Niggli reduction failed: {exc}") from None
+    return AtomSystem.from_fractional(
+        system.numbers, reduced.frac_coords, reduced.lattice.matrix, name=system.name, properties=system.properties
+    ).validate()
 
 
 def _number(text: str) -> float | int | None:

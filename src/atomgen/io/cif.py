@@ -67,16 +67,6 @@ def _check_cell(block: str) -> None:
         raise InputError("singular lattice: cell lengths must be finite and positive")
 
 
-def read_cif(path: str | Path) -> list[AtomSystem]:
-    """All structures of a CIF file; the first broken block raises InputError."""
-    out = []
-    for item in iter_cif(path):
-        if isinstance(item, InputError):
-            raise item
-        out.append(item)
-    return out
-
-
 def format_cif(systems: Iterable[AtomSystem]) -> str:
     """CIF text with one data block per crystal; raises InputError for a system without a lattice."""
     from pymatgen.io.cif import CifWriter

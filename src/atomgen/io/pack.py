@@ -141,8 +141,3 @@ class Pack(Sequence[AtomSystem]):
             name=str(self.names[k]),
         )
 
-
-def read_pack(path: str | Path) -> list[AtomSystem]:
-    """All systems of a pack, as a list."""
-    pack = Pack(path)
-    return [pack[k] for k in range(len(pack))]

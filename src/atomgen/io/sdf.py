@@ -83,16 +83,6 @@ def _check_v2000(block: str) -> None:
         raise InputError("truncated record: no 'M  END' line")
 
 
-def read_sdf(path: str | Path) -> list[AtomSystem]:
-    """All molecules of an SDF file; the first broken record raises InputError."""
-    out = []
-    for item in iter_sdf(path):
-        if isinstance(item, InputError):
-            raise item
-        out.append(item)
-    return out
-
-
 def format_sdf(systems: Iterable[AtomSystem]) -> str:
     """SDF text for molecules (bonds perceived from coordinates where absent; properties as data fields)."""
     from rdkit import Chem

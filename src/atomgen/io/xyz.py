@@ -93,16 +93,6 @@ def _parse_extended(block: Sequence[str]) -> AtomSystem:
     return system
 
 
-def read_xyz(path: str | Path) -> list[AtomSystem]:
-    """All frames of an XYZ / extended XYZ file; the first broken frame raises InputError."""
-    out = []
-    for item in iter_xyz(path):
-        if isinstance(item, InputError):
-            raise item
-        out.append(item)
-    return out
-
-
 def format_xyz(system: AtomSystem, *, extended: bool | None = None) -> str:
     """One frame as text. Extended XYZ (lattice, pbc, properties) when asked or when the system is periodic."""
     extended = system.is_periodic if extended is None else extended
