@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
+from atomgen.data.paths import shared_data_dir
 from atomgen.errors import DatasetError, InputError
 from atomgen.io.cif import parse_cif_block
 from atomgen.io.convert import to_pymatgen
@@ -190,18 +189,8 @@ def read_cdvae_csv(path: str | Path, *, niggli: bool = True, skip_invalid: bool 
 
 # ------------------------------------------------------------------------------------------------- datasets
 def crystal_data_root(data_root: str | Path | None = None) -> Path:
-    """The folder holding the crystal CSVs.
-
-    Order: the explicit `data_root`; `$ATOMGEN_SHARED_DATA/crystals` (the variable points to a shared/data
-    folder); `../shared/data/crystals` relative to the project root.
-    """
-    if data_root is not None:
-        return Path(data_root)
-    env = os.environ.get("ATOMGEN_SHARED_DATA")
-    if env:
-        return Path(env) / "crystals"
-    # src/atomgen/data/crystals.py -> parents[3] is the project root.
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "crystals"
+    """The folder holding the crystal CSVs: `data_root`, else `crystals/` in the shared data folder."""
+    return Path(data_root) if data_root is not None else shared_data_dir() / "crystals"
 
 
 def load_crystal_split(

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from atomgen.data.paths import shared_data_dir
 from atomgen.errors import DatasetError, InputError
 from atomgen.io.atomic import atomic_path, atomic_write_text
 from atomgen.io.convert import from_rdkit
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 NAME = "drugs-etkdg"
 SPLITS = ("train", "val", "test")
-DEFAULT_SMILES_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "geom_drugs"
 _SHARD = "shard_{:05d}.sdf"
 
 
@@ -144,7 +144,7 @@ def build_drugs_etkdg(
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    src = Path(smiles_dir) if smiles_dir is not None else DEFAULT_SMILES_DIR
+    src = Path(smiles_dir) if smiles_dir is not None else shared_data_dir() / "geom_drugs"
     smiles_file = src / f"geom_{split}_smiles.txt"
     if not smiles_file.is_file():
         raise DatasetError(f"GEOM-DRUGS SMILES file not found: {smiles_file}")
