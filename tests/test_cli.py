@@ -77,3 +77,10 @@ def test_data_exports_a_crystal_split(tmp_path):
 
     crystals = read(tmp_path / "p.extxyz")
     assert len(crystals) == 3787 and all(c.is_periodic and len(c) == 5 for c in crystals[:50])
+
+
+def test_drugs_reference_must_be_built_first(tmp_path, small_molecules, capsys):
+    samples = write(tmp_path / "s.sdf", small_molecules[:2])
+    code = main(["evaluate", str(samples), "--reference", "drugs-etkdg", "--data-dir", str(tmp_path / "cache")])
+    assert code == 2
+    assert "atomgen data drugs-etkdg --split test" in capsys.readouterr().err
