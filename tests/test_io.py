@@ -66,6 +66,7 @@ def _sdf_text(small_molecules) -> str:
         ("nan.xyz", lambda t: t.replace("0.117", "nan"), "record 0.*non-finite"),
         ("count.xyz", lambda t: "three\n" + t, "record 0.*atom count"),
         ("words.xyz", lambda t: t.replace("0.757", "abc"), "not numbers"),
+        ("overlap.xyz", lambda t: t.replace("-0.757 -0.467", "0.757 -0.467"), "record 0.*atoms 2 and 3 overlap"),
     ],
 )
 def test_bad_xyz(tmp_path, name, mutate, message):

@@ -16,6 +16,9 @@ from atomgen.errors import InputError
 
 AROMATIC = 4
 BOND_ORDERS = (1, 2, 3, AROMATIC)
+# Two atoms closer than this (Å) sit "on top of each other": no chemistry puts nuclei 0.01 Å apart, so a record
+# like that is broken input rather than a bad sample.
+OVERLAP_DISTANCE = 0.01
 
 
 @dataclass
@@ -134,11 +137,11 @@ class AtomSystem:
         return cls(numbers=numbers, positions=frac @ lattice, lattice=lattice, **kwargs)
 
     # ------------------------------------------------------------ validation
-    def validate(self, *, min_distance: float | None = None) -> "AtomSystem":
+    def validate(self, *, min_distance: float | None = OVERLAP_DISTANCE) -> "AtomSystem":
         """Raise InputError if the record is not physically readable; return self otherwise.
 
         Checks shapes, atomic numbers in 1-118, finite coordinates and lattice, a non-singular lattice, bond
-        indices in range, and (when `min_distance` is given) that no two atoms of a molecule sit closer than it.
+        indices in range, and that no two atoms of a molecule sit closer than `min_distance` (Å; None skips it).
         """
         n = len(self.numbers)
         if n == 0:
