@@ -30,7 +30,7 @@ def qm9_train(data_dir: str | None) -> dict:
     from atomgen.data.qm9 import load_qm9
 
     train = list(load_qm9("train", data_dir))
-    return evaluate(train, "qm9", data_dir=data_dir, max_expensive=1000, seed=0).to_dict()
+    return evaluate(train, "qm9", data_dir=data_dir, max_expensive=500, seed=0).to_dict()
 
 
 def speed(data_dir: str | None, n: int = 10_000) -> dict:

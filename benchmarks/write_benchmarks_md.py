@@ -51,7 +51,7 @@ def _qm9_section(entry: dict) -> list[str]:
                        ("fcd", "FCD vs test (fcd_torch)"), ("strain_median", "Strain median (kcal/mol)")]:
         lines.append(f"| {label} | {_num(m.get(key))} | |")
     versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items() if k in ("rdkit", "fcd_torch", "posebusters"))
-    lines += ["", f"Library versions: {versions}. PoseBusters and strain on a seeded random 1,000 of the valid "
+    lines += ["", f"Library versions: {versions}. PoseBusters and strain on a seeded random 500 of the valid "
               "molecules.", ""]
     return lines
 

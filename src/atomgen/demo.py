@@ -22,7 +22,7 @@ def run_demo(output: str | Path = "demo_out", *, n: int = 2000, seed: int = 0, d
     molecules = [test[int(k)] for k in rows]
     out.mkdir(parents=True, exist_ok=True)
     write(out / "samples.sdf", molecules)
-    report = evaluate(molecules, "qm9", seed=seed, data_dir=data_dir, max_expensive=500)
+    report = evaluate(molecules, "qm9", seed=seed, data_dir=data_dir, max_expensive=200)
     report.save_json(out / "report.json")
     report.save_markdown(out / "report.md")
     print(report.to_markdown())
