@@ -56,6 +56,23 @@ def _qm9_section(entry: dict) -> list[str]:
     return lines
 
 
+def _subsets_section(entry: dict) -> list[str]:
+    r = entry["result"]
+    keys = ["atom_stability", "molecule_stability", "edm_validity", "edm_valid_unique", "rdkit_validity", "uniqueness"]
+    lines = [
+        f"### QM9 train, seeded random subsets of {r['n']:,}",
+        "",
+        "The size at which generated sets are usually evaluated. Command: "
+        f"`python benchmarks/bench_evaluator.py --parts qm9-subsets` ({entry['machine']}, commit {entry['commit']}).",
+        "",
+        "| seed | " + " | ".join(keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+    ]
+    for seed, metrics in r["by_seed"].items():
+        lines.append(f"| {seed} | " + " | ".join(_pct(metrics.get(k)) for k in keys) + " |")
+    return lines + [""]
+
+
 def _speed_section(entry: dict) -> list[str]:
     r = entry["result"]
     return [
@@ -109,6 +126,8 @@ def write_benchmarks_md(results: dict, path: Path) -> None:
     ]
     if "qm9-train" in results:
         lines += _qm9_section(results["qm9-train"])
+    if "qm9-subsets" in results:
+        lines += _subsets_section(results["qm9-subsets"])
     if "speed" in results:
         lines += _speed_section(results["speed"])
     for name in ("perov_5", "carbon_24"):
