@@ -93,7 +93,9 @@ def perceive_molecule(numbers: np.ndarray, positions: np.ndarray):
     from rdkit import Chem
     from rdkit.Chem import rdDetermineBonds
     from rdkit.Geometry import Point3D
+    from rdkit.rdBase import BlockLogs
 
+    _quiet = BlockLogs()  # failures are counted as invalid, not printed
     mol = Chem.RWMol()
     for z in numbers:
         mol.AddAtom(Chem.Atom(int(z)))

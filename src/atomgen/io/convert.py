@@ -69,7 +69,9 @@ def perceive_rdkit_bonds(mol, *, charge: int = 0):
     """
     from rdkit import Chem
     from rdkit.Chem import rdDetermineBonds
+    from rdkit.rdBase import BlockLogs
 
+    _quiet = BlockLogs()  # a failed perception falls back below; RDKit's own complaint would only be noise
     candidate = Chem.Mol(mol)
     try:
         rdDetermineBonds.DetermineBonds(candidate, charge=charge)
