@@ -9,7 +9,7 @@ import pytest
 
 from atomgen.eval.bonds import edm_bond_orders, stable_atoms
 from atomgen.eval.distributions import distribution_distances, geometry_statistics, total_variation
-from atomgen.eval.evaluate import _molecule_metrics, evaluate
+from atomgen.eval.evaluate import evaluate, molecule_metrics
 from atomgen.eval.molecules import analyse_molecule, analyse_molecules
 from atomgen.system import AtomSystem
 
@@ -53,7 +53,7 @@ def test_uniqueness_novelty_and_validity_counts(small_molecules):
         np.concatenate([methane().numbers, separated.numbers]), np.vstack([methane().positions, separated.positions])
     )
     analyses = analyse_molecules([ethanol, ethanol, acetic, two_methanes], workers=1)
-    metrics = _molecule_metrics(analyses, train_smiles={"CCO"})
+    metrics = molecule_metrics(analyses, train_smiles={"CCO"})
     assert metrics["rdkit_validity"] == 1.0
     assert metrics["connected_validity"] == 0.75  # two methanes are valid but not connected
     assert metrics["uniqueness"] == pytest.approx(3 / 4)  # CCO twice

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from atomgen.data.paths import shared_data_dir
 from atomgen.errors import DatasetError, InputError
 from atomgen.io.cif import parse_cif_block

@@ -70,7 +70,7 @@ def _evaluate_molecules(
 ) -> EvaluationReport:
     analyses = analyse_molecules(systems, workers=workers)
     n = len(systems)
-    metrics = _molecule_metrics(analyses, ref.train_smiles)
+    metrics = molecule_metrics(analyses, ref.train_smiles)
     stats = geometry_statistics([(s.numbers, s.positions, a.edm_bonds) for s, a in zip(systems, analyses)])
     distances = distribution_distances(stats, ref.geometry)
     details: dict[str, object] = {
@@ -128,7 +128,7 @@ def _evaluate_molecules(
     )
 
 
-def _molecule_metrics(analyses: Sequence[MoleculeAnalysis], train_smiles: set[str]) -> dict[str, float]:
+def molecule_metrics(analyses: Sequence[MoleculeAnalysis], train_smiles: set[str]) -> dict[str, float]:
     """Stability, validity, uniqueness and novelty from per-molecule analyses."""
     n = len(analyses)
     n_atoms = sum(a.n_atoms for a in analyses)
@@ -136,7 +136,7 @@ def _molecule_metrics(analyses: Sequence[MoleculeAnalysis], train_smiles: set[st
     valid = [a.rdkit_smiles for a in analyses if a.rdkit_smiles is not None]
     unique = set(valid)
     return {
-        "atom_stability": sum(a.n_stable_atoms for a in analyses) / n_atoms,
+        "atom_stability": sum(a.n_stable_atoms for a in analyses) / n_atoms if n_atoms else 0.0,
         "molecule_stability": float(np.mean([a.stable for a in analyses])),
         "edm_validity": len(edm_smiles) / n,
         "edm_valid_unique": len(set(edm_smiles)) / n,

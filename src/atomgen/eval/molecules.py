@@ -42,8 +42,8 @@ class MoleculeAnalysis:
 
     @property
     def stable(self) -> bool:
-        """Molecule stability: every atom stable."""
-        return self.n_stable_atoms == self.n_atoms
+        """Molecule stability: every atom stable (an empty molecule is not stable)."""
+        return self.n_atoms > 0 and self.n_stable_atoms == self.n_atoms
 
     @property
     def connected_valid(self) -> bool:
@@ -52,7 +52,10 @@ class MoleculeAnalysis:
 
 
 def analyse_molecule(numbers: np.ndarray, positions: np.ndarray) -> MoleculeAnalysis:
-    """Analyse one molecule given its atomic numbers and positions (Å)."""
+    """Analyse one molecule given its atomic numbers and positions (Å); an empty one is invalid and unstable."""
+    if len(numbers) == 0:
+        return MoleculeAnalysis(n_atoms=0, n_stable_atoms=0, edm_smiles=None, rdkit_smiles=None, n_fragments=0,
+                                edm_bonds=np.zeros((0, 3), dtype=np.int64))
     orders = edm_bond_orders(numbers, positions)
     stable = stable_atoms(numbers, orders)
     i, j = np.nonzero(np.triu(orders))

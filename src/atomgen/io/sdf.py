@@ -26,7 +26,8 @@ def iter_sdf(path: str | Path) -> Iterator[AtomSystem | InputError]:
     if not chunks[-1].strip():
         chunks = chunks[:-1]
     for index, chunk in enumerate(chunks):
-        block = chunk.lstrip("\r\n") if index else chunk
+        # Drop only the line break that ends the `$$$$` line: the next line is the record's name, maybe empty.
+        block = chunk.removeprefix("\r\n").removeprefix("\n") if index else chunk
         try:
             yield parse_mol_block(block)
         except InputError as err:

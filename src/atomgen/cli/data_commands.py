@@ -1,21 +1,9 @@
-"""`atomgen` on the command line: a thin layer over the Python API.
-
-Every command that draws random numbers takes --seed; every failure a user can cause prints one line naming
-the file and record, and exits non-zero without leaving a half-written output.
-"""
+"""Commands that read, convert, prepare and evaluate data: convert, evaluate, evaluate-conformers, data, demo."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
-from collections.abc import Sequence
 from pathlib import Path
-
-from atomgen import __version__
-from atomgen.errors import AtomgenError
-
-EXIT_USER_ERROR = 2
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -98,12 +86,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     run_demo(args.output, n=args.n, seed=args.seed, data_dir=args.data_dir)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the `atomgen` command."""
-    parser = argparse.ArgumentParser(prog="atomgen", description="Generate and evaluate 3D molecules and crystals.")
-    parser.add_argument("--version", action="version", version=f"atomgen {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the `atomgen` parser."""
     p = sub.add_parser("convert", help="convert between SDF, XYZ, extended XYZ, CIF and pack")
     p.add_argument("input")
     p.add_argument("output")
@@ -151,23 +135,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     _add_data_dir(p)
     p.set_defaults(func=_cmd_demo)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 success, 2 bad input)."""
-    args = build_parser().parse_args(argv)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    try:
-        args.func(args)
-    except AtomgenError as err:
-        print(f"atomgen: error: {err}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("atomgen: interrupted", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Commands that use or train models: sample, likelihood, decorate, complete, train, zoo."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+
+from atomgen.errors import InputError
+
+DEFAULT_QUETZAL = "quetzal-qm9-small"
+
+
+def _elements(text: str | None) -> list[int] | None:
+    from atomgen.elements import atomic_number
+
+    if not text:
+        return None
+    try:
+        return [atomic_number(token.strip()) for token in text.split(",") if token.strip()]
+    except (KeyError, ValueError) as exc:
+        raise InputError(f"--elements: {exc}") from None
+
+
+def _check_output(path: str) -> None:
+    from atomgen.io.formats import detect_format
+
+    kind = detect_format(path)
+    if kind not in ("sdf", "xyz", "extxyz"):
+        raise InputError("molecules are written as SDF or XYZ (.sdf, .xyz, .extxyz)", path)
+
+
+def _cmd_sample(args: argparse.Namespace) -> None:
+    from atomgen.io.formats import write
+    from atomgen.models.registry import load_model
+
+    _check_output(args.output)
+    model = load_model(args.model, device=args.device)
+    systems = model.sample(args.n, seed=args.seed, batch_size=args.batch_size, steps=args.steps,
+                           temperature=args.temperature, elements=_elements(args.elements))
+    write(args.output, systems)
+    print(f"wrote {len(systems)} molecules to {args.output}")
+
+
+def _cmd_likelihood(args: argparse.Namespace) -> None:
+    from atomgen.io.atomic import atomic_write_text
+    from atomgen.io.formats import read
+    from atomgen.models.registry import load_model
+
+    model = load_model(args.model, family="quetzal", device=args.device)
+    systems = read(args.input)
+    values = model.log_likelihood(systems, frame=args.frame, steps=args.steps, source=args.input)
+    buffer = io.StringIO()
+    table = csv.writer(buffer, delimiter="\t" if not args.output else ",", lineterminator="\n")
+    table.writerow(["index", "name", "n_atoms", "log_likelihood_nats", "nats_per_atom"])
+    for k, (system, value) in enumerate(zip(systems, values)):
+        table.writerow([k, system.name or "", len(system), f"{value:.4f}", f"{value / len(system):.4f}"])
+    if args.output:
+        with atomic_write_text(args.output) as handle:
+            handle.write(buffer.getvalue())
+        print(f"wrote {len(systems)} log-likelihoods to {args.output}")
+    else:
+        sys.stdout.write(buffer.getvalue())
+
+
+def _cmd_decorate(args: argparse.Namespace) -> None:
+    from atomgen.io.formats import read, write
+    from atomgen.models.registry import load_model
+    from atomgen.tasks.decorate import decorate
+
+    _check_output(args.output)
+    model = load_model(args.model, family="quetzal", device=args.device)
+    molecules = read(args.input)
+    decorated = decorate(model, molecules, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
+                         source=args.input)
+    write(args.output, decorated)
+    print(f"wrote {len(decorated)} decorated molecules to {args.output}")
+
+
+def _cmd_complete(args: argparse.Namespace) -> None:
+    from atomgen.io.formats import read, write
+    from atomgen.models.registry import load_model
+    from atomgen.tasks.complete import complete, fragment_from_smiles
+
+    _check_output(args.output)
+    model = load_model(args.model, family="quetzal", device=args.device)
+    if Path(args.input).exists():
+        fragments = read(args.input)
+    else:
+        fragments = [fragment_from_smiles(args.input, seed=args.seed)]
+    results = []
+    for index, fragment in enumerate(fragments):
+        try:
+            results += complete(model, fragment, args.n, seed=args.seed + index, steps=args.steps,
+                                batch_size=args.batch_size, source=args.input)
+        except InputError as err:
+            raise err.located(args.input, index) from None
+    write(args.output, results)
+    print(f"wrote {len(results)} completions of {len(fragments)} fragment(s) to {args.output}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from atomgen.train.config import load_train_config
+    from atomgen.train.run import train
+
+    config = load_train_config(args.config, args.set or [], family=args.family)
+    run_dir = args.run_dir or f"runs/{args.family}"
+    folder = train(config, run_dir, resume=args.resume, progress_bar=args.progress)
+    print(f"trained model (EMA weights) in {folder}")
+
+
+def _cmd_zoo(args: argparse.Namespace) -> None:
+    from atomgen.zoo import available
+
+    for name, family in available().items():
+        print(f"{name}\t{family}")
+
+
+def _add_model_options(p: argparse.ArgumentParser, default: str = DEFAULT_QUETZAL) -> None:
+    p.add_argument("--model", default=default, help=f"shipped model name or checkpoint folder (default {default})")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
+    p.add_argument("--steps", type=int, default=30, help="ODE steps per atom position")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the `atomgen` parser."""
+    p = sub.add_parser("sample", help="generate molecules from a model")
+    p.add_argument("-n", type=int, default=100, help="number of molecules")
+    p.add_argument("-o", "--output", required=True, help="output .sdf or .xyz")
+    p.add_argument("--temperature", type=float, default=1.0, help="of the atom-type distribution")
+    p.add_argument("--elements", help="comma-separated element symbols allowed (default: all the model knows)")
+    _add_model_options(p)
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("likelihood", help="exact log-likelihood (nats) of each molecule in a file")
+    p.add_argument("input", help="SDF or XYZ file (atoms in the order the model should read them)")
+    p.add_argument("-o", "--output", help="write a CSV here instead of a table on stdout")
+    p.add_argument("--frame", choices=["canonical", "given"], default="canonical",
+                   help="canonical: principal-axes frame (rotation invariant); given: coordinates as they are")
+    p.add_argument("--model", default=DEFAULT_QUETZAL)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--steps", type=int, default=128, help="ODE steps of the likelihood integral")
+    p.set_defaults(func=_cmd_likelihood)
+
+    p = sub.add_parser("decorate", help="add hydrogens to heavy atoms (one output molecule per input, in order)")
+    p.add_argument("input", help="SDF or XYZ with heavy atoms (any hydrogens are replaced)")
+    p.add_argument("-o", "--output", required=True)
+    _add_model_options(p)
+    p.set_defaults(func=_cmd_decorate)
+
+    p = sub.add_parser("complete", help="complete a fragment (SDF/XYZ with coordinates, or a SMILES) n times")
+    p.add_argument("input", help="fragment file, or a SMILES string (embedded in 3D first)")
+    p.add_argument("-n", type=int, default=100, help="completions per fragment")
+    p.add_argument("-o", "--output", required=True)
+    _add_model_options(p)
+    p.set_defaults(func=_cmd_complete)
+
+    p = sub.add_parser("train", help="train a model with Lightning (CPU, GPUs, nodes: set trainer.* in the config)")
+    p.add_argument("family", choices=["quetzal"])
+    p.add_argument("--config", help="YAML preset, e.g. configs/quetzal/qm9-small.yaml")
+    p.add_argument("--run-dir", help="folder for checkpoints, logs and the exported model (default runs/FAMILY)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.ckpt")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. optim.lr=3e-4")
+    p.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("zoo", help="list the shipped pretrained models")
+    p.set_defaults(func=_cmd_zoo)

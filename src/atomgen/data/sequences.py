@@ -1,0 +1,87 @@
+"""Molecules as padded atom sequences for autoregressive training (Quetzal)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from atomgen.data.ordering import smiles_order
+from atomgen.errors import DatasetError
+from atomgen.io.pack import Pack
+from atomgen.system import AtomSystem
+
+
+class AtomSequenceDataset(Dataset):
+    """Item k is (type classes 1..K, positions in Å) of molecule k, its atoms in the chosen order.
+
+    Reads a memory-mapped pack directly (no AtomSystem per item) or any sequence of AtomSystems.
+
+    Args:
+        source: a Pack or a list of AtomSystems.
+        elements: atomic numbers of classes 1..K; a molecule with any other element is an error.
+        order: "dataset", "smiles" (computed once, up front) or "random" (a new permutation per item draw).
+        max_atoms: molecules longer than this are an error.
+        seed: seeds the "random" order.
+    """
+
+    def __init__(self, source: Pack | Sequence[AtomSystem], elements: Sequence[int], order: str = "dataset",
+                 max_atoms: int = 32, seed: int = 0):
+        if isinstance(source, Pack):
+            self.numbers = np.asarray(source.numbers)
+            self.positions = np.asarray(source.positions, dtype=np.float32)
+            self.offsets = np.asarray(source.offsets)
+        else:
+            systems = list(source)
+            self.numbers = np.concatenate([s.numbers for s in systems]) if systems else np.zeros(0, np.int64)
+            self.positions = (np.concatenate([s.positions for s in systems]).astype(np.float32) if systems
+                              else np.zeros((0, 3), np.float32))
+            self.offsets = np.concatenate([[0], np.cumsum([len(s) for s in systems])])
+        lookup = np.full(max(max(elements), int(self.numbers.max(initial=0))) + 1, -1, dtype=np.int64)
+        lookup[list(elements)] = np.arange(1, len(elements) + 1)
+        self.classes = lookup[self.numbers]
+        if (self.classes < 0).any():
+            bad = sorted(set(self.numbers[self.classes < 0].tolist()))
+            raise DatasetError(f"the dataset holds elements {bad} outside the model's elements {list(elements)}")
+        sizes = np.diff(self.offsets)
+        if len(sizes) and sizes.max() > max_atoms:
+            raise DatasetError(f"a molecule has {sizes.max()} atoms, more than max_atoms={max_atoms}")
+        self.order = order
+        self.rng = np.random.default_rng(seed)
+        self.orders = None
+        if order == "smiles":
+            self.orders = [smiles_order(self._system(k)) for k in range(len(self))]
+        elif order not in ("dataset", "random"):
+            raise ValueError(f"unknown atom order {order!r}")
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def _system(self, k: int) -> AtomSystem:
+        a, b = self.offsets[k], self.offsets[k + 1]
+        return AtomSystem(numbers=self.numbers[a:b], positions=self.positions[a:b].astype(np.float64))
+
+    def __getitem__(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.offsets[k], self.offsets[k + 1]
+        classes, positions = self.classes[a:b], self.positions[a:b]
+        if self.order == "smiles":
+            permutation = self.orders[k]
+            classes, positions = classes[permutation], positions[permutation]
+        elif self.order == "random":
+            permutation = self.rng.permutation(b - a)
+            classes, positions = classes[permutation], positions[permutation]
+        return classes, positions
+
+
+def collate_sequences(items: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """Pad (classes, positions) items into `types` (B, L), `positions` (B, L, 3) and `n_atoms` (B,)."""
+    n_atoms = torch.tensor([len(classes) for classes, _ in items], dtype=torch.long)
+    length = int(n_atoms.max()) if len(items) else 0
+    types = torch.zeros(len(items), length, dtype=torch.long)
+    positions = torch.zeros(len(items), length, 3, dtype=torch.float32)
+    for row, (classes, coords) in enumerate(items):
+        types[row, : len(classes)] = torch.as_tensor(np.array(classes))
+        positions[row, : len(classes)] = torch.as_tensor(np.array(coords, dtype=np.float32))
+    return {"types": types, "positions": positions, "n_atoms": n_atoms}

@@ -1,0 +1,83 @@
+"""Model checkpoints: a folder with `model.safetensors` (weights) and `config.json` (family + hyperparameters).
+
+Nothing here unpickles: safetensors holds raw tensors only, and the config is plain JSON. Every way a checkpoint
+can be wrong (missing file, other model family, corrupt or mismatched weights) raises one InputError line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from atomgen.errors import InputError
+from atomgen.io.atomic import atomic_path, atomic_write_text
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def save_checkpoint(path: str | Path, family: str, config: dict[str, Any], module: torch.nn.Module,
+                    dtype: torch.dtype | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Write `module`'s weights (floating parameters cast to `dtype`; buffers kept exact) and its config."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    buffers = {name for name, _ in module.named_buffers()}
+    tensors = {}
+    for name, tensor in module.state_dict().items():
+        tensor = tensor.detach().cpu()
+        if dtype is not None and tensor.is_floating_point() and name not in buffers:
+            tensor = tensor.to(dtype)
+        tensors[name] = tensor.contiguous()
+    with atomic_path(folder / WEIGHTS) as tmp:
+        save_file(tensors, str(tmp))
+    document = {"family": family, "config": config, **(extra or {})}
+    with atomic_write_text(folder / CONFIG) as handle:
+        handle.write(json.dumps(document, indent=2) + "\n")
+    return folder
+
+
+def read_config(path: str | Path, family: str) -> dict[str, Any]:
+    """The `config.json` document of a checkpoint folder, checked to belong to `family`."""
+    folder = Path(path)
+    config_file = folder / CONFIG
+    if not folder.is_dir() or not config_file.is_file():
+        raise InputError(f"not a model checkpoint (expected a folder with {CONFIG} and {WEIGHTS})", folder)
+    try:
+        document = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"corrupt {CONFIG}: {exc}", folder) from None
+    if not isinstance(document, dict) or "config" not in document:
+        raise InputError(f"{CONFIG} has no 'config' entry", folder)
+    found = document.get("family")
+    if found != family:
+        raise InputError(f"checkpoint is a {found!r} model, not a {family!r} one", folder)
+    return document
+
+
+def load_weights(path: str | Path, module: torch.nn.Module) -> None:
+    """Load `model.safetensors` from a checkpoint folder into `module` (cast to its dtype), strictly."""
+    weights_file = Path(path) / WEIGHTS
+    if not weights_file.is_file():
+        raise InputError(f"missing {WEIGHTS}", Path(path))
+    try:
+        tensors = load_file(str(weights_file))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"corrupt weights: {exc}", weights_file) from None
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise InputError(f"weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})",
+                         weights_file)
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise InputError(f"weight {name} has shape {tuple(tensor.shape)}, expected "
+                             f"{tuple(expected[name].shape)}", weights_file)
+        if not torch.isfinite(tensor.float()).all():
+            raise InputError(f"weight {name} holds NaN or inf", weights_file)
+    module.load_state_dict({name: t.to(expected[name].dtype) for name, t in tensors.items()})

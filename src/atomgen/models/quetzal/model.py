@@ -1,0 +1,219 @@
+"""QuetzalModel: the public object for training, sampling, likelihoods and prefix completion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from atomgen.data.augment import augment_molecules
+from atomgen.diffusion.edm import loss_weight, sample_training_sigmas
+from atomgen.elements import symbol
+from atomgen.errors import InputError
+from atomgen.models import checkpoint
+from atomgen.models.quetzal.config import QuetzalConfig
+from atomgen.models.quetzal.network import START, STOP, QuetzalNetwork
+from atomgen.models.quetzal.sampler import SamplingOptions, generate_batch
+from atomgen.system import AtomSystem
+
+FAMILY = "quetzal"
+
+
+class QuetzalModel(nn.Module):
+    """Autoregressive 3-D molecule generator with exact likelihoods.
+
+    Batches for `training_loss` are dicts of `types` (B, L) type classes (1..K, 0 = padding), `positions` (B, L, 3)
+    in Å and `n_atoms` (B,), as built by `atomgen.data.sequences.collate_sequences`.
+    """
+
+    family = FAMILY
+
+    def __init__(self, config: QuetzalConfig):
+        super().__init__()
+        self.config = config
+        self.network = QuetzalNetwork(config)
+        lookup = torch.full((max(config.elements) + 1,), -1, dtype=torch.long)
+        lookup[list(config.elements)] = torch.arange(1, len(config.elements) + 1)
+        self.register_buffer("class_of_element", lookup, persistent=False)
+        self.hydrogen_class = config.elements.index(1) + 1 if 1 in config.elements else None
+
+    # ----------------------------------------------------------------------------------------------- conversions
+    def classes(self, numbers: np.ndarray, source: str | Path | None = None, record: int | None = None) -> np.ndarray:
+        """Type classes (1..K) of atomic numbers; an element the model does not know is an InputError."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        known = set(self.config.elements)
+        unknown = sorted({int(z) for z in numbers} - known)
+        if unknown:
+            names = ", ".join(symbol(z) if 0 < z < 119 else str(z) for z in unknown)
+            allowed = ", ".join(symbol(z) for z in self.config.elements)
+            raise InputError(f"element {names} is not one this model knows ({allowed})", source, record)
+        return self.class_of_element.cpu().numpy()[numbers]
+
+    def numbers(self, classes: np.ndarray) -> np.ndarray:
+        """Atomic numbers of type classes 1..K."""
+        return np.asarray(self.config.elements, dtype=np.int64)[np.asarray(classes) - 1]
+
+    # ---------------------------------------------------------------------------------------------------- training
+    def training_loss(self, batch: dict[str, torch.Tensor], augment: bool = True,
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Type cross-entropy (STOP included) + EDM position loss with `noise_draws` noise levels per atom."""
+        types, positions, n_atoms = batch["types"], batch["positions"], batch["n_atoms"]
+        batch_size, length = types.shape
+        mask = torch.arange(length, device=types.device) < n_atoms[:, None]
+        if augment:
+            heavy = types != self.hydrogen_class if self.hydrogen_class is not None else None
+            positions = augment_molecules(positions, mask, self.config.translation_std, heavy, generator)
+        start_types = torch.full((batch_size, 1), START, dtype=torch.long, device=types.device)
+        inputs = torch.cat([start_types, types], dim=1)
+        input_positions = torch.cat([positions.new_zeros(batch_size, 1, 3), positions], dim=1)
+        # The target after the last atom is STOP, which is the padding class 0.
+        next_types = torch.cat([types, types.new_full((batch_size, 1), STOP)], dim=1)
+        logits, cond = self.network(inputs, input_positions, next_types)
+
+        token_index = torch.arange(length + 1, device=types.device)
+        has_type_target = token_index[None] <= n_atoms[:, None]
+        has_position_target = token_index[None] < n_atoms[:, None]
+        type_loss = F.cross_entropy(logits[has_type_target], next_types[has_type_target])
+
+        draws = self.config.noise_draws
+        cond = cond[has_position_target].repeat_interleave(draws, dim=0)
+        target = torch.cat([positions, positions.new_zeros(batch_size, 1, 3)], dim=1)[has_position_target]
+        target = target.repeat_interleave(draws, dim=0)
+        sigma = sample_training_sigmas(target.shape[0], self.config.edm, target.device, generator)
+        noise = torch.randn(target.shape, generator=generator, device=target.device, dtype=target.dtype)
+        noisy = target + sigma[:, None].to(target.dtype) * noise
+        denoised = self.network.denoise(noisy, sigma.to(target.dtype), self.network.head.embed_condition(cond))
+        weight = loss_weight(sigma, self.config.sigma_data)
+        position_loss = (weight * ((denoised.float() - target.float()) ** 2).mean(-1)).mean()
+        return {"loss": type_loss + position_loss, "type_loss": type_loss, "position_loss": position_loss}
+
+    # ---------------------------------------------------------------------------------------------------- sampling
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _options(self, steps: int, temperature: float, elements: Sequence[int] | None,
+                 use_cache: bool) -> SamplingOptions:
+        allowed = None
+        if elements is not None:
+            allowed = torch.zeros(len(self.config.elements) + 1, dtype=torch.bool)
+            allowed[STOP] = True
+            allowed[torch.as_tensor(self.classes(np.asarray(list(elements))))] = True
+        return SamplingOptions(steps=steps, temperature=temperature, allowed=allowed, use_cache=use_cache)
+
+    def _generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(int(seed))
+
+    def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = 30, temperature: float = 1.0,
+               elements: Sequence[int] | None = None, condition: dict | None = None, progress: bool = True,
+               use_cache: bool = True) -> list[AtomSystem]:
+        """Generate `n` molecules from scratch.
+
+        Args:
+            n: number of molecules.
+            seed: all randomness comes from this seed.
+            batch_size: molecules generated in lockstep.
+            steps: Heun steps per atom position (quality saturates near 30 on QM9).
+            temperature: of the type distribution (1 = the model's own; lower = more conservative).
+            elements: atomic numbers allowed (STOP always is); None allows all the model knows.
+            condition: property conditioning; this model is unconditional, so it must be None.
+            progress: show a progress bar.
+            use_cache: False recomputes the prefix for every atom (for measuring the cache only).
+        """
+        if condition is not None:
+            raise InputError("this Quetzal model is unconditional: it takes no condition")
+        empty = AtomSystem(numbers=np.zeros(0, dtype=np.int64), positions=np.zeros((0, 3)))
+        return self.extend([empty], n_per_prefix=n, seed=seed, batch_size=batch_size, steps=steps,
+                           temperature=temperature, elements=elements, progress=progress, use_cache=use_cache,
+                           centre=False)
+
+    def extend(self, prefixes: Sequence[AtomSystem], *, n_per_prefix: int = 1, seed: int = 0, batch_size: int = 256,
+               steps: int = 30, temperature: float = 1.0, elements: Sequence[int] | None = None,
+               progress: bool = True, use_cache: bool = True, centre: bool = True,
+               source: str | Path | None = None) -> list[AtomSystem]:
+        """Complete each prefix molecule `n_per_prefix` times; results are in prefix order.
+
+        The given atoms come first and unchanged. Prefixes are moved to the training frame (their heavy-atom
+        centroid at the origin) for generation and the completed molecule is moved back.
+        """
+        jobs = []  # (prefix index, classes, positions in the model frame, offset)
+        for index, prefix in enumerate(prefixes):
+            if len(prefix) > self.config.max_atoms:
+                raise InputError(f"prefix has {len(prefix)} atoms, more than this model's maximum of "
+                                 f"{self.config.max_atoms}", source, index)
+            classes = self.classes(prefix.numbers, source, index)
+            offset = _anchor_centroid(prefix) if centre and len(prefix) else np.zeros(3)
+            jobs.append((index, classes, prefix.positions - offset, offset))
+        options = self._options(steps, temperature, elements, use_cache)
+        generator = self._generator(seed)
+        results: list[list[AtomSystem]] = [[] for _ in prefixes]
+        # Rows of one batch must share a prefix length; group by it, keeping the output order per prefix.
+        rows = [(job, copy) for job in jobs for copy in range(n_per_prefix)]
+        rows.sort(key=lambda row: len(row[0][1]))
+        bar = tqdm(total=len(rows), desc="sampling", unit="mol", disable=not progress)
+        self.eval()
+        start = 0
+        while start < len(rows):
+            length = len(rows[start][0][1])
+            stop = start
+            while stop < len(rows) and stop - start < batch_size and len(rows[stop][0][1]) == length:
+                stop += 1
+            chunk = rows[start:stop]
+            types = torch.as_tensor(np.stack([job[1] for job, _ in chunk]).reshape(len(chunk), length),
+                                    device=self.device)
+            positions = torch.as_tensor(np.stack([job[2] for job, _ in chunk]).reshape(len(chunk), length, 3),
+                                        dtype=torch.float32, device=self.device)
+            for (job, _), (classes, coords) in zip(chunk, generate_batch(self.network, types, positions, options,
+                                                                          generator)):
+                results[job[0]].append(AtomSystem(numbers=self.numbers(classes), positions=coords + job[3]))
+            bar.update(len(chunk))
+            start = stop
+        bar.close()
+        for index, prefix in enumerate(prefixes):  # give back the exact input coordinates of the prefix
+            for system in results[index]:
+                system.positions[: len(prefix)] = prefix.positions
+        return [system for per_prefix in results for system in per_prefix]
+
+    # -------------------------------------------------------------------------------------------------- likelihood
+    def log_likelihood(self, systems: Sequence[AtomSystem], *, frame: str = "canonical", steps: int = 128,
+                       batch_size: int = 64, source: str | Path | None = None) -> np.ndarray:
+        """Exact log-likelihood (nats) of each molecule in its atom order: types (STOP included) + positions.
+
+        `frame="canonical"` first moves each molecule to its principal-axes frame (so the value does not depend
+        on how the molecule was rotated or translated); `frame="given"` uses the coordinates as they are.
+        """
+        from atomgen.models.quetzal.likelihood import log_likelihood
+
+        return log_likelihood(self, systems, frame=frame, steps=steps, batch_size=batch_size, source=source)
+
+    # ------------------------------------------------------------------------------------------------- checkpoints
+    def save(self, path: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> Path:
+        """Write a checkpoint folder (safetensors weights + config.json)."""
+        return checkpoint.save_checkpoint(path, FAMILY, self.config.to_dict(), self.network, dtype, extra)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu") -> "QuetzalModel":
+        """Load a shipped model by name (see `atomgen.zoo.available()`) or a checkpoint folder."""
+        from atomgen.zoo import resolve
+
+        folder = resolve(name_or_path)
+        document = checkpoint.read_config(folder, FAMILY)
+        try:
+            config = QuetzalConfig.from_dict(document["config"])
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"invalid Quetzal config: {exc}", folder) from None
+        model = cls(config)
+        checkpoint.load_weights(folder, model.network)
+        return model.to(device).eval()
+
+
+def _anchor_centroid(system: AtomSystem) -> np.ndarray:
+    """Centroid of the heavy atoms (of all atoms if there are none): the origin of Quetzal's training frame."""
+    heavy = system.numbers != 1
+    points = system.positions[heavy] if heavy.any() else system.positions
+    return points.mean(axis=0)

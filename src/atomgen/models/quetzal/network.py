@@ -1,0 +1,71 @@
+"""Quetzal's network: a causal transformer in two halves and a DiffMLP position head.
+
+A molecule is the token sequence START, a_1 ... a_n (STOP is only ever predicted). Token i embeds its type, its
+position (linear + Fourier features) and its index. Reading tokens 0..i:
+
+* the first half of the layers predicts the type of atom i+1 (or STOP);
+* the second half also receives the embedding of that next type and emits z_i, which conditions the DiffMLP that
+  models the position of atom i+1 in the molecule's frame.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from atomgen.diffusion.edm import precondition
+from atomgen.models.quetzal.config import QuetzalConfig
+from atomgen.nn.diffmlp import DiffMLP
+from atomgen.nn.embeddings import PointEmbedding
+from atomgen.nn.transformer import KVCache, TransformerStack
+
+START = 0
+"""Input index of the START token; atom types are 1..K."""
+STOP = 0
+"""Output class of STOP; atom types are 1..K, so padding (0) after the last atom reads as STOP."""
+
+
+class QuetzalNetwork(nn.Module):
+    """The trainable part of Quetzal. `QuetzalModel` wraps it with sampling, likelihood and checkpoints."""
+
+    def __init__(self, config: QuetzalConfig):
+        super().__init__()
+        self.config = config
+        classes = len(config.elements) + 1
+        dim = config.dim
+        self.input_type = nn.Embedding(classes, dim)
+        self.input_point = PointEmbedding(dim, config.fourier_frequencies)
+        self.sequence_position = nn.Embedding(config.max_atoms + 1, dim)
+        self.type_stack = TransformerStack(config.type_depth, dim, config.heads, config.mlp_ratio)
+        self.type_norm = nn.LayerNorm(dim)
+        self.type_out = nn.Linear(dim, classes)
+        self.next_type = nn.Embedding(classes, dim)
+        self.position_stack = TransformerStack(config.depth - config.type_depth, dim, config.heads, config.mlp_ratio)
+        self.position_norm = nn.LayerNorm(dim)
+        self.head = DiffMLP(dim, config.head_width, config.head_depth, config.fourier_frequencies)
+
+    def embed(self, types: torch.Tensor, positions: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """Input embeddings of tokens (types in 0..K with 0 = START) whose sequence index starts at `offset`."""
+        index = torch.arange(offset, offset + types.shape[1], device=types.device)
+        return self.input_type(types) + self.input_point(positions) + self.sequence_position(index)
+
+    def type_logits(self, tokens: torch.Tensor, cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """First half: (hidden states, next-type logits) for embedded tokens, extending `cache` if given."""
+        hidden = self.type_stack(tokens, causal=True, cache=cache)
+        return hidden, self.type_out(self.type_norm(hidden))
+
+    def condition(self, hidden: torch.Tensor, next_types: torch.Tensor,
+                  cache: KVCache | None = None) -> torch.Tensor:
+        """Second half: the conditioning vector z_i of the next atom's position, given that atom's type."""
+        out = self.position_stack(hidden + self.next_type(next_types), causal=True, cache=cache)
+        return self.position_norm(out)
+
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond_embedding: torch.Tensor) -> torch.Tensor:
+        """EDM denoiser D(x, σ | z) of a next-atom position; `cond_embedding` is `head.embed_condition(z)`."""
+        return precondition(self.head, x, sigma, self.config.sigma_data, cond_embedding)
+
+    def forward(self, types: torch.Tensor, positions: torch.Tensor,
+                next_types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced pass over whole sequences: (type logits, conditioning vectors), one per input token."""
+        hidden, logits = self.type_logits(self.embed(types, positions))
+        return logits, self.condition(hidden, next_types)

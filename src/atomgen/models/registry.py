@@ -1,0 +1,39 @@
+"""Load any atomgen model from a shipped name or a checkpoint folder, whatever its family."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import torch
+
+from atomgen.errors import InputError
+
+FAMILIES = {
+    "quetzal": "atomgen.models.quetzal:QuetzalModel",
+}
+
+
+def model_class(family: str) -> type:
+    """The model class of a family name."""
+    if family not in FAMILIES:
+        raise InputError(f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
+    module, name = FAMILIES[family].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def load_model(name_or_path: str | Path, family: str | None = None, device: str | torch.device = "cpu"):
+    """Load a model; with `family`, a checkpoint of another family is an InputError."""
+    import json
+
+    from atomgen.zoo import resolve
+
+    folder = resolve(name_or_path)
+    config_file = folder / "config.json"
+    try:
+        found = json.loads(config_file.read_text()).get("family")
+    except (OSError, ValueError, AttributeError):
+        raise InputError("not a model checkpoint (missing or corrupt config.json)", folder) from None
+    if family is not None and found != family:
+        raise InputError(f"checkpoint is a {found!r} model, this needs a {family!r} one", folder)
+    return model_class(str(found)).from_pretrained(folder, device=device)

@@ -1,0 +1,1 @@
+"""Conditional tasks built on the generators without retraining: hydrogen decoration, scaffold completion."""

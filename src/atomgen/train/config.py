@@ -1,0 +1,118 @@
+"""Training configuration: typed dataclasses are the single source of truth; YAML presets and CLI overrides
+replace some of their fields."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from atomgen.errors import InputError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset and how to batch it."""
+
+    dataset: str = "qm9"
+    split: str = "train"
+    batch_size: int = 128
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with linear warm-up, then constant or cosine learning rate; EMA of the weights."""
+
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 1000
+    schedule: str = "constant"
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """What Lightning's Trainer gets, plus the cadence of checkpoints, logs and sample-and-evaluate."""
+
+    max_steps: int = 200_000
+    accelerator: str = "auto"
+    devices: str | int = "auto"
+    num_nodes: int = 1
+    precision: str = "bf16-mixed"
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+    log_every_steps: int = 50
+    sample_every_steps: int = 2000
+    sample_count: int = 200
+    sample_steps: int = 30
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run: the model family and its hyperparameters (a preset plus overrides) and the rest."""
+
+    family: str = "quetzal"
+    model: dict[str, Any] = field(default_factory=lambda: {"preset": "small"})
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _merge(instance: Any, updates: dict[str, Any], where: str) -> Any:
+    """A copy of a (nested) dataclass with `updates` applied, rejecting unknown keys."""
+    known = {f.name: f for f in fields(instance)}
+    changes = {}
+    for key, value in updates.items():
+        if key not in known:
+            raise InputError(f"unknown setting {where}{key} (known: {', '.join(known)})")
+        current = getattr(instance, key)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise InputError(f"setting {where}{key} must be a mapping")
+            changes[key] = _merge(current, value, f"{where}{key}.")
+        elif isinstance(current, dict):
+            changes[key] = {**current, **value}
+        elif isinstance(current, tuple):
+            changes[key] = tuple(value)
+        else:
+            changes[key] = value
+    return replace(instance, **changes)
+
+
+def _parse_override(text: str) -> dict[str, Any]:
+    """`optim.lr=3e-4` -> {"optim": {"lr": 3e-4}} (the value parsed as YAML)."""
+    if "=" not in text:
+        raise InputError(f"override {text!r} is not of the form section.key=value")
+    path, raw = text.split("=", 1)
+    value: Any = yaml.safe_load(raw)
+    for key in reversed(path.split(".")):
+        value = {key: value}
+    return value
+
+
+def load_train_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                      family: str | None = None) -> TrainConfig:
+    """Defaults, then the YAML file at `path`, then `section.key=value` overrides."""
+    config = TrainConfig() if family is None else TrainConfig(family=family)
+    if path is not None:
+        try:
+            document = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(f"cannot read training config: {exc}", path) from None
+        if not isinstance(document, dict):
+            raise InputError("a training config must be a YAML mapping", path)
+        config = _merge(config, document, "")
+    for text in overrides:
+        config = _merge(config, _parse_override(text), "")
+    if family is not None and config.family != family:
+        raise InputError(f"config is for {config.family!r}, not {family!r}", path)
+    return config

@@ -1,0 +1,101 @@
+"""Build and run a training job from a TrainConfig: data, model, Lightning trainer, callbacks, resume."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader
+
+from atomgen.errors import InputError
+from atomgen.train.callbacks import EMA, ExportEMA, LineLogger, SampleAndEvaluate
+from atomgen.train.config import TrainConfig
+from atomgen.train.module import GenerativeModule
+
+
+def build_quetzal(config: TrainConfig):
+    """(model, training dataset, collate function) of a Quetzal run."""
+    from atomgen.data.sequences import AtomSequenceDataset, collate_sequences
+    from atomgen.models.quetzal import QuetzalModel, preset
+
+    options = dict(config.model)
+    model_config = preset(options.pop("preset", "small"), **options)
+    model = QuetzalModel(model_config)
+    dataset = AtomSequenceDataset(_load_dataset(config), model_config.elements, model_config.atom_order,
+                                  model_config.max_atoms, seed=config.trainer.seed)
+    return model, dataset, collate_sequences
+
+
+BUILDERS = {"quetzal": build_quetzal}
+
+
+def _load_dataset(config: TrainConfig):
+    """A named dataset (its `split`), or any molecule file or pack folder given by path."""
+    if config.data.dataset == "qm9":
+        from atomgen.data.qm9 import load_qm9
+
+        return load_qm9(config.data.split, config.data.data_dir)
+    path = Path(config.data.dataset)
+    if path.exists():
+        from atomgen.io.formats import read
+        from atomgen.io.pack import Pack
+
+        return Pack(path) if path.is_dir() and (path / "meta.json").is_file() else read(path)
+    raise InputError(f"unknown training dataset {config.data.dataset!r} (a name like 'qm9' or a file)")
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress_bar: bool = False) -> Path:
+    """Train (or resume) a run in `run_dir`; returns the folder of the exported EMA model.
+
+    `run_dir` receives `config.json`, Lightning checkpoints (`checkpoints/last.ckpt`, every few minutes),
+    CSV logs and `model/`, the EMA weights as an atomgen checkpoint that `from_pretrained` loads.
+    """
+    if config.family not in BUILDERS:
+        raise InputError(f"unknown model family {config.family!r}; trainable: {', '.join(BUILDERS)}")
+    run_dir = Path(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise InputError("nothing to resume: no checkpoints/last.ckpt", run_dir)
+    if not resume and last.is_file():
+        raise InputError("run folder already has checkpoints; pass --resume or choose another folder", run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    L.seed_everything(config.trainer.seed, workers=True, verbose=False)
+    model, dataset, collate = BUILDERS[config.family](config)
+    loader = DataLoader(dataset, batch_size=config.data.batch_size, shuffle=True, drop_last=True,
+                        collate_fn=collate, num_workers=0)
+    module = GenerativeModule(model, config.optim, config.trainer.max_steps)
+    ema = EMA(config.optim.ema_decay)
+    callbacks = [
+        ema,
+        ExportEMA(ema, run_dir / "model", extra={"train_config": config.to_dict()}),
+        SampleAndEvaluate(ema, config.trainer.sample_every_steps, config.trainer.sample_count,
+                          config.trainer.sample_steps, seed=config.trainer.seed),
+        LineLogger(config.trainer.log_every_steps),
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=1, enable_version_counter=False,
+                        train_time_interval=timedelta(minutes=config.trainer.checkpoint_minutes)),
+    ]
+    trainer = L.Trainer(
+        max_steps=config.trainer.max_steps,
+        accelerator=config.trainer.accelerator,
+        devices=config.trainer.devices,
+        num_nodes=config.trainer.num_nodes,
+        precision=config.trainer.precision,
+        gradient_clip_val=config.optim.grad_clip,
+        callbacks=callbacks,
+        logger=CSVLogger(run_dir, name="logs"),
+        log_every_n_steps=config.trainer.log_every_steps,
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        default_root_dir=run_dir,
+    )
+    trainer.fit(module, loader, ckpt_path=str(last) if resume else None)
+    if trainer.is_global_zero:
+        ema.ema_model(module).cpu().save(run_dir / "model", extra={"train_config": config.to_dict(),
+                                                                    "global_step": trainer.global_step})
+    return run_dir / "model"

@@ -1,0 +1,199 @@
+"""Quetzal: training loss, KV-cached sampling, exact likelihood, decoration, completion, checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from atomgen.data.sequences import AtomSequenceDataset, collate_sequences
+from atomgen.diffusion.edm import EDMConfig
+from atomgen.errors import InputError
+from atomgen.models.quetzal import QuetzalModel, preset
+from atomgen.models.quetzal.likelihood import canonical_frame
+from atomgen.models.quetzal.network import START, STOP
+from atomgen.models.quetzal.sampler import CachedTrunk
+from atomgen.system import AtomSystem
+from atomgen.tasks.complete import complete, contains_fragment, murcko_scaffold
+from atomgen.tasks.decorate import decorate, hydrogen_rmsd, rdkit_decorate
+
+from .conftest import embedded
+
+
+@pytest.fixture
+def tiny_model() -> QuetzalModel:
+    torch.manual_seed(0)
+    return QuetzalModel(preset("tiny")).eval()
+
+
+def _batch(molecules):
+    dataset = AtomSequenceDataset(molecules, (1, 6, 7, 8, 9))
+    return collate_sequences([dataset[k] for k in range(len(dataset))])
+
+
+def test_training_loss_falls(small_molecules):
+    torch.manual_seed(0)
+    model = QuetzalModel(preset("tiny"))
+    batch = _batch(small_molecules)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(60):
+        loss = model.training_loss(batch, generator=generator)
+        optimiser.zero_grad()
+        loss["loss"].backward()
+        optimiser.step()
+        losses.append(loss["type_loss"].item())
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:5])
+
+
+def test_cache_and_no_cache_give_the_same_molecules(tiny_model):
+    with_cache = tiny_model.sample(6, seed=3, steps=8, progress=False)
+    without = tiny_model.sample(6, seed=3, steps=8, progress=False, use_cache=False)
+    for a, b in zip(with_cache, without):
+        assert np.array_equal(a.numbers, b.numbers)
+        assert np.allclose(a.positions, b.positions, atol=1e-4)
+
+
+def test_sampling_is_seeded_and_respects_masks_and_limits():
+    torch.manual_seed(0)
+    model = QuetzalModel(preset("tiny", max_atoms=6)).eval()
+    first = model.sample(8, seed=1, steps=4, progress=False, elements=[6, 1])
+    again = model.sample(8, seed=1, steps=4, progress=False, elements=[6, 1])
+    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(first, again))
+    assert all(set(m.numbers.tolist()) <= {1, 6} and 1 <= len(m) <= 6 for m in first)
+    with pytest.raises(InputError, match="not one this model knows"):
+        model.sample(2, elements=[16], progress=False)
+
+
+def test_likelihood_equals_the_closed_form_of_a_gaussian_head(tiny_model, monkeypatch):
+    """With the head replaced by the exact denoiser of N(μ(z), s²) (μ read off the conditioning vector), every
+    position term has a closed form; the type terms are recomputed step by step through the KV-cached trunk, so
+    this also checks that atom i's density uses the vector that predicts atom i."""
+    s = 0.5
+
+    def exact_denoiser(x, sigma, cond_embedding):
+        mean = cond_embedding[:, :3]
+        return mean + s**2 / (s**2 + sigma.unsqueeze(-1) ** 2) * (x - mean)
+
+    monkeypatch.setattr(tiny_model.network, "denoise", exact_denoiser)
+    molecule = embedded("CCO")
+    config = EDMConfig(sigma_data=tiny_model.config.sigma_data)
+    r = math.sqrt((s**2 + config.sigma_min**2) / (s**2 + config.sigma_max**2))
+
+    network = tiny_model.network.double()
+    classes = torch.as_tensor(tiny_model.classes(molecule.numbers))
+    positions = torch.as_tensor(molecule.positions)
+    expected = 0.0
+    with torch.no_grad():
+        trunk = CachedTrunk(network, torch.tensor([[START]]), torch.zeros(1, 1, 3, dtype=torch.float64))
+        for t, x in zip(classes, positions):
+            expected += torch.log_softmax(trunk.logits[0], -1)[t].item()
+            mean = network.head.embed_condition(trunk.condition(t.view(1)))[0, :3] * (1 - r)
+            std = r * config.sigma_max
+            log_density = -0.5 * ((x - mean) ** 2).sum() / std**2 - 3 * math.log(std) - 1.5 * math.log(2 * math.pi)
+            expected += log_density.item()
+            trunk.append(t.view(1), x.view(1, 3))
+        expected += torch.log_softmax(trunk.logits[0], -1)[STOP].item()
+    network.float()
+    value = tiny_model.log_likelihood([molecule], frame="given", steps=256)[0]
+    assert value == pytest.approx(expected, abs=0.01 * len(molecule))
+
+
+def test_likelihood_does_not_change_under_rotation(tiny_model):
+    molecule = embedded("CC(=O)NC")
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64))[0]
+    rotation = rotation * torch.linalg.det(rotation)  # a proper rotation
+    moved = molecule.copy()
+    moved.positions = molecule.positions @ rotation.numpy().T + np.array([1.5, -2.0, 0.3])
+    assert np.allclose(canonical_frame(moved), canonical_frame(molecule), atol=1e-8)
+    canonical = tiny_model.log_likelihood([molecule, moved], steps=32)
+    assert canonical[0] == pytest.approx(canonical[1], abs=1e-6)
+    # The test has teeth: the untrained model is not invariant in the given frame.
+    given = tiny_model.log_likelihood([molecule, moved], frame="given", steps=32)
+    assert abs(given[0] - given[1]) > 1e-3
+
+
+def test_likelihood_rejects_bad_molecules(tiny_model):
+    sulfur = AtomSystem(numbers=np.array([16, 1]), positions=np.array([[0.0, 0, 0], [1.3, 0, 0]]))
+    with pytest.raises(InputError, match="record 1.*element S"):
+        tiny_model.log_likelihood([embedded("C"), sulfur], source="in.sdf")
+
+
+def test_decoration_keeps_heavy_atoms_first_and_adds_only_hydrogens(tiny_model):
+    molecules = [embedded("CCO"), embedded("c1ccncc1"), embedded("CC#N")]
+    decorated = decorate(tiny_model, molecules, seed=0, steps=4, progress=False)
+    assert [m.name for m in decorated] == [m.name for m in molecules]
+    for result, original in zip(decorated, molecules):
+        heavy = original.numbers != 1
+        k = int(heavy.sum())
+        assert np.array_equal(result.numbers[:k], original.numbers[heavy])
+        assert np.array_equal(result.positions[:k], original.positions[heavy])
+        assert (result.numbers[k:] == 1).all()
+
+
+def test_prefix_errors_name_the_record():
+    model = QuetzalModel(preset("tiny", max_atoms=5)).eval()
+    long = AtomSystem(numbers=np.full(6, 6), positions=np.arange(18, dtype=float).reshape(6, 3))
+    with pytest.raises(InputError, match="frag.sdf, record 0: prefix has 6 atoms"):
+        model.extend([long], source="frag.sdf", progress=False)
+    sulfur = AtomSystem(numbers=np.array([16]), positions=np.zeros((1, 3)))
+    with pytest.raises(InputError, match="record 1: element S"):
+        model.extend([embedded("C"), sulfur], source="frag.sdf", progress=False)
+
+
+def test_hydrogen_rmsd_uses_the_optimal_assignment():
+    truth = embedded("CCO")
+    shuffled = truth.copy()
+    hydrogens = np.nonzero(truth.numbers == 1)[0]
+    shuffled.positions[hydrogens] = truth.positions[hydrogens[::-1]]
+    assert hydrogen_rmsd(shuffled, truth) == pytest.approx(0.0, abs=1e-12)
+    fewer = AtomSystem(numbers=truth.numbers[:-1], positions=truth.positions[:-1])
+    assert hydrogen_rmsd(fewer, truth) == float("inf")
+
+
+def test_rdkit_decoration_baseline_is_close_on_a_force_field_geometry():
+    truth = embedded("CCO")
+    baseline = rdkit_decorate(truth)
+    assert baseline is not None and hydrogen_rmsd(baseline, truth) < 0.5
+
+
+def test_scaffold_completion(tiny_model):
+    molecule = embedded("c1ccccc1CCO")
+    scaffold, smiles = murcko_scaffold(molecule)
+    assert smiles == "c1ccccc1" and len(scaffold) == 6
+    assert contains_fragment(molecule, smiles) and not contains_fragment(embedded("CCCCCC"), smiles)
+    assert murcko_scaffold(embedded("CCO")) is None
+    completions = complete(tiny_model, scaffold, 3, seed=0, steps=4, progress=False)
+    assert len(completions) == 3
+    assert all(np.array_equal(c.positions[:6], scaffold.positions) for c in completions)
+
+
+def test_save_and_load_round_trip(tmp_path, tiny_model):
+    tiny_model.save(tmp_path / "m", dtype=torch.float16)
+    loaded = QuetzalModel.from_pretrained(tmp_path / "m")
+    assert loaded.config == tiny_model.config
+    # fp16 storage rounds the weights but keeps the Fourier frequencies (buffers) exact.
+    frequencies = [m.network.input_point.fourier.frequencies for m in (loaded, tiny_model)]
+    assert torch.equal(*frequencies)
+    for (name, a), b in zip(tiny_model.network.named_parameters(), loaded.network.parameters()):
+        assert torch.allclose(a, b, atol=2e-3, rtol=2e-3), name
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_model):
+    folder = tiny_model.save(tmp_path / "m")
+    (folder / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(InputError, match="corrupt weights"):
+        QuetzalModel.from_pretrained(folder)
+    other = tiny_model.save(tmp_path / "other")
+    (other / "config.json").write_text((other / "config.json").read_text().replace('"quetzal"', '"adit"'))
+    with pytest.raises(InputError, match="'adit' model, not a 'quetzal'"):
+        QuetzalModel.from_pretrained(other)
+    wider = QuetzalModel(preset("tiny", dim=48)).save(tmp_path / "wider")
+    (wider / "config.json").write_text((folder / "config.json").read_text())
+    with pytest.raises(InputError, match="has shape"):
+        QuetzalModel.from_pretrained(wider)
+    with pytest.raises(InputError, match="no shipped model or checkpoint folder"):
+        QuetzalModel.from_pretrained("no-such-model")
