@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_evaluator.py
+	$(BIN)/python benchmarks/bench_quetzal.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

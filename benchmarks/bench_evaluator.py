@@ -10,14 +10,12 @@ data cache; the timings exclude that one-off preparation.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+from common import run_parts  # a sibling script, run from anywhere
+from write_benchmarks_md import write_benchmarks_md
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "evaluator.json"
@@ -83,44 +81,20 @@ def crystals(name: str) -> dict:
     return report.to_dict()
 
 
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    for part in args.parts.split(","):
-        start = time.perf_counter()
-        if part == "qm9-train":
-            value = qm9_train(args.data_dir)
-        elif part == "qm9-subsets":
-            value = qm9_subsets(args.data_dir)
-        elif part == "speed":
-            value = speed(args.data_dir)
-        elif part in ("perov_5", "carbon_24"):
-            value = crystals(part)
-        else:
-            raise SystemExit(f"unknown part {part!r}; parts: {', '.join(PARTS)}")
-        results[part] = {
-            "result": value,
-            "wall_s": time.perf_counter() - start,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-            "commit": _git("rev-parse", "--short", "HEAD"),
-            "date": time.strftime("%Y-%m-%d"),
-        }
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"{part}: done in {results[part]['wall_s']:.0f} s", flush=True)
-    from write_benchmarks_md import write_benchmarks_md  # noqa: E402 (a sibling script, not a package)
-
-    write_benchmarks_md(results, HERE.parent / "BENCHMARKS.md")
+    parts = {
+        "qm9-train": lambda: qm9_train(args.data_dir),
+        "qm9-subsets": lambda: qm9_subsets(args.data_dir),
+        "speed": lambda: speed(args.data_dir),
+        "perov_5": lambda: crystals("perov_5"),
+        "carbon_24": lambda: crystals("carbon_24"),
+    }
+    run_parts(parts, args.parts.split(","), RESULTS)
+    write_benchmarks_md()
 
 
 if __name__ == "__main__":

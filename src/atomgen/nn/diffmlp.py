@@ -2,6 +2,12 @@
 
 A stack of adaLN residual blocks maps a noisy point, a noise level and a conditioning vector to a denoised point.
 Because it sees one point at a time, it is cheap enough to be trained with several noise draws per token.
+
+The adaLN modulation is factorised: shift/scale/gate = A·φ(σ) + B·ψ(z), a term from the noise level plus a term
+from the conditioning vector. MAR computes the modulation from φ(σ) + z through one nonlinearity, which must be
+redone at every ODE step for every atom; factorised, the z-term is computed once per atom and the σ-term once
+per noise level for the whole batch, so each ODE step costs only the blocks' own MLPs (about 2.5x fewer
+operations per step, in training as in sampling).
 """
 
 from __future__ import annotations
@@ -9,8 +15,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from atomgen.nn.adaln import AdaLNResBlock, modulate
+from atomgen.nn.adaln import modulate
 from atomgen.nn.embeddings import PointEmbedding, ScalarEmbedding
+
+
+class FactorisedAdaLNBlock(nn.Module):
+    """Residual MLP block; its (shift, scale, gate) modulation is given precomputed (see DiffMLP)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(width, elementwise_affine=False)
+        self.mlp = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+
+    def forward(self, x: torch.Tensor, modulation: torch.Tensor) -> torch.Tensor:
+        shift, scale, gate = modulation.chunk(3, dim=-1)
+        return x + gate * self.mlp(modulate(self.norm(x), shift, scale))
 
 
 class DiffMLP(nn.Module):
@@ -21,29 +40,41 @@ class DiffMLP(nn.Module):
         width: width of the residual blocks.
         depth: number of residual blocks.
         n_frequencies: random Fourier features of the noisy input point.
+        noise_dim: width of the noise-level embedding.
     """
 
-    def __init__(self, cond_dim: int, width: int, depth: int, n_frequencies: int = 64):
+    def __init__(self, cond_dim: int, width: int, depth: int, n_frequencies: int = 64, noise_dim: int = 128):
         super().__init__()
+        self.width = width
+        self.depth = depth
         self.point = PointEmbedding(width, n_frequencies)
-        self.noise = ScalarEmbedding(width)
-        self.condition = nn.Linear(cond_dim, width)
-        self.blocks = nn.ModuleList(AdaLNResBlock(width, width) for _ in range(depth))
+        self.noise = nn.Sequential(ScalarEmbedding(noise_dim), nn.SiLU())
+        self.blocks = nn.ModuleList(FactorisedAdaLNBlock(width) for _ in range(depth))
+        # One linear map per factor produces every block's (shift, scale, gate) and the final (shift, scale).
+        total = (3 * depth + 2) * width
+        self.noise_modulation = nn.Linear(noise_dim, total)
+        self.cond_modulation = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim, total))
         self.final_norm = nn.LayerNorm(width, elementwise_affine=False)
-        self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
         self.out = nn.Linear(width, 3)
-        for layer in (self.final_modulation[-1], self.out):
+        for layer in (self.noise_modulation, self.cond_modulation[-1], self.out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
     def embed_condition(self, cond: torch.Tensor) -> torch.Tensor:
-        """Project a conditioning vector once; samplers reuse the result for every ODE step."""
-        return self.condition(cond)
+        """The conditioning vector's share of every modulation; computed once per atom, reused at every step."""
+        return self.cond_modulation(cond)
+
+    def _noise_terms(self, c_noise: torch.Tensor) -> torch.Tensor:
+        # In sampling every row shares one noise level: embed it once and broadcast.
+        if c_noise.numel() > 1 and bool((c_noise == c_noise.reshape(-1)[0]).all()):
+            return self.noise_modulation(self.noise(c_noise.reshape(-1)[:1]))
+        return self.noise_modulation(self.noise(c_noise))
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond_embedding: torch.Tensor) -> torch.Tensor:
-        c = self.noise(c_noise) + cond_embedding
+        modulation = self._noise_terms(c_noise) + cond_embedding
+        pieces = modulation.split([3 * self.width] * self.depth + [2 * self.width], dim=-1)
         h = self.point(x)
-        for block in self.blocks:
-            h = block(h, c)
-        shift, scale = self.final_modulation(c).chunk(2, dim=-1)
+        for block, block_modulation in zip(self.blocks, pieces):
+            h = block(h, block_modulation)
+        shift, scale = pieces[-1].chunk(2, dim=-1)
         return self.out(modulate(self.final_norm(h), shift, scale))

@@ -97,21 +97,22 @@ class QuetzalModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _options(self, steps: int, temperature: float, elements: Sequence[int] | None,
-                 use_cache: bool) -> SamplingOptions:
+    def _options(self, steps: int, temperature: float, elements: Sequence[int] | None, use_cache: bool,
+                 min_atoms: int = 1, max_atoms: int | None = None) -> SamplingOptions:
         allowed = None
         if elements is not None:
             allowed = torch.zeros(len(self.config.elements) + 1, dtype=torch.bool)
             allowed[STOP] = True
             allowed[torch.as_tensor(self.classes(np.asarray(list(elements))))] = True
-        return SamplingOptions(steps=steps, temperature=temperature, allowed=allowed, use_cache=use_cache)
+        return SamplingOptions(steps=steps, temperature=temperature, allowed=allowed, use_cache=use_cache,
+                               min_atoms=min_atoms, max_atoms=max_atoms)
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(int(seed))
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = 30, temperature: float = 1.0,
                elements: Sequence[int] | None = None, condition: dict | None = None, progress: bool = True,
-               use_cache: bool = True) -> list[AtomSystem]:
+               use_cache: bool = True, min_atoms: int = 1, max_atoms: int | None = None) -> list[AtomSystem]:
         """Generate `n` molecules from scratch.
 
         Args:
@@ -124,18 +125,19 @@ class QuetzalModel(nn.Module):
             condition: property conditioning; this model is unconditional, so it must be None.
             progress: show a progress bar.
             use_cache: False recomputes the prefix for every atom (for measuring the cache only).
+            min_atoms, max_atoms: bounds on the number of atoms (STOP is masked below, forced at the top).
         """
         if condition is not None:
             raise InputError("this Quetzal model is unconditional: it takes no condition")
         empty = AtomSystem(numbers=np.zeros(0, dtype=np.int64), positions=np.zeros((0, 3)))
         return self.extend([empty], n_per_prefix=n, seed=seed, batch_size=batch_size, steps=steps,
                            temperature=temperature, elements=elements, progress=progress, use_cache=use_cache,
-                           centre=False)
+                           centre=False, min_atoms=min_atoms, max_atoms=max_atoms)
 
     def extend(self, prefixes: Sequence[AtomSystem], *, n_per_prefix: int = 1, seed: int = 0, batch_size: int = 256,
                steps: int = 30, temperature: float = 1.0, elements: Sequence[int] | None = None,
-               progress: bool = True, use_cache: bool = True, centre: bool = True,
-               source: str | Path | None = None) -> list[AtomSystem]:
+               progress: bool = True, use_cache: bool = True, centre: bool = True, min_atoms: int = 1,
+               max_atoms: int | None = None, source: str | Path | None = None) -> list[AtomSystem]:
         """Complete each prefix molecule `n_per_prefix` times; results are in prefix order.
 
         The given atoms come first and unchanged. Prefixes are moved to the training frame (their heavy-atom
@@ -149,7 +151,7 @@ class QuetzalModel(nn.Module):
             classes = self.classes(prefix.numbers, source, index)
             offset = _anchor_centroid(prefix) if centre and len(prefix) else np.zeros(3)
             jobs.append((index, classes, prefix.positions - offset, offset))
-        options = self._options(steps, temperature, elements, use_cache)
+        options = self._options(steps, temperature, elements, use_cache, min_atoms, max_atoms)
         generator = self._generator(seed)
         results: list[list[AtomSystem]] = [[] for _ in prefixes]
         # Rows of one batch must share a prefix length; group by it, keeping the output order per prefix.

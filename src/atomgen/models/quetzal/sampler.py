@@ -94,6 +94,7 @@ class SamplingOptions:
         allowed: boolean mask over type classes (index 0 is STOP); None allows every class.
         use_cache: False recomputes the prefix for every atom (only useful to measure what the cache saves).
         min_atoms: STOP is not allowed before the molecule has this many atoms (a molecule is never empty).
+        max_atoms: STOP is forced once the molecule has this many atoms (None: the model's own maximum).
     """
 
     steps: int = 30
@@ -101,6 +102,7 @@ class SamplingOptions:
     allowed: torch.Tensor | None = None
     use_cache: bool = True
     min_atoms: int = 1
+    max_atoms: int | None = None
 
 
 def _sample_types(logits: torch.Tensor, options: SamplingOptions, generator: torch.Generator | None,
@@ -143,8 +145,9 @@ def generate_batch(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_p
     out_types = [list(t) for t in prefix_types.tolist()]
     out_positions = [list(p) for p in prefix_positions.tolist()]
     n_atoms = prefix
+    limit = min(options.max_atoms or network.config.max_atoms, network.config.max_atoms)
     while rows.numel():
-        force_stop = torch.full((rows.numel(),), n_atoms >= network.config.max_atoms, device=device)
+        force_stop = torch.full((rows.numel(),), n_atoms >= limit, device=device)
         next_types = _sample_types(trunk.logits, options, generator, force_stop, n_atoms >= options.min_atoms)
         going = next_types != STOP
         if not going.all():

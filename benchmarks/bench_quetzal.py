@@ -1,0 +1,219 @@
+"""Quetzal benchmark: sample quality, KV cache, throughput, training speed, decoration, completion, likelihood.
+
+    python benchmarks/bench_quetzal.py [--parts samples,kv-cache,...] [--model quetzal-qm9-small] [--data-dir DIR]
+
+Results go to benchmarks/results/quetzal.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
+Run it on an otherwise idle machine: the timings use every core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import run_parts  # a sibling script, run from anywhere
+from write_benchmarks_md import write_benchmarks_md
+
+RESULTS = Path(__file__).resolve().parent / "results" / "quetzal.json"
+
+
+def _model(name: str):
+    from atomgen.models.quetzal import QuetzalModel
+
+    return QuetzalModel.from_pretrained(name)
+
+
+def _test_molecules(n: int, seed: int, data_dir: str | None):
+    from atomgen.data.qm9 import load_qm9
+
+    test = load_qm9("test", data_dir)
+    rows = np.sort(np.random.default_rng(seed).choice(len(test), size=n, replace=False))
+    return [test[int(k)] for k in rows]
+
+
+def samples(model_name: str, n: int, data_dir: str | None) -> dict:
+    """n molecules (seed 0, 30 Heun steps) through the full evaluator against QM9."""
+    from atomgen import evaluate
+
+    model = _model(model_name)
+    start = time.perf_counter()
+    generated = model.sample(n, seed=0, steps=30, batch_size=250)
+    seconds = time.perf_counter() - start
+    report = evaluate(generated, "qm9", seed=0, data_dir=data_dir, max_expensive=500)
+    return {"model": model_name, "n": n, "steps": 30, "sampling_seconds": seconds, "metrics": report.metrics,
+            "details": report.details, "not_computed": report.not_computed}
+
+
+def kv_cache(model_name: str) -> dict:
+    """A 29-atom molecule at batch 1 (and 64 of them at once), with and without the KV cache, same seed."""
+    model = _model(model_name)
+    rows = {}
+    for batch in (1, 64):
+        timings = {True: [], False: []}
+        outputs = {}
+        for repeat in range(3):  # interleaved, best of three, so both see the same machine state
+            for cache in (True, False):
+                start = time.perf_counter()
+                outputs[cache] = model.sample(batch, seed=repeat, steps=30, batch_size=batch, progress=False,
+                                              use_cache=cache, min_atoms=29, max_atoms=29)
+                timings[cache].append(time.perf_counter() - start)
+        same = all(np.array_equal(a.numbers, b.numbers) and np.allclose(a.positions, b.positions, atol=1e-3)
+                   for a, b in zip(outputs[True], outputs[False]))
+        rows[str(batch)] = {"seconds_with_cache": min(timings[True]), "seconds_without_cache": min(timings[False]),
+                            "speedup": min(timings[False]) / min(timings[True]), "same_molecules": same}
+    # Where the time goes at batch 1: the same molecule with a single Heun step isolates the transformer.
+    start = time.perf_counter()
+    model.sample(1, seed=0, steps=1, progress=False, min_atoms=29, max_atoms=29)
+    cached_trunk = time.perf_counter() - start
+    start = time.perf_counter()
+    model.sample(1, seed=0, steps=1, progress=False, min_atoms=29, max_atoms=29, use_cache=False)
+    uncached_trunk = time.perf_counter() - start
+    rows["steps_1_batch_1"] = {"seconds_with_cache": cached_trunk, "seconds_without_cache": uncached_trunk,
+                               "speedup": uncached_trunk / cached_trunk}
+    return rows
+
+
+def throughput(model_name: str) -> dict:
+    """Molecules per second at 30 Heun steps for several batch sizes (1,024 molecules each)."""
+    model = _model(model_name)
+    rows = {}
+    for batch in (64, 256, 1024):
+        start = time.perf_counter()
+        generated = model.sample(1024, seed=1, steps=30, batch_size=batch, progress=False)
+        seconds = time.perf_counter() - start
+        rows[str(batch)] = {"molecules_per_second": 1024 / seconds,
+                            "atoms_per_molecule": float(np.mean([len(m) for m in generated]))}
+    best = max(rows, key=lambda b: rows[b]["molecules_per_second"])
+    return {"by_batch_size": rows, "best_batch_size": int(best), "threads": torch.get_num_threads()}
+
+
+def train_throughput(data_dir: str | None) -> dict:
+    """Training atoms per second of the small preset at batch 128 on QM9 train, fp32 and bf16 autocast."""
+    from atomgen.data.qm9 import load_qm9
+    from atomgen.data.sequences import AtomSequenceDataset, collate_sequences
+    from atomgen.models.quetzal import QuetzalModel, preset
+
+    dataset = AtomSequenceDataset(load_qm9("train", data_dir), (1, 6, 7, 8, 9))
+    order = np.random.default_rng(0).permutation(len(dataset))
+    batches = [collate_sequences([dataset[int(k)] for k in order[i * 128 : (i + 1) * 128]]) for i in range(12)]
+    rows = {}
+    for precision in ("fp32", "bf16-mixed"):
+        torch.manual_seed(0)
+        model = QuetzalModel(preset("small"))
+        optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        atoms, seconds = 0, 0.0
+        for step, batch in enumerate(batches):
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision != "fp32"):
+                loss = model.training_loss(batch)["loss"]
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            if step >= 2:  # the first steps warm up allocators and kernels
+                seconds += time.perf_counter() - start
+                atoms += int(batch["n_atoms"].sum())
+        rows[precision] = {"atoms_per_second": atoms / seconds}
+    return {"batch_size": 128, "preset": "small", "by_precision": rows, "threads": torch.get_num_threads()}
+
+
+def decoration(model_name: str, n: int, data_dir: str | None) -> dict:
+    """Hydrogens of n QM9 test molecules: the model vs RDKit (AddHs + MMFF on H), RMSD after optimal matching."""
+    from atomgen.tasks.decorate import decorate, hydrogen_rmsd, rdkit_decorate
+
+    model = _model(model_name)
+    molecules = _test_molecules(n, seed=0, data_dir=data_dir)
+    start = time.perf_counter()
+    decorated = decorate(model, molecules, seed=0, steps=30)
+    model_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    baseline = [rdkit_decorate(m) for m in molecules]
+    rdkit_seconds = time.perf_counter() - start
+    result = {"n": n, "thresholds": [0.05, 0.1, 0.5]}
+    for name, predictions, seconds in (("quetzal", decorated, model_seconds), ("rdkit", baseline, rdkit_seconds)):
+        rmsd = np.array([hydrogen_rmsd(p, t) if p is not None else np.inf for p, t in zip(predictions, molecules)])
+        result[name] = {
+            "fraction_below": {str(t): float(np.mean(rmsd < t)) for t in result["thresholds"]},
+            "correct_hydrogen_count": float(np.mean(np.isfinite(rmsd))),
+            "median_rmsd": float(np.median(rmsd)),
+            "seconds": seconds,
+        }
+    return result
+
+
+def scaffold(model_name: str, n_scaffolds: int, per_scaffold: int, data_dir: str | None) -> dict:
+    """Completions of QM9 test molecules cut to their Murcko scaffold: validity, uniqueness, scaffold kept."""
+    from atomgen.eval.molecules import analyse_molecules
+    from atomgen.tasks.complete import complete, contains_fragment, murcko_scaffold
+
+    model = _model(model_name)
+    pool = _test_molecules(3000, seed=1, data_dir=data_dir)
+    cases = []
+    for molecule in pool:
+        found = murcko_scaffold(molecule)
+        if found is not None and len(found[0]) < int((molecule.numbers != 1).sum()):
+            cases.append(found)
+        if len(cases) == n_scaffolds:
+            break
+    valid = unique = kept = total = 0
+    for index, (fragment, smiles) in enumerate(cases):
+        completions = complete(model, fragment, per_scaffold, seed=index, steps=30, progress=False)
+        analyses = analyse_molecules(completions, workers=1)
+        smiles_valid = [a.rdkit_smiles for a in analyses if a.rdkit_smiles is not None]
+        valid += len(smiles_valid)
+        unique += len(set(smiles_valid))
+        kept += sum(contains_fragment(c, smiles) for c, a in zip(completions, analyses) if a.rdkit_smiles)
+        total += len(completions)
+    return {"scaffolds": len(cases), "per_scaffold": per_scaffold, "validity": valid / total,
+            "uniqueness_per_scaffold": unique / max(valid, 1), "scaffold_kept_among_valid": kept / max(valid, 1),
+            "scaffold_kept_overall": kept / total}
+
+
+def likelihood(model_name: str, data_dir: str | None) -> dict:
+    """Exact NLL of 200 QM9 test molecules (canonical frame), and how much it moves when molecules are rotated
+    in the given frame (the model learned rotation invariance only approximately)."""
+    from atomgen.data.augment import random_rotations
+
+    model = _model(model_name)
+    molecules = _test_molecules(200, seed=2, data_dir=data_dir)
+    start = time.perf_counter()
+    values = model.log_likelihood(molecules)
+    seconds = time.perf_counter() - start
+    subset = molecules[:50]
+    rotated = []
+    for rotation in random_rotations(4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).numpy():
+        copies = [m.copy() for m in subset]
+        for c in copies:
+            c.positions = c.positions @ rotation.T
+        rotated.append(model.log_likelihood(copies, frame="given"))
+    spread = np.std(np.stack(rotated), axis=0)
+    atoms = np.array([len(m) for m in molecules])
+    return {"n": len(molecules), "nll_per_molecule": float(-values.mean()), "nll_per_atom": float(-(values / atoms).mean()),
+            "seconds": seconds, "given_frame_std_over_rotations_median": float(np.median(spread)),
+            "given_frame_std_over_rotations_max": float(spread.max())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="samples,kv-cache,throughput,train-throughput,decoration,scaffold,likelihood")
+    parser.add_argument("--model", default="quetzal-qm9-small")
+    parser.add_argument("-n", type=int, default=1000, help="molecules for 'samples' and 'decoration'")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    parts = {
+        "samples": lambda: samples(args.model, args.n, args.data_dir),
+        "kv-cache": lambda: kv_cache(args.model),
+        "throughput": lambda: throughput(args.model),
+        "train-throughput": lambda: train_throughput(args.data_dir),
+        "decoration": lambda: decoration(args.model, args.n, args.data_dir),
+        "scaffold": lambda: scaffold(args.model, 100, 10, args.data_dir),
+        "likelihood": lambda: likelihood(args.model, args.data_dir),
+    }
+    run_parts(parts, args.parts.split(","), RESULTS)
+    write_benchmarks_md()
+
+
+if __name__ == "__main__":
+    main()

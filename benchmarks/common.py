@@ -1,0 +1,50 @@
+"""What every benchmark script shares: running named parts, recording machine and commit, saving results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine() -> str:
+    """A one-line description of the machine a number was measured on."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def run_parts(parts: dict[str, Callable[[], dict]], selected: list[str], results_file: Path) -> dict:
+    """Run the selected parts, each result stored (with wall time, machine, commit, date) in `results_file`.
+
+    Parts not selected keep their previous numbers; the file is rewritten after every part, so an interrupted
+    run loses only the part in progress.
+    """
+    results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    for part in selected:
+        if part not in parts:
+            raise SystemExit(f"unknown part {part!r}; parts: {', '.join(parts)}")
+        start = time.perf_counter()
+        value = parts[part]()
+        results[part] = {
+            "result": value,
+            "wall_s": time.perf_counter() - start,
+            "machine": machine(),
+            "commit": _git("rev-parse", "--short", "HEAD"),
+            "date": time.strftime("%Y-%m-%d"),
+        }
+        results_file.parent.mkdir(exist_ok=True)
+        results_file.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"{part}: done in {results[part]['wall_s']:.0f} s", flush=True)
+    return results
