@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
+from atomgen.data.sequences import LengthGroupedSampler
 from atomgen.errors import InputError
 from atomgen.train.callbacks import EMA, ExportEMA, LineLogger, SampleAndEvaluate
 from atomgen.train.config import TrainConfig
@@ -67,7 +68,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
 
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     model, dataset, collate = BUILDERS[config.family](config)
-    loader = DataLoader(dataset, batch_size=config.data.batch_size, shuffle=True, drop_last=True,
+    sampler = LengthGroupedSampler(dataset.lengths(), config.data.batch_size, seed=config.trainer.seed)
+    loader = DataLoader(dataset, batch_size=config.data.batch_size, sampler=sampler, drop_last=True,
                         collate_fn=collate, num_workers=0)
     module = GenerativeModule(model, config.optim, config.trainer.max_steps)
     ema = EMA(config.optim.ema_decay)
