@@ -35,6 +35,7 @@ def save_checkpoint(path: str | Path, family: str, config: dict[str, Any], modul
         tensors[name] = tensor.contiguous()
     with atomic_path(folder / WEIGHTS) as tmp:
         save_file(tensors, str(tmp))
+        tmp.chmod(0o644)  # safetensors creates its file readable by the owner only
     document = {"family": family, "config": config, **(extra or {})}
     with atomic_write_text(folder / CONFIG) as handle:
         handle.write(json.dumps(document, indent=2) + "\n")

@@ -58,7 +58,8 @@ def hydrogen_rmsd(predicted: AtomSystem, truth: AtomSystem) -> float:
 
 def rdkit_decorate(molecule: AtomSystem, seed: int = 0) -> AtomSystem | None:
     """RDKit's baseline: perceive the bonds of the full molecule, drop its hydrogens, AddHs(addCoords=True), then
-    MMFF-optimise the hydrogens with every heavy atom fixed. Returns None where RDKit fails.
+    MMFF-optimise the hydrogens with every heavy atom fixed (AddHs' coordinates are kept where the optimiser
+    fails). Returns None where bond perception fails.
 
     The baseline is told the true bonding (from the full molecule), so it knows how many hydrogens each atom
     carries: it is a strong reference for geometry, not for the count.
@@ -79,7 +80,10 @@ def rdkit_decorate(molecule: AtomSystem, seed: int = 0) -> AtomSystem | None:
         for atom in with_h.GetAtoms():
             if atom.GetAtomicNum() != 1:
                 field.AddFixedPoint(atom.GetIdx())
-        field.Minimize(maxIts=500)
+        try:
+            field.Minimize(maxIts=500)
+        except RuntimeError:  # RDKit's BFGS can fail its line search; AddHs' own coordinates then stand
+            with_h = Chem.AddHs(heavy, addCoords=True)
     numbers = np.array([a.GetAtomicNum() for a in with_h.GetAtoms()])
     positions = with_h.GetConformer().GetPositions()
     return AtomSystem(numbers=numbers, positions=positions, name=molecule.name)
