@@ -42,8 +42,8 @@ def save_checkpoint(path: str | Path, family: str, config: dict[str, Any], modul
     return folder
 
 
-def read_config(path: str | Path, family: str) -> dict[str, Any]:
-    """The `config.json` document of a checkpoint folder, checked to belong to `family`."""
+def read_config(path: str | Path, family: str | None = None) -> dict[str, Any]:
+    """The `config.json` document of a checkpoint folder, checked to belong to `family` when one is given."""
     folder = Path(path)
     config_file = folder / CONFIG
     if not folder.is_dir() or not config_file.is_file():
@@ -55,7 +55,7 @@ def read_config(path: str | Path, family: str) -> dict[str, Any]:
     if not isinstance(document, dict) or "config" not in document:
         raise InputError(f"{CONFIG} has no 'config' entry", folder)
     found = document.get("family")
-    if found != family:
+    if family is not None and found != family:
         raise InputError(f"checkpoint is a {found!r} model, not a {family!r} one", folder)
     return document
 

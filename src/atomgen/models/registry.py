@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from atomgen.errors import InputError
+from atomgen.models.checkpoint import read_config
 
 FAMILIES = {
     "quetzal": "atomgen.models.quetzal:QuetzalModel",
@@ -24,16 +25,8 @@ def model_class(family: str) -> type:
 
 def load_model(name_or_path: str | Path, family: str | None = None, device: str | torch.device = "cpu"):
     """Load a model; with `family`, a checkpoint of another family is an InputError."""
-    import json
-
     from atomgen.zoo import resolve
 
     folder = resolve(name_or_path)
-    config_file = folder / "config.json"
-    try:
-        found = json.loads(config_file.read_text()).get("family")
-    except (OSError, ValueError, AttributeError):
-        raise InputError("not a model checkpoint (missing or corrupt config.json)", folder) from None
-    if family is not None and found != family:
-        raise InputError(f"checkpoint is a {found!r} model, this needs a {family!r} one", folder)
+    found = read_config(folder, family)["family"]
     return model_class(str(found)).from_pretrained(folder, device=device)

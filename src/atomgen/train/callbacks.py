@@ -88,8 +88,7 @@ class SampleAndEvaluate(L.Callback):
         model = self.ema.ema_model(pl_module).float().eval()
         started = time.perf_counter()
         systems = model.sample(self.count, seed=self.seed, steps=self.steps, progress=False)
-        metrics = molecule_metrics(analyses := analyse_molecules(systems), set())
-        del analyses
+        metrics = molecule_metrics(analyse_molecules(systems), set())
         metrics["seconds"] = time.perf_counter() - started
         print(f"[sample-and-evaluate] step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
               flush=True)

@@ -9,6 +9,7 @@ nats, with positions in Å (so densities are per Å³).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from atomgen.data.sequences import collate_sequences
 from atomgen.diffusion.likelihood import ode_log_likelihood
 from atomgen.errors import InputError
-from atomgen.models.quetzal.network import START, STOP
+from atomgen.models.quetzal.network import START, STOP, QuetzalNetwork
 from atomgen.system import AtomSystem
 
 if TYPE_CHECKING:
@@ -63,37 +64,36 @@ def log_likelihood(model: "QuetzalModel", systems: Sequence[AtomSystem], *, fram
                              source, index)
         positions = canonical_frame(system) if frame == "canonical" else system.positions
         items.append((model.classes(system.numbers, source, index), positions))
-    model.eval()
+    # A float64 copy keeps the ODE integral accurate without touching the model; its weights need no gradients
+    # (the divergence is a derivative with respect to positions only).
+    network = copy.deepcopy(model.network).double().eval().requires_grad_(False)
     totals = []
     for start in range(0, len(items), batch_size):
-        totals.append(_batch_log_likelihood(model, collate_sequences(items[start : start + batch_size]), steps))
+        batch = collate_sequences(items[start : start + batch_size])
+        totals.append(_batch_log_likelihood(network, batch, steps, model.device))
     return np.concatenate(totals) if totals else np.zeros(0)
 
 
-def _batch_log_likelihood(model: "QuetzalModel", batch: dict[str, torch.Tensor], steps: int) -> np.ndarray:
-    device = model.device
+def _batch_log_likelihood(network: QuetzalNetwork, batch: dict[str, torch.Tensor], steps: int,
+                          device: torch.device) -> np.ndarray:
     types = batch["types"].to(device)
     positions = batch["positions"].to(device).double()
     n_atoms = batch["n_atoms"].to(device)
     rows, length = types.shape
-    network = model.network.double()
-    try:
-        inputs = torch.cat([types.new_full((rows, 1), START), types], dim=1)
-        input_positions = torch.cat([positions.new_zeros(rows, 1, 3), positions], dim=1)
-        next_types = torch.cat([types, types.new_full((rows, 1), STOP)], dim=1)
-        with torch.no_grad():
-            logits, cond = network(inputs, input_positions, next_types)
-        token = torch.arange(length + 1, device=device)[None]
-        type_terms = F.log_softmax(logits, dim=-1).gather(-1, next_types[..., None]).squeeze(-1)
-        total = (type_terms * (token <= n_atoms[:, None])).sum(1)
+    inputs = torch.cat([types.new_full((rows, 1), START), types], dim=1)
+    input_positions = torch.cat([positions.new_zeros(rows, 1, 3), positions], dim=1)
+    next_types = torch.cat([types, types.new_full((rows, 1), STOP)], dim=1)
+    with torch.no_grad():
+        logits, cond = network(inputs, input_positions, next_types)
+    token = torch.arange(length + 1, device=device)[None]
+    type_terms = F.log_softmax(logits, dim=-1).gather(-1, next_types[..., None]).squeeze(-1)
+    total = (type_terms * (token <= n_atoms[:, None])).sum(1)
 
-        has_position = token < n_atoms[:, None]
-        cond_embedding = network.head.embed_condition(cond[has_position]).detach()
-        targets = torch.cat([positions, positions.new_zeros(rows, 1, 3)], dim=1)[has_position]
-        position_terms = ode_log_likelihood(lambda x, s: network.denoise(x, s, cond_embedding), targets,
-                                            model.config.edm, steps)
-        owner = has_position.nonzero()[:, 0]
-        total = total.index_add(0, owner, position_terms)
-    finally:
-        model.network.float()
+    has_position = token < n_atoms[:, None]
+    cond_embedding = network.head.embed_condition(cond[has_position]).detach()
+    targets = torch.cat([positions, positions.new_zeros(rows, 1, 3)], dim=1)[has_position]
+    position_terms = ode_log_likelihood(lambda x, s: network.denoise(x, s, cond_embedding), targets,
+                                        network.config.edm, steps)
+    owner = has_position.nonzero()[:, 0]
+    total = total.index_add(0, owner, position_terms)
     return total.cpu().numpy()
