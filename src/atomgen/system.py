@@ -82,7 +82,8 @@ class AtomSystem:
         """Hill-ordered formula (C first, then H, then alphabetical), e.g. 'C2H6O'."""
         syms = self.symbols
         counts = {s: syms.count(s) for s in set(syms)}
-        order = (["C", "H"] if "C" in counts else []) + sorted(s for s in counts if s not in ("C", "H") or "C" not in counts)
+        first = [s for s in ("C", "H") if s in counts] if "C" in counts else []
+        order = first + sorted(s for s in counts if s not in first)
         return "".join(f"{s}{counts[s] if counts[s] > 1 else ''}" for s in order)
 
     @property

@@ -32,16 +32,50 @@ def _check_output(path: str) -> None:
         raise InputError("molecules are written as SDF or XYZ (.sdf, .xyz, .extxyz)", path)
 
 
+def _is_folder(path: str) -> bool:
+    return path.endswith(("/", "\\")) or Path(path).is_dir()
+
+
+def _sampling_options(model, args: argparse.Namespace) -> dict:
+    """The family-specific keyword arguments of `model.sample` from the command line; options that do not
+    apply to the model's family are an error rather than silently ignored."""
+    options = {} if args.steps is None else {"steps": args.steps}
+    adit_only = {"--kind": args.kind, "--label": args.label, "--guidance": args.guidance,
+                 "--sampler": args.sampler, "--n-atoms": args.n_atoms}
+    quetzal_only = {"--temperature": args.temperature, "--elements": args.elements}
+    if model.family == "quetzal":
+        given = [flag for flag, value in adit_only.items() if value is not None]
+        if given or args.kind == "crystal":
+            raise InputError(f"{', '.join(given)}: not an option of a Quetzal model (it makes molecules only)")
+        return {**options, "temperature": args.temperature if args.temperature is not None else 1.0,
+                "elements": _elements(args.elements)}
+    given = [flag for flag, value in quetzal_only.items() if value is not None]
+    if given:
+        raise InputError(f"{', '.join(given)}: not an option of an {model.family} model")
+    if args.kind and args.label:
+        raise InputError("give --kind or --label, not both")
+    options["condition"] = args.label or args.kind
+    for key in ("guidance", "sampler", "n_atoms"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    return options
+
+
 def _cmd_sample(args: argparse.Namespace) -> None:
-    from atomgen.io.formats import write
+    from atomgen.io.formats import detect_format, write, write_folder
     from atomgen.models.registry import load_model
 
-    _check_output(args.output)
+    folder = _is_folder(args.output)
+    if not folder:
+        detect_format(args.output)  # an unknown suffix fails before any sampling
     model = load_model(args.model, device=args.device)
-    systems = model.sample(args.n, seed=args.seed, batch_size=args.batch_size, steps=args.steps,
-                           temperature=args.temperature, elements=_elements(args.elements))
-    write(args.output, systems)
-    print(f"wrote {len(systems)} molecules to {args.output}")
+    systems = model.sample(args.n, seed=args.seed, batch_size=args.batch_size, **_sampling_options(model, args))
+    if folder:
+        write_folder(args.output, systems)
+    else:
+        write(args.output, systems)
+    crystals = sum(s.is_periodic for s in systems)
+    print(f"wrote {len(systems) - crystals} molecules and {crystals} crystals to {args.output}")
 
 
 def _cmd_likelihood(args: argparse.Namespace) -> None:
@@ -128,12 +162,26 @@ def _add_model_options(p: argparse.ArgumentParser, default: str = DEFAULT_QUETZA
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's commands to the `atomgen` parser."""
-    p = sub.add_parser("sample", help="generate molecules from a model")
-    p.add_argument("-n", type=int, default=100, help="number of molecules")
-    p.add_argument("-o", "--output", required=True, help="output .sdf or .xyz")
-    p.add_argument("--temperature", type=float, default=1.0, help="of the atom-type distribution")
-    p.add_argument("--elements", help="comma-separated element symbols allowed (default: all the model knows)")
-    _add_model_options(p)
+    p = sub.add_parser("sample", help="generate molecules or crystals from a model")
+    p.add_argument("-n", type=int, default=100, help="number of systems")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (.sdf, .xyz, .extxyz; .cif for crystals) or a folder (ending in /): one "
+                        "file per system")
+    p.add_argument("--model", default=DEFAULT_QUETZAL, help=f"shipped model name or checkpoint folder "
+                                                            f"(default {DEFAULT_QUETZAL})")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
+    p.add_argument("--steps", type=int, help="ODE steps (default: the model's own, 30 for Quetzal, 100 for ADiT)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    quetzal = p.add_argument_group("Quetzal")
+    quetzal.add_argument("--temperature", type=float, help="of the atom-type distribution (default 1)")
+    quetzal.add_argument("--elements", help="comma-separated element symbols allowed (default: all the model knows)")
+    adit = p.add_argument_group("ADiT")
+    adit.add_argument("--kind", choices=["molecule", "crystal"], help="kind of system to generate")
+    adit.add_argument("--label", help="class label to generate (a training dataset, e.g. perov_5)")
+    adit.add_argument("--guidance", type=float, help="classifier-free guidance scale (default 2)")
+    adit.add_argument("--sampler", choices=["euler", "heun"], help="ODE integrator (default euler)")
+    adit.add_argument("--n-atoms", type=int, help="atoms per system (default: drawn from the training data)")
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("likelihood", help="exact log-likelihood (nats) of each molecule in a file")
@@ -160,7 +208,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_complete)
 
     p = sub.add_parser("train", help="train a model with Lightning (CPU, GPUs, nodes: set trainer.* in the config)")
-    p.add_argument("family", choices=["quetzal"])
+    p.add_argument("family", choices=["quetzal", "adit"])
     p.add_argument("--config", help="YAML preset, e.g. configs/quetzal/qm9-small.yaml")
     p.add_argument("--run-dir", help="folder for checkpoints, logs and the exported model (default runs/FAMILY)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.ckpt")

@@ -46,3 +46,25 @@ def augment_molecules(positions: torch.Tensor, mask: torch.Tensor, translation_s
                                           dtype=positions.dtype)
     moved = centre(positions, mask, anchor) @ rotation.transpose(1, 2) + shift
     return moved * mask.unsqueeze(-1).to(positions.dtype)
+
+
+def augment_systems(positions: torch.Tensor, frac: torch.Tensor, lattice: torch.Tensor, periodic: torch.Tensor,
+                    mask: torch.Tensor, generator: torch.Generator | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A random rigid motion of each system of a padded batch of molecules and crystals.
+
+    Molecules are centred and rotated uniformly. Crystals are translated by a uniform random shift of their
+    fractional coordinates (wrapped back into [0, 1)) and rotated with their lattice, their Cartesian positions
+    recomputed from both. Returns (positions, frac, lattice); molecules keep zero fractional coordinates.
+    """
+    batch = positions.shape[0]
+    rotation = random_rotations(batch, dtype=positions.dtype, device=positions.device, generator=generator)
+    shift = torch.rand(batch, 1, 3, generator=generator, device=positions.device, dtype=positions.dtype)
+    crystal = periodic[:, None, None]
+    atoms = mask.unsqueeze(-1).to(positions.dtype)
+    frac = torch.where(crystal, torch.remainder(frac + shift, 1.0), frac) * atoms
+    frac = torch.where(frac >= 1.0, torch.zeros_like(frac), frac)  # x mod 1 can round up to exactly 1.0
+    lattice = lattice @ rotation.transpose(1, 2)
+    molecule_positions = centre(positions, mask) @ rotation.transpose(1, 2)
+    crystal_positions = frac @ lattice
+    return torch.where(crystal, crystal_positions, molecule_positions) * atoms, frac, lattice

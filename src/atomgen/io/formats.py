@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atomgen.errors import InputError
-from atomgen.io.atomic import atomic_write_text
+from atomgen.io.atomic import atomic_path, atomic_write_text
 from atomgen.io.cif import format_cif, iter_cif
 from atomgen.io.pack import Pack, write_pack
 from atomgen.io.sdf import format_sdf, iter_sdf
@@ -109,3 +109,21 @@ def write(path: str | Path, systems: Sequence[AtomSystem], *, fmt: str | None = 
     with atomic_write_text(path) as handle:
         handle.write(text)
     return Path(path)
+
+
+def write_folder(path: str | Path, systems: Sequence[AtomSystem]) -> Path:
+    """Write one file per system into a new folder: crystals as `NNNNN.cif`, molecules as `NNNNN.sdf`.
+
+    The folder appears complete or not at all; an existing folder must be empty (its files are never replaced).
+    """
+    folder = Path(path)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InputError("output folder exists and is not empty", folder)
+    width = max(5, len(str(len(systems))))
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        for index, system in enumerate(systems):
+            name = f"{index:0{width}d}.{'cif' if system.is_periodic else 'sdf'}"
+            (tmp / name).write_text(format_cif([system]) if system.is_periodic else format_sdf([system]),
+                                    encoding="utf-8")
+    return folder

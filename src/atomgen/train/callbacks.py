@@ -69,7 +69,8 @@ class ExportEMA(L.Callback):
 
 
 class SampleAndEvaluate(L.Callback):
-    """Every `every_steps`, samples molecules from the EMA model and logs stability and validity."""
+    """Every `every_steps`, samples from the EMA model and logs molecule stability and validity, and for crystals
+    structural and compositional validity. A model that cannot sample yet (`ready_to_sample` False) is skipped."""
 
     def __init__(self, ema: EMA, every_steps: int, count: int, steps: int, seed: int = 0):
         self.ema = ema
@@ -82,13 +83,21 @@ class SampleAndEvaluate(L.Callback):
         step = trainer.global_step
         if self.every_steps <= 0 or step == 0 or step % self.every_steps or not trainer.is_global_zero:
             return
+        from atomgen.eval.crystals import compositionally_valid, structurally_valid
         from atomgen.eval.evaluate import molecule_metrics
         from atomgen.eval.molecules import analyse_molecules
 
         model = self.ema.ema_model(pl_module).float().eval()
+        if not getattr(model, "ready_to_sample", True):
+            return
         started = time.perf_counter()
         systems = model.sample(self.count, seed=self.seed, steps=self.steps, progress=False)
-        metrics = molecule_metrics(analyse_molecules(systems), set())
+        molecules = [s for s in systems if not s.is_periodic]
+        crystals = [s for s in systems if s.is_periodic]
+        metrics = molecule_metrics(analyse_molecules(molecules), set()) if molecules else {}
+        if crystals:
+            metrics["crystal_structural_validity"] = sum(map(structurally_valid, crystals)) / len(crystals)
+            metrics["crystal_compositional_validity"] = sum(map(compositionally_valid, crystals)) / len(crystals)
         metrics["seconds"] = time.perf_counter() - started
         print(f"[sample-and-evaluate] step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
               flush=True)

@@ -14,12 +14,19 @@ from atomgen.errors import InputError
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which dataset and how to batch it."""
+    """Which dataset and how to batch it.
+
+    `dataset` is one name (or a molecule file or pack folder), or for models trained on several datasets a
+    comma-separated list of `name[:split]` entries (e.g. "qm9:train,perov_5:val"); an entry without a split uses
+    `split`. `shares`, when given, is the share of training draws each named dataset gets (normalised), whatever
+    its size; by default every system is drawn equally often.
+    """
 
     dataset: str = "qm9"
     split: str = "train"
     batch_size: int = 128
     data_dir: str | None = None
+    shares: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,9 @@ def _merge(instance: Any, updates: dict[str, Any], where: str) -> Any:
         if key not in known:
             raise InputError(f"unknown setting {where}{key} (known: {', '.join(known)})")
         current = getattr(instance, key)
-        if is_dataclass(current):
+        if value is None:  # `key=null` clears a setting (e.g. a mapping a preset set)
+            changes[key] = None
+        elif is_dataclass(current):
             if not isinstance(value, dict):
                 raise InputError(f"setting {where}{key} must be a mapping")
             changes[key] = _merge(current, value, f"{where}{key}.")

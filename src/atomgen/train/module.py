@@ -40,7 +40,8 @@ class GenerativeModule(L.LightningModule):
         # No weight decay on norms, biases and embeddings: decaying them only hurts small models.
         embeddings = {id(m.weight) for m in self.model.modules() if isinstance(m, torch.nn.Embedding)}
         decay, no_decay = [], []
-        for parameter in self.model.parameters():
+        trainable = [p for p in self.model.parameters() if p.requires_grad]  # a frozen stage is left out
+        for parameter in trainable:
             (decay if parameter.dim() >= 2 and id(parameter) not in embeddings else no_decay).append(parameter)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],

@@ -28,10 +28,107 @@ def build_quetzal(config: TrainConfig):
     model = QuetzalModel(model_config)
     dataset = AtomSequenceDataset(_load_dataset(config), model_config.elements, model_config.atom_order,
                                   model_config.max_atoms, seed=config.trainer.seed)
-    return model, dataset, collate_sequences
+    return model, dataset, collate_sequences, None
 
 
-BUILDERS = {"quetzal": build_quetzal}
+def build_adit(config: TrainConfig):
+    """(model, training dataset, collate function, per-item sampling weights) of one ADiT stage.
+
+    `model.stage` is "autoencoder" (a new model) or "diffusion": then `model.autoencoder` names the finished
+    autoencoder run's model folder, whose autoencoder is kept frozen while a new latent DiT trains on its latents.
+    """
+    from dataclasses import replace
+
+    from atomgen.data.systems import LabelledSystemDataset, atom_count_histogram, collate_systems
+    from atomgen.models.adit import ADiTModel, preset
+
+    options = dict(config.model)
+    stage = options.pop("stage", "autoencoder")
+    autoencoder_path = options.pop("autoencoder", None)
+    preset_name = options.pop("preset", "small")
+    sources = _load_sources(config)
+    model_config = preset(preset_name, **options)
+    dataset = LabelledSystemDataset([(k, systems) for k, (_, systems) in enumerate(sources)],
+                                    model_config.max_atoms, model_config.max_z)
+    histograms = []
+    for k in range(len(sources)):
+        counts = atom_count_histogram(dataset, k)
+        histograms.append([counts.get(n, 0) for n in range(model_config.max_atoms + 1)])
+    data_fields = dict(labels=[name for name, _ in sources], atom_counts=histograms,
+                       periodic=[bool(dataset.periodic[dataset.labels == k].any()) for k in range(len(sources))])
+    if stage == "autoencoder":
+        model = ADiTModel(replace(model_config, **data_fields))
+    elif stage == "diffusion":
+        if autoencoder_path is None:
+            raise InputError("the diffusion stage needs model.autoencoder: the model folder of an autoencoder run")
+        trained = ADiTModel.from_pretrained(autoencoder_path)
+        model = ADiTModel(replace(trained.config, **data_fields, **options))
+        model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
+        model = model.with_latent_scale(_first_batches(dataset, collate_systems, config, batches=20))
+        model.set_stage("diffusion")
+    else:
+        raise InputError(f"unknown ADiT stage {stage!r}: autoencoder or diffusion")
+    return model, dataset, collate_systems, _item_weights(dataset, [name for name, _ in sources], config)
+
+
+BUILDERS = {"quetzal": build_quetzal, "adit": build_adit}
+
+
+def _load_sources(config: TrainConfig) -> list[tuple[str, list]]:
+    """(name, systems) of every `name[:split]` entry of `data.dataset` (QM9 as a pack; crystals as lists).
+
+    An entry may also be a file: a CDVAE-format crystal CSV or any molecule/crystal file; its name is the file's
+    stem.
+    """
+    sources = []
+    for entry in config.data.dataset.split(","):
+        name, _, split = entry.strip().partition(":")
+        split = split or config.data.split
+        path = Path(name)
+        if path.is_file():
+            from atomgen.data.crystals import read_cdvae_csv
+            from atomgen.io.formats import read
+
+            systems = read_cdvae_csv(path).systems if path.suffix.lower() == ".csv" else read(path)
+            sources.append((path.stem, systems))
+        elif name == "qm9":
+            from atomgen.data.qm9 import load_qm9
+
+            sources.append((name, load_qm9(split, config.data.data_dir)))
+        else:
+            from atomgen.data.crystals import CRYSTAL_DATASETS, load_crystal_split
+
+            if name not in CRYSTAL_DATASETS:
+                raise InputError(f"unknown dataset {name!r} (known: qm9, {', '.join(CRYSTAL_DATASETS)})")
+            sources.append((name, load_crystal_split(name, split).systems))
+    return sources
+
+
+def _first_batches(dataset, collate, config: TrainConfig, batches: int) -> list:
+    """A few random batches (seeded) of a dataset, to measure statistics such as the latent scale."""
+    import numpy as np
+
+    rng = np.random.default_rng(config.trainer.seed)
+    size = config.data.batch_size
+    picks = rng.choice(len(dataset), size=min(len(dataset), batches * size), replace=False)
+    return [collate([dataset[int(k)] for k in picks[start : start + size]]) for start in range(0, len(picks), size)]
+
+
+def _item_weights(dataset, names: list[str], config: TrainConfig):
+    """Per-item draw weights giving each named dataset its configured share of draws (None: no shares set)."""
+    import numpy as np
+
+    shares = config.data.shares
+    if not shares:
+        return None
+    unknown = set(shares) - set(names)
+    if unknown:
+        raise InputError(f"data.shares names datasets not in data.dataset: {sorted(unknown)}")
+    weights = np.zeros(len(dataset))
+    for k, name in enumerate(names):
+        members = dataset.labels == k
+        weights[members] = float(shares.get(name, 0.0)) / max(1, int(members.sum()))
+    return weights
 
 
 def _load_dataset(config: TrainConfig):
@@ -67,8 +164,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    model, dataset, collate = BUILDERS[config.family](config)
-    sampler = LengthGroupedSampler(dataset.lengths(), config.data.batch_size, seed=config.trainer.seed)
+    model, dataset, collate, weights = BUILDERS[config.family](config)
+    sampler = LengthGroupedSampler(dataset.lengths(), config.data.batch_size, seed=config.trainer.seed,
+                                   weights=weights)
     loader = DataLoader(dataset, batch_size=config.data.batch_size, sampler=sampler, drop_last=True,
                         collate_fn=collate, num_workers=0)
     module = GenerativeModule(model, config.optim, config.trainer.max_steps)
