@@ -14,7 +14,7 @@ from atomgen.data.systems import LabelledSystemDataset, atom_count_histogram, co
 from atomgen.diffusion.flow import integrate, interpolate
 from atomgen.errors import InputError
 from atomgen.models.adit import ADiTModel, preset
-from atomgen.models.adit.autoencoder import periodic_features, wrapped_difference
+from atomgen.models.adit.autoencoder import frac_from_circle, periodic_features, unit_circle
 from atomgen.system import AtomSystem
 
 from .conftest import embedded
@@ -83,8 +83,8 @@ def test_impossible_angles_give_a_flat_cell_not_an_error():
 def test_periodic_inputs_and_wrapped_differences():
     f = torch.rand(5, 3)
     torch.testing.assert_close(periodic_features(f, 3), periodic_features(f + 1, 3), atol=1e-5, rtol=0)
-    d = wrapped_difference(torch.tensor([0.98]), torch.tensor([0.01]))
-    assert d.item() == pytest.approx(-0.03, abs=1e-6)
+    f = torch.tensor([0.0, 0.25, 0.5, 0.999, 0.01])
+    torch.testing.assert_close(frac_from_circle(3.0 * unit_circle(f)), f, atol=1e-6, rtol=0)
 
 
 # --------------------------------------------------------------------------------------------------------- data

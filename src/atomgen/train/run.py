@@ -54,8 +54,8 @@ def build_adit(config: TrainConfig):
     for k in range(len(sources)):
         counts = atom_count_histogram(dataset, k)
         histograms.append([counts.get(n, 0) for n in range(model_config.max_atoms + 1)])
-    data_fields = dict(labels=[name for name, _ in sources], atom_counts=histograms,
-                       periodic=[bool(dataset.periodic[dataset.labels == k].any()) for k in range(len(sources))])
+    data_fields = {"labels": [name for name, _ in sources], "atom_counts": histograms,
+                   "periodic": [bool(dataset.periodic[dataset.labels == k].any()) for k in range(len(sources))]}
     if stage == "autoencoder":
         model = ADiTModel(replace(model_config, **data_fields))
     elif stage == "diffusion":

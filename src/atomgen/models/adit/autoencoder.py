@@ -35,21 +35,38 @@ def periodic_features(frac: torch.Tensor, harmonics: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(-2)
 
 
-def wrapped_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a - b for fractional coordinates, taken to the nearest periodic image (in [-0.5, 0.5))."""
-    d = a - b
-    return d - torch.floor(d + 0.5)
+def unit_circle(frac: torch.Tensor) -> torch.Tensor:
+    """(cos 2πf, sin 2πf) of every fractional coordinate, shape (..., 3, 2): where the decoder aims."""
+    angles = 2 * math.pi * frac
+    return torch.stack([angles.cos(), angles.sin()], dim=-1)
+
+
+def frac_from_circle(points: torch.Tensor) -> torch.Tensor:
+    """Fractional coordinates in [0, 1) of (..., 3, 2) points around the unit circle (any radius)."""
+    frac = torch.atan2(points[..., 1], points[..., 0]) / (2 * math.pi)
+    frac = torch.remainder(frac, 1.0)
+    return torch.where(frac >= 1.0, torch.zeros_like(frac), frac)
 
 
 @dataclass
 class Decoded:
     """The decoder's outputs for a padded batch: type logits (B, L, max_z + 1), positions (B, L, 3) in Å,
-    fractional coordinates (B, L, 3) and lattice features (B, 6) (see `atomgen.data.lattice`)."""
+    fractional coordinates as points on the unit circle (B, L, 3, 2) and lattice features (B, 6) (see
+    `atomgen.data.lattice`).
+
+    A fractional coordinate is an angle: predicting (cos 2πf, sin 2πf) keeps the output smooth across the cell
+    boundary, where f jumps from 1 back to 0, and the input carries exactly these features.
+    """
 
     type_logits: torch.Tensor
     positions: torch.Tensor
-    frac: torch.Tensor
+    frac_circle: torch.Tensor
     lattice: torch.Tensor
+
+    @property
+    def frac(self) -> torch.Tensor:
+        """Fractional coordinates in [0, 1)."""
+        return frac_from_circle(self.frac_circle.float())
 
 
 class Autoencoder(nn.Module):
@@ -73,7 +90,7 @@ class Autoencoder(nn.Module):
         self.decoder_norm = nn.LayerNorm(dim)
         self.type_out = nn.Linear(dim, config.max_z + 1)
         self.position_out = nn.Linear(dim, 3)
-        self.frac_out = nn.Linear(dim, 3)
+        self.frac_out = nn.Linear(dim, 6)
         self.lattice_out = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 6))
 
     def encode(self, numbers: torch.Tensor, positions: torch.Tensor, frac: torch.Tensor,
@@ -98,8 +115,9 @@ class Autoencoder(nn.Module):
         hidden = self.decoder_norm(self.decoder(tokens, mask=key_padding_mask(mask)))
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
-        return Decoded(type_logits=self.type_out(hidden), positions=self.position_out(hidden),
-                       frac=self.frac_out(hidden), lattice=self.lattice_out(pooled))
+        circle = self.frac_out(hidden).unflatten(-1, (3, 2))
+        return Decoded(type_logits=self.type_out(hidden), positions=self.position_out(hidden), frac_circle=circle,
+                       lattice=self.lattice_out(pooled))
 
     def loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
              ) -> dict[str, torch.Tensor]:
@@ -124,7 +142,8 @@ class Autoencoder(nn.Module):
         crystal_atoms = (mask & periodic[:, None]).float()
         type_loss = F.cross_entropy(out.type_logits[mask].float(), numbers[mask])
         position_loss = _masked_mean(((out.positions.float() - positions) ** 2).sum(-1), atom_weights)
-        frac_loss = _masked_mean((wrapped_difference(out.frac.float(), frac) ** 2).sum(-1), crystal_atoms)
+        # Squared chord on the unit circle: (2π Δf)² for small errors, and smooth across the cell boundary.
+        frac_loss = _masked_mean(((out.frac_circle.float() - unit_circle(frac)) ** 2).sum((-1, -2)), crystal_atoms)
         lattice_loss = _masked_mean(((out.lattice.float() - batch["lattice_features"]) ** 2).sum(-1),
                                     periodic.float())
         kl = _masked_mean(0.5 * (mean.float() ** 2 + log_var.float().exp() - 1 - log_var.float()).sum(-1),

@@ -25,7 +25,8 @@ class ADiTConfig:
             well-scaled space.
         type_mask_prob, position_jitter: the autoencoder's denoising corruption of its input (a share of types
             hidden, Gaussian jitter in Å on positions), which makes its decoder tolerant of imperfect latents.
-        frac_weight: weight of the fractional-coordinate loss relative to the Cartesian one (Å²).
+        frac_weight: weight of the fractional-coordinate loss, a squared chord (2πΔf)² per coordinate, relative
+            to the Cartesian one (Å²); 1 weighs a fractional error like a Cartesian one in a 6 Å cell.
         dit_dim, dit_depth, dit_heads: the latent diffusion transformer.
         label_dropout: share of training systems whose label is hidden (classifier-free guidance).
         self_condition_prob: share of training steps that feed the model its own first guess.
@@ -47,7 +48,7 @@ class ADiTConfig:
     kl_weight: float = 1e-5
     type_mask_prob: float = 0.1
     position_jitter: float = 0.05
-    frac_weight: float = 10.0
+    frac_weight: float = 1.0
     dit_dim: int = 256
     dit_depth: int = 6
     dit_heads: int = 8

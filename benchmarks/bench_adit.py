@@ -1,0 +1,162 @@
+"""ADiT benchmark: autoencoder reconstruction, crystals and molecules from one joint model, joint vs single-domain,
+and sampling throughput beside Quetzal's.
+
+    python benchmarks/bench_adit.py [--parts reconstruction,crystals,molecules,throughput,joint-vs-single]
+        [--model adit-joint-small] [--single-molecule DIR --single-crystal DIR --budget-joint DIR] [--data-dir DIR]
+
+Results go to benchmarks/results/adit.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
+Run it on an otherwise idle machine: the timings use every core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import run_parts  # a sibling script, run from anywhere
+from write_benchmarks_md import write_benchmarks_md
+
+RESULTS = Path(__file__).resolve().parent / "results" / "adit.json"
+
+
+def _model(name: str):
+    from atomgen.models.adit import ADiTModel
+
+    return ADiTModel.from_pretrained(name)
+
+
+def _test_systems(name: str, n: int, data_dir: str | None) -> list:
+    """A seeded random n of a dataset's test split (QM9: EDM's test split; crystals: the CDVAE test CSV)."""
+    if name == "qm9":
+        from atomgen.data.qm9 import load_qm9
+
+        test = load_qm9("test", data_dir)
+    else:
+        from atomgen.data.crystals import load_crystal_split
+
+        test = load_crystal_split(name, "test").systems
+    rows = np.sort(np.random.default_rng(0).choice(len(test), size=min(n, len(test)), replace=False))
+    return [test[int(k)] for k in rows]
+
+
+def reconstruction(model_name: str, n: int, data_dir: str | None) -> dict:
+    """Encode and decode held-out test systems of every dataset the model knows (latent means, no noise)."""
+    from atomgen.data.systems import LabelledSystemDataset, collate_systems
+    from atomgen.eval.reconstruction import crystal_reconstruction, molecule_reconstruction
+
+    model = _model(model_name)
+    out = {}
+    for label, name in enumerate(model.config.labels):
+        originals = _test_systems(name, n, data_dir)
+        if not model.config.periodic[label]:  # molecules are centred in training (crystals keep their cell)
+            originals = [s.copy(positions=s.positions - s.positions.mean(0)) for s in originals]
+        dataset = LabelledSystemDataset([(label, originals)], model.config.max_atoms, model.config.max_z)
+        items = [dataset[k] for k in range(len(dataset))]
+        decoded = []
+        for start in range(0, len(items), 256):
+            decoded += model.reconstruct(collate_systems(items[start : start + 256]))
+        score = crystal_reconstruction if model.config.periodic[label] else molecule_reconstruction
+        out[name] = score(originals, decoded)
+    return out
+
+
+def crystals(model_name: str, label: str, n: int) -> dict:
+    """n crystals of one class (seed 0, default steps and guidance) against that dataset's test split."""
+    from atomgen import evaluate
+
+    model = _model(model_name)
+    start = time.perf_counter()
+    generated = model.sample(n, seed=0, condition=label, batch_size=500)
+    seconds = time.perf_counter() - start
+    report = evaluate(generated, label, seed=0)
+    return {"model": model_name, "label": label, "n": n, "steps": 100, "guidance": 2.0,
+            "sampling_seconds": seconds, "metrics": report.metrics, "details": report.details}
+
+
+def molecules(model_name: str, n: int, data_dir: str | None) -> dict:
+    """n molecules (seed 0, default steps and guidance) through the full evaluator against QM9."""
+    from atomgen import evaluate
+
+    model = _model(model_name)
+    start = time.perf_counter()
+    generated = model.sample(n, seed=0, condition="molecule", batch_size=500)
+    seconds = time.perf_counter() - start
+    report = evaluate(generated, "qm9", seed=0, data_dir=data_dir, max_expensive=500)
+    return {"model": model_name, "n": n, "steps": 100, "guidance": 2.0, "sampling_seconds": seconds,
+            "metrics": report.metrics, "details": report.details, "not_computed": report.not_computed}
+
+
+def throughput(model_name: str, quetzal_name: str) -> dict:
+    """Systems per second: ADiT molecules and crystals (100 Euler steps, guidance 2) and Quetzal molecules
+    (30 Heun steps), 512 of each at batch 512, in one run."""
+    from atomgen.models.quetzal import QuetzalModel
+
+    model = _model(model_name)
+    rows = {}
+    for condition in ("molecule", "crystal"):
+        model.sample(16, seed=0, condition=condition, progress=False)  # warm-up
+        start = time.perf_counter()
+        model.sample(512, seed=1, condition=condition, batch_size=512, progress=False)
+        rows[f"adit_{condition}"] = 512 / (time.perf_counter() - start)
+    quetzal = QuetzalModel.from_pretrained(quetzal_name)
+    quetzal.sample(16, seed=0, progress=False)
+    start = time.perf_counter()
+    quetzal.sample(512, seed=1, batch_size=512, progress=False)
+    rows["quetzal_molecule"] = 512 / (time.perf_counter() - start)
+    return {"systems_per_second": rows, "threads": torch.get_num_threads(), "models": [model_name, quetzal_name]}
+
+
+def joint_vs_single(joint: str, single_molecule: str, single_crystal: str, n: int, data_dir: str | None) -> dict:
+    """The same-size, same-budget joint model against a molecule-only and a crystal-only one: molecules against
+    QM9 and Perov-5 crystals against their test split, n of each, seed 0."""
+    from atomgen import evaluate
+
+    rows = {}
+    for role, name, kinds in (("joint", joint, ("molecule", "perov_5")), ("molecules only", single_molecule,
+                              ("molecule",)), ("crystals only", single_crystal, ("perov_5",))):
+        model = _model(name)
+        row = {"model": name}
+        if "molecule" in kinds:
+            generated = model.sample(n, seed=0, condition="molecule", batch_size=500, progress=False)
+            metrics = evaluate(generated, "qm9", seed=0, data_dir=data_dir, fcd=False, posebusters=False,
+                               strain=False).metrics
+            row.update({f"molecule_{k}": metrics[k] for k in ("atom_stability", "molecule_stability",
+                                                              "rdkit_validity", "uniqueness")})
+        if "perov_5" in kinds:
+            generated = model.sample(n, seed=0, condition="perov_5", batch_size=500, progress=False)
+            metrics = evaluate(generated, "perov_5", seed=0).metrics
+            row.update({f"perov_5_{k}": metrics[k] for k in ("structural_validity", "compositional_validity",
+                                                             "uniqueness", "density_w1")})
+        rows[role] = row
+    return {"n": n, "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="reconstruction,crystals,carbon,molecules,throughput")
+    parser.add_argument("--model", default="adit-joint-small")
+    parser.add_argument("--quetzal", default="quetzal-qm9-small")
+    parser.add_argument("-n", type=int, default=1000, help="samples per evaluation")
+    parser.add_argument("--single-molecule", help="model folder of the molecule-only run (joint-vs-single)")
+    parser.add_argument("--single-crystal", help="model folder of the crystal-only run (joint-vs-single)")
+    parser.add_argument("--budget-joint", help="model folder of the joint run with the same budget as both")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    parts = {
+        "reconstruction": lambda: reconstruction(args.model, args.n, args.data_dir),
+        "crystals": lambda: crystals(args.model, "perov_5", args.n),
+        "carbon": lambda: crystals(args.model, "carbon_24", args.n // 2),
+        "molecules": lambda: molecules(args.model, args.n, args.data_dir),
+        "throughput": lambda: throughput(args.model, args.quetzal),
+        "joint-vs-single": lambda: joint_vs_single(args.budget_joint, args.single_molecule, args.single_crystal,
+                                                   args.n // 2, args.data_dir),
+    }
+    run_parts(parts, args.parts.split(","), RESULTS)
+    write_benchmarks_md()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The ADiT sections of BENCHMARKS.md, rendered from benchmarks/results/adit.json."""
+
+from __future__ import annotations
+
+CRYSTAL_TARGETS = {"structural_validity": 99.0, "compositional_validity": 95.0, "uniqueness": 90.0}
+COMMAND = "python benchmarks/bench_adit.py --parts"
+
+
+def _pct(value) -> str:
+    return "n/a" if not isinstance(value, (int, float)) else f"{100 * value:.2f}"
+
+
+def _num(value) -> str:
+    return "n/a" if not isinstance(value, (int, float)) else f"{value:.4g}"
+
+
+def _where(entry: dict, part: str) -> str:
+    return f"Command: `{COMMAND} {part}` ({entry['machine']}, commit {entry['commit']}, {entry['date']})."
+
+
+def _reconstruction(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = ["## ADiT: autoencoder reconstruction of held-out systems", "",
+             "Test systems encoded to their latent means and decoded again; atom i compared with atom i. A molecule "
+             "matches when all types are right and the positions are within 0.1 Å RMSD; a crystal when pymatgen's "
+             "StructureMatcher (stol 0.5, angle_tol 10, ltol 0.3) finds it equal. " + _where(entry, "reconstruction"),
+             ""]
+    molecules = {k: v for k, v in r.items() if "position_rmsd_mean" in v}
+    crystals = {k: v for k, v in r.items() if "frac_rmsd_mean" in v}
+    if molecules:
+        lines += ["| molecules | n | type accuracy % | position RMSD mean / median (Å) | match % | same molecule % |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['n']} | {_pct(v['type_accuracy'])} | {v['position_rmsd_mean']:.3f} / "
+                  f"{v['position_rmsd_median']:.3f} | {_pct(v['match_rate'])} | {_pct(v['same_molecule_rate'])} |"
+                  for k, v in molecules.items()]
+        lines.append("")
+    if crystals:
+        lines += ["| crystals | n | type accuracy % | frac RMSD | lattice length MAE (Å) | angle MAE (°) | match % |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['n']} | {_pct(v['type_accuracy'])} | {v['frac_rmsd_mean']:.4f} | "
+                  f"{v['lattice_length_mae']:.3f} | {v['lattice_angle_mae']:.2f} | {_pct(v['match_rate'])} |"
+                  for k, v in crystals.items()]
+    return lines + [""]
+
+
+def _crystals(entry: dict, part: str) -> list[str]:
+    r = entry["result"]
+    m = r["metrics"]
+    lines = [f"## ADiT: {r['label']} crystals from the joint model", "",
+             f"{r['n']:,} crystals of class `{r['label']}` from `{r['model']}` (seed 0, {r['steps']} Euler steps, "
+             f"guidance {r['guidance']}, sampled in {r['sampling_seconds']:.0f} s), against the {r['label']} test "
+             "split (novelty: against its val split, the training data). " + _where(entry, part), "",
+             "| metric | atomgen adit-joint-small | target |", "|---|---|---|"]
+    rows = [("structural_validity", "Structural validity %", _pct), ("compositional_validity",
+            "Compositional validity (SMACT) %", _pct), ("uniqueness", "Uniqueness %", _pct),
+            ("novelty", "Novelty vs val %", _pct), ("density_w1", "Density W1 (g/cm³)", _num),
+            ("n_elements_w1", "Number-of-elements W1", _num)]
+    for key, label, fmt in rows:
+        target = f"≥ {CRYSTAL_TARGETS[key]:.0f}" if key in CRYSTAL_TARGETS and r["label"] == "perov_5" else ""
+        lines.append(f"| {label} | {fmt(m.get(key))} | {target} |")
+    return lines + [""]
+
+
+def _molecules(entry: dict) -> list[str]:
+    r = entry["result"]
+    m = r["metrics"]
+    lines = ["## ADiT: molecules from the joint model against QM9", "",
+             f"{r['n']:,} molecules from `{r['model']}` (seed 0, {r['steps']} Euler steps, guidance {r['guidance']}, "
+             f"sampled in {r['sampling_seconds']:.0f} s), full evaluator against `qm9`. " + _where(entry, "molecules"),
+             "", "| metric | atomgen adit-joint-small | target |", "|---|---|---|"]
+    rows = [("atom_stability", "Atom stability %"), ("molecule_stability", "Molecule stability %"),
+            ("rdkit_validity", "Validity (RDKit DetermineBonds) %"), ("uniqueness", "Uniqueness among valid %"),
+            ("novelty", "Novelty vs train %")]
+    for key, label in rows:
+        lines.append(f"| {label} | {_pct(m.get(key))} | {'≥ 85' if key == 'rdkit_validity' else ''} |")
+    lines.append(f"| FCD vs test | {_num(m.get('fcd'))} | |")
+    return lines + [""]
+
+
+def _throughput(entry: dict) -> list[str]:
+    r = entry["result"]
+    names = {"adit_molecule": "ADiT, molecules (100 Euler steps, guidance 2)",
+             "adit_crystal": "ADiT, crystals (100 Euler steps, guidance 2)",
+             "quetzal_molecule": "Quetzal, molecules (30 Heun steps)"}
+    lines = ["## ADiT: sampling throughput beside Quetzal", "",
+             f"512 systems of each at batch 512, {r['threads']} threads, one run. " + _where(entry, "throughput"), "",
+             "| model | systems / s |", "|---|---|"]
+    lines += [f"| {names[k]} | {v:.1f} |" for k, v in r["systems_per_second"].items()]
+    return lines + [""]
+
+
+def _joint_vs_single(entry: dict) -> list[str]:
+    r = entry["result"]
+    keys = [("molecule_molecule_stability", "QM9 mol. stability %", _pct),
+            ("molecule_rdkit_validity", "QM9 RDKit validity %", _pct),
+            ("perov_5_structural_validity", "Perov-5 struct. validity %", _pct),
+            ("perov_5_compositional_validity", "Perov-5 comp. validity %", _pct),
+            ("perov_5_density_w1", "Perov-5 density W1", _num)]
+    lines = ["## ADiT: does joint training help here?", "",
+             f"Three models of the same size and the same number of training steps per stage, {r['n']} samples per "
+             "kind, seed 0. " + _where(entry, "joint-vs-single"), "",
+             "| model | " + " | ".join(label for _, label, _ in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for role, row in r["rows"].items():
+        lines.append(f"| {role} | " + " | ".join(fmt(row[k]) if k in row else "" for k, _, fmt in keys) + " |")
+    return lines + [""]
+
+
+def adit_sections(results: dict) -> list[str]:
+    """Markdown lines for every ADiT part that has results, in a fixed order."""
+    renderers = [("reconstruction", _reconstruction), ("crystals", lambda e: _crystals(e, "crystals")),
+                 ("carbon", lambda e: _crystals(e, "carbon")), ("molecules", _molecules),
+                 ("joint-vs-single", _joint_vs_single), ("throughput", _throughput)]
+    return [line for part, render in renderers if part in results for line in render(results[part])]
