@@ -7,8 +7,9 @@ can be wrong (missing file, other model family, corrupt or mismatched weights) r
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -16,6 +17,8 @@ from safetensors.torch import load_file, save_file
 
 from atomgen.errors import InputError
 from atomgen.io.atomic import atomic_path, atomic_write_text
+
+Config = TypeVar("Config")
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -58,6 +61,20 @@ def read_config(path: str | Path, family: str | None = None) -> dict[str, Any]:
     if family is not None and found != family:
         raise InputError(f"checkpoint is a {found!r} model, not a {family!r} one", folder)
     return document
+
+
+def load_config(path: str | Path, family: str, config_class: type[Config]) -> Config:
+    """The hyperparameters of a checkpoint folder as a `config_class` dataclass, checked to be of `family`."""
+    folder = Path(path)
+    data = read_config(folder, family)["config"]
+    known = {f.name for f in fields(config_class)}
+    if not isinstance(data, dict) or set(data) - known:
+        unknown = sorted(set(data) - known) if isinstance(data, dict) else "not a mapping"
+        raise InputError(f"invalid {family} config: unknown keys {unknown}", folder)
+    try:
+        return config_class(**data)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"invalid {family} config: {exc}", folder) from None
 
 
 def load_weights(path: str | Path, module: torch.nn.Module) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 KINDS = ("molecule", "crystal")
@@ -82,13 +82,6 @@ class ADiTConfig:
         data["atom_counts"] = [list(row) for row in self.atom_counts]
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ADiTConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown ADiT config keys: {sorted(unknown)}")
-        return cls(**data)
 
 
 def tiny(**overrides: Any) -> ADiTConfig:

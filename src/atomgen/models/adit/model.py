@@ -261,11 +261,6 @@ class ADiTModel(nn.Module):
         from atomgen.zoo import resolve
 
         folder = resolve(name_or_path)
-        document = checkpoint.read_config(folder, FAMILY)
-        try:
-            config = ADiTConfig.from_dict(document["config"])
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"invalid ADiT config: {exc}", folder) from None
-        model = cls(config)
+        model = cls(checkpoint.load_config(folder, FAMILY, ADiTConfig))
         checkpoint.load_weights(folder, model)
         return model.to(device).eval()

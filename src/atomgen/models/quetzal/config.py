@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from atomgen.diffusion.edm import EDMConfig
@@ -63,13 +63,6 @@ class QuetzalConfig:
         data["elements"] = list(self.elements)
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "QuetzalConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown Quetzal config keys: {sorted(unknown)}")
-        return cls(**data)
 
 
 def tiny(**overrides: Any) -> QuetzalConfig:

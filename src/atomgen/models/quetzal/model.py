@@ -204,12 +204,7 @@ class QuetzalModel(nn.Module):
         from atomgen.zoo import resolve
 
         folder = resolve(name_or_path)
-        document = checkpoint.read_config(folder, FAMILY)
-        try:
-            config = QuetzalConfig.from_dict(document["config"])
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"invalid Quetzal config: {exc}", folder) from None
-        model = cls(config)
+        model = cls(checkpoint.load_config(folder, FAMILY, QuetzalConfig))
         checkpoint.load_weights(folder, model.network)
         return model.to(device).eval()
 
