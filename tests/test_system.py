@@ -85,3 +85,8 @@ def test_pymatgen_round_trip(rock_salt, small_molecules):
     molecule = to_pymatgen(small_molecules[0])
     assert isinstance(molecule, Molecule)
     np.testing.assert_allclose(from_pymatgen(molecule).positions, small_molecules[0].positions)
+
+
+def test_hill_formula_with_carbon_but_no_hydrogen():
+    assert AtomSystem(numbers=[8, 6, 6], positions=np.eye(3)).formula == "C2O"
+    assert AtomSystem(numbers=[8, 1, 1], positions=np.eye(3)).formula == "H2O"
