@@ -259,3 +259,17 @@ def test_checkpoint_round_trip_and_wrong_family(tmp_path, sampler_model):
     QuetzalModel(quetzal_preset("tiny")).save(tmp_path / "quetzal")
     with pytest.raises(InputError, match="not a 'adit' one"):
         ADiTModel.from_pretrained(tmp_path / "quetzal")
+
+
+def test_reconstruction_metrics_score_perfect_and_broken_copies(systems):
+    from atomgen.eval.reconstruction import crystal_reconstruction, molecule_reconstruction
+
+    molecules, crystals = systems
+    perfect = molecule_reconstruction(molecules, [m.copy() for m in molecules])
+    assert perfect["type_accuracy"] == 1 and perfect["match_rate"] == 1 and perfect["same_molecule_rate"] == 1
+    shifted = molecule_reconstruction(molecules, [m.copy(positions=m.positions + [0.3, 0, 0]) for m in molecules])
+    assert shifted["position_rmsd_mean"] == pytest.approx(0.3) and shifted["match_rate"] == 0
+    assert crystal_reconstruction(crystals, [c.copy() for c in crystals])["match_rate"] == 1
+    barium = [c.copy(numbers=np.where(c.numbers == 38, 56, c.numbers)) for c in crystals]  # Sr -> Ba
+    result = crystal_reconstruction(crystals, barium)
+    assert result["type_accuracy"] < 1 and result["match_rate"] == 0

@@ -30,17 +30,15 @@ def molecule_reconstruction(originals: Sequence[AtomSystem], reconstructions: Se
                             ) -> dict[str, float]:
     """Type accuracy (per atom), position RMSD (Å, mean and median over molecules), match rate, and the share
     whose RDKit-perceived molecule (canonical SMILES) is the original's."""
-    from atomgen.eval.molecules import analyse_molecule
+    from atomgen.eval.molecules import analyse_molecules
 
     _check_pairs(originals, reconstructions)
     right_types = [a.numbers == b.numbers for a, b in zip(originals, reconstructions)]
     rmsd = np.array([np.sqrt(((a.positions - b.positions) ** 2).sum(1).mean())
                      for a, b in zip(originals, reconstructions)])
     matches = [ok.all() and r < MOLECULE_MATCH_RMSD for ok, r in zip(right_types, rmsd)]
-    same_graph = []
-    for a, b in zip(originals, reconstructions):
-        smiles = analyse_molecule(a.numbers, a.positions).rdkit_smiles
-        same_graph.append(smiles is not None and analyse_molecule(b.numbers, b.positions).rdkit_smiles == smiles)
+    before, after = analyse_molecules(originals), analyse_molecules(reconstructions)
+    same_graph = [a.rdkit_smiles is not None and a.rdkit_smiles == b.rdkit_smiles for a, b in zip(before, after)]
     return {
         "n": len(originals),
         "type_accuracy": float(np.concatenate(right_types).mean()),
