@@ -1,0 +1,146 @@
+"""Molecular graphs with their 3D geometries, stored flat, and padded batches of them for the conformer model.
+
+A graph's pair matrices grow with the square of its size, so they are not stored: each record keeps its atom
+features and its bonds (i, j, type, stereo), and the pair matrices (including graph distances) are rebuilt when
+an item is drawn. The flat arrays save to one `.npz` (no pickling) so a dataset is perceived only once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from atomgen.data.molecular_graphs import (
+    ATOM_FEATURE_SIZES,
+    MAX_GRAPH_DISTANCE,
+    MolecularGraph,
+    graph_from_mol,
+    mol_from_coordinates,
+)
+from atomgen.errors import DatasetError
+
+_FIELDS = ("numbers", "atom_features", "positions", "atom_offsets", "bonds", "bond_offsets")
+
+
+class ConformerDataset(Dataset):
+    """Item k: a molecular graph (features, pair matrices) and its reference coordinates in Å."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], smiles: Sequence[str]):
+        missing = [name for name in _FIELDS if name not in arrays]
+        if missing:
+            raise DatasetError(f"conformer dataset lacks arrays {missing}")
+        self.arrays = arrays
+        self.smiles = list(smiles)
+
+    @classmethod
+    def from_systems(cls, systems: Sequence, progress: bool = False) -> "ConformerDataset":
+        """Perceive bonds (and chirality from 3D) of molecules; those whose bonds RDKit cannot perceive are left
+        out, as the evaluator counts them invalid."""
+        from tqdm.auto import tqdm
+
+        graphs, positions = [], []
+        for system in tqdm(systems, desc="perceiving graphs", disable=not progress):
+            mol = mol_from_coordinates(system.numbers, system.positions)
+            if mol is not None:
+                graphs.append(graph_from_mol(mol))
+                positions.append(system.positions)
+        return cls.from_graphs(graphs, positions)
+
+    @classmethod
+    def from_graphs(cls, graphs: Sequence[MolecularGraph], positions: Sequence[np.ndarray]) -> "ConformerDataset":
+        """Store graphs with their coordinates (atoms in the same order)."""
+        bonds = []
+        for graph in graphs:
+            i, j = np.nonzero(np.triu(graph.bond_types))
+            bonds.append(np.stack([i, j, graph.bond_types[i, j], graph.bond_stereo[i, j]], axis=1))
+        arrays = {
+            "numbers": np.concatenate([g.numbers for g in graphs]) if graphs else np.zeros(0, np.int64),
+            "atom_features": (np.concatenate([g.atom_features for g in graphs]) if graphs
+                              else np.zeros((0, len(ATOM_FEATURE_SIZES)), np.int64)),
+            "positions": (np.concatenate(positions).astype(np.float32) if graphs else np.zeros((0, 3), np.float32)),
+            "atom_offsets": np.concatenate([[0], np.cumsum([len(g) for g in graphs])]).astype(np.int64),
+            "bonds": np.concatenate(bonds).astype(np.int64) if graphs else np.zeros((0, 4), np.int64),
+            "bond_offsets": np.concatenate([[0], np.cumsum([len(b) for b in bonds])]).astype(np.int64),
+        }
+        return cls(arrays, [g.smiles for g in graphs])
+
+    def save(self, path: str | Path) -> None:
+        """Write the arrays and SMILES to one .npz file (written whole, then renamed)."""
+        from atomgen.io.atomic import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, smiles=np.array(self.smiles, dtype=str), **self.arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ConformerDataset":
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in _FIELDS}
+            smiles = data["smiles"].tolist()
+        return cls(arrays, smiles)
+
+    def __len__(self) -> int:
+        return len(self.arrays["atom_offsets"]) - 1
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.arrays["atom_offsets"])
+
+    def graph(self, k: int) -> MolecularGraph:
+        """The k-th molecular graph, pair matrices rebuilt from its bonds."""
+        a, b = self.arrays["atom_offsets"][k : k + 2]
+        c, d = self.arrays["bond_offsets"][k : k + 2]
+        return graph_from_bonds(self.arrays["numbers"][a:b], self.arrays["atom_features"][a:b],
+                                self.arrays["bonds"][c:d], self.smiles[k])
+
+    def __getitem__(self, k: int) -> tuple[MolecularGraph, np.ndarray]:
+        a, b = self.arrays["atom_offsets"][k : k + 2]
+        return self.graph(k), self.arrays["positions"][a:b]
+
+
+def graph_from_bonds(numbers: np.ndarray, atom_features: np.ndarray, bonds: np.ndarray,
+                     smiles: str = "") -> MolecularGraph:
+    """A MolecularGraph from atom features and (i, j, type, stereo) bond rows; graph distances by BFS."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    n = len(numbers)
+    bond_types = np.zeros((n, n), dtype=np.int64)
+    bond_stereo = np.zeros((n, n), dtype=np.int64)
+    i, j = bonds[:, 0], bonds[:, 1]
+    bond_types[i, j] = bond_types[j, i] = bonds[:, 2]
+    bond_stereo[i, j] = bond_stereo[j, i] = bonds[:, 3]
+    hops = shortest_path(csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False, unweighted=True)
+    distance = np.where(np.isfinite(hops), np.minimum(hops, MAX_GRAPH_DISTANCE), MAX_GRAPH_DISTANCE + 1)
+    return MolecularGraph(np.asarray(numbers), np.asarray(atom_features), bond_types, bond_stereo,
+                          distance.astype(np.int64), smiles)
+
+
+def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]]) -> dict[str, torch.Tensor]:
+    """Pad (graph, positions or None) items into a batch: `atom_features` (B, N, 7), `bond_types`, `bond_stereo`,
+    `graph_distance` (B, N, N), `mask` (B, N), `n_atoms` (B,) and, when given, `positions` (B, N, 3)."""
+    sizes = [len(graph) for graph, _ in items]
+    rows, n = len(items), max(sizes)
+    batch = {
+        "atom_features": torch.zeros(rows, n, len(ATOM_FEATURE_SIZES), dtype=torch.long),
+        "bond_types": torch.zeros(rows, n, n, dtype=torch.long),
+        "bond_stereo": torch.zeros(rows, n, n, dtype=torch.long),
+        "graph_distance": torch.full((rows, n, n), MAX_GRAPH_DISTANCE + 1, dtype=torch.long),
+        "mask": torch.zeros(rows, n, dtype=torch.bool),
+        "n_atoms": torch.tensor(sizes, dtype=torch.long),
+    }
+    has_positions = all(positions is not None for _, positions in items)
+    if has_positions:
+        batch["positions"] = torch.zeros(rows, n, 3)
+    for row, (graph, positions) in enumerate(items):
+        m = len(graph)
+        batch["atom_features"][row, :m] = torch.as_tensor(graph.atom_features)
+        batch["bond_types"][row, :m, :m] = torch.as_tensor(graph.bond_types)
+        batch["bond_stereo"][row, :m, :m] = torch.as_tensor(graph.bond_stereo)
+        batch["graph_distance"][row, :m, :m] = torch.as_tensor(graph.graph_distance)
+        batch["mask"][row, :m] = True
+        if has_positions:
+            batch["positions"][row, :m] = torch.as_tensor(np.asarray(positions, dtype=np.float32))
+    return batch

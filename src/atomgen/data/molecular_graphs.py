@@ -1,0 +1,124 @@
+"""Molecular graphs as the integer features a conformer model reads (NExT-Mol's DMT).
+
+Per atom: element, formal charge, hybridisation, aromaticity, ring membership, chirality tag and degree. Per atom
+pair: bond type, double-bond stereo (E/Z) and graph distance. Hydrogens are explicit atoms. Chirality tags come
+from the SMILES (or, for a molecule read with coordinates, from its 3D structure), so the model can be told which
+mirror image to build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from atomgen.errors import InputError
+
+MAX_GRAPH_DISTANCE = 8
+"""Graph distances are clipped here (and 'not connected' becomes this + 1)."""
+MAX_DEGREE = 6
+
+_HYBRIDISATIONS = ("S", "SP", "SP2", "SP3", "SP3D", "SP3D2")
+_CHIRAL_TAGS = ("CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW")
+_BOND_TYPES = {"SINGLE": 1, "DOUBLE": 2, "TRIPLE": 3, "AROMATIC": 4}
+_BOND_STEREO = {"STEREOE": 1, "STEREOTRANS": 1, "STEREOZ": 2, "STEREOCIS": 2}
+
+# Sizes of the categorical atom features, in column order (the model builds one embedding per column).
+ATOM_FEATURE_SIZES = (119, 7, len(_HYBRIDISATIONS) + 1, 2, 2, len(_CHIRAL_TAGS) + 1, MAX_DEGREE + 2)
+BOND_TYPE_CLASSES = 5
+BOND_STEREO_CLASSES = 3
+GRAPH_DISTANCE_CLASSES = MAX_GRAPH_DISTANCE + 2
+
+
+@dataclass
+class MolecularGraph:
+    """Integer features of one molecule with explicit hydrogens.
+
+    Attributes:
+        numbers: (N,) atomic numbers.
+        atom_features: (N, 7) columns element, charge + 3 (clipped to 0..6), hybridisation, aromatic, in ring,
+            chirality tag, degree (sizes in ATOM_FEATURE_SIZES).
+        bond_types: (N, N) 0 none, 1 single, 2 double, 3 triple, 4 aromatic.
+        bond_stereo: (N, N) 0 none, 1 E (trans), 2 Z (cis), on the double bond's two atoms.
+        graph_distance: (N, N) shortest-path bond counts clipped to MAX_GRAPH_DISTANCE; unconnected pairs get
+            MAX_GRAPH_DISTANCE + 1.
+        smiles: canonical isomeric SMILES of the molecule (hydrogens implicit).
+    """
+
+    numbers: np.ndarray
+    atom_features: np.ndarray
+    bond_types: np.ndarray
+    bond_stereo: np.ndarray
+    graph_distance: np.ndarray
+    smiles: str
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+
+def graph_from_mol(mol) -> MolecularGraph:
+    """Features of an RDKit molecule whose hydrogens are explicit atoms (stereo must already be assigned)."""
+    from rdkit import Chem
+
+    atoms = list(mol.GetAtoms())
+    n = len(atoms)
+    features = np.zeros((n, len(ATOM_FEATURE_SIZES)), dtype=np.int64)
+    for k, atom in enumerate(atoms):
+        hybridisation = str(atom.GetHybridization())
+        chirality = str(atom.GetChiralTag())
+        features[k] = (
+            atom.GetAtomicNum(),
+            int(np.clip(atom.GetFormalCharge() + 3, 0, 6)),
+            _HYBRIDISATIONS.index(hybridisation) + 1 if hybridisation in _HYBRIDISATIONS else 0,
+            int(atom.GetIsAromatic()),
+            int(atom.IsInRing()),
+            _CHIRAL_TAGS.index(chirality) if chirality in _CHIRAL_TAGS else len(_CHIRAL_TAGS),
+            min(atom.GetDegree(), MAX_DEGREE + 1),
+        )
+    bond_types = np.zeros((n, n), dtype=np.int64)
+    bond_stereo = np.zeros((n, n), dtype=np.int64)
+    for bond in mol.GetBonds():
+        i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        bond_types[i, j] = bond_types[j, i] = _BOND_TYPES.get(str(bond.GetBondType()), 1)
+        bond_stereo[i, j] = bond_stereo[j, i] = _BOND_STEREO.get(str(bond.GetStereo()), 0)
+    distance = Chem.GetDistanceMatrix(mol) if n > 1 else np.zeros((n, n))
+    distance = np.where(distance > MAX_GRAPH_DISTANCE, MAX_GRAPH_DISTANCE + 1, distance).astype(np.int64)
+    smiles = Chem.MolToSmiles(_without_hydrogens(mol))
+    return MolecularGraph(np.array([a.GetAtomicNum() for a in atoms], dtype=np.int64), features, bond_types,
+                          bond_stereo, distance, smiles)
+
+
+def _without_hydrogens(mol):
+    """The molecule with every hydrogen implicit, those that define a double bond's E/Z too (RDKit moves that
+    stereo onto heavy neighbours), so its SMILES never holds a bare [H]."""
+    from rdkit import Chem
+
+    params = Chem.RemoveHsParameters()
+    params.removeDefiningBondStereo = True
+    return Chem.RemoveHs(mol, params, sanitize=False)
+
+
+def mol_from_smiles(smiles: str, *, source: str | None = None, record: int | None = None):
+    """An RDKit molecule of a SMILES with explicit hydrogens and its stereochemistry assigned."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None or mol.GetNumAtoms() == 0:
+        raise InputError(f"cannot parse SMILES {smiles!r}", source, record)
+    mol = Chem.AddHs(mol)
+    Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
+    return mol
+
+
+def mol_from_coordinates(numbers: np.ndarray, positions: np.ndarray):
+    """An RDKit molecule with bonds perceived from 3D coordinates and chirality read from them, or None when the
+    bonds cannot be perceived (the molecule is then left out of training)."""
+    from rdkit import Chem
+
+    from atomgen.eval.molecules import perceive_molecule
+
+    mol = perceive_molecule(numbers, positions)
+    if mol is None:
+        return None
+    Chem.AssignStereochemistryFrom3D(mol)
+    return mol

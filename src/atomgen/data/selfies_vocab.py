@@ -1,0 +1,101 @@
+"""SELFIES as token ids for a language model: a vocabulary, randomised training strings, and decoding.
+
+SELFIES (Krenn et al., 2020) are strings of bracketed symbols in which every sequence decodes to a valid molecule,
+so a language model over them cannot emit an invalid one. The vocabulary is the set of symbols seen in training,
+plus three special tokens; a string with a symbol outside it is an InputError naming that symbol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from atomgen.errors import InputError
+
+PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+SPECIAL_TOKENS = (PAD, BOS, EOS)
+
+
+def smiles_to_selfies(smiles: str, *, randomise: bool = False, rng: np.random.Generator | None = None) -> str:
+    """The SELFIES of a SMILES (hydrogens implicit, stereochemistry kept); `randomise` starts the walk over the
+    molecular graph at a random atom in a random order, the augmentation NExT-Mol trains with."""
+    import selfies
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None or mol.GetNumAtoms() == 0:
+        raise InputError(f"cannot parse SMILES {smiles!r}")
+    if randomise:
+        seed = int((rng or np.random.default_rng()).integers(2**31))
+        order = np.random.default_rng(seed).permutation(mol.GetNumAtoms()).tolist()
+        mol = Chem.RenumberAtoms(mol, order)
+        text = Chem.MolToSmiles(mol, canonical=False)
+    else:
+        text = Chem.MolToSmiles(mol)
+    try:
+        return selfies.encoder(text)
+    except selfies.EncoderError as exc:
+        raise InputError(f"SMILES {smiles!r} has no SELFIES form: {exc}") from None
+
+
+def selfies_to_smiles(text: str) -> str:
+    """Canonical SMILES of a SELFIES string ('' when it holds no atom)."""
+    import selfies
+    from rdkit import Chem
+
+    decoded = selfies.decoder(text)
+    mol = Chem.MolFromSmiles(decoded) if decoded else None
+    return Chem.MolToSmiles(mol) if mol is not None else ""
+
+
+class SelfiesVocabulary:
+    """Token ids of SELFIES symbols: 0 is padding, 1 begin, 2 end, then the symbols in a fixed order."""
+
+    def __init__(self, symbols: Sequence[str]):
+        symbols = [s for s in symbols if s not in SPECIAL_TOKENS]
+        self.tokens: list[str] = [*SPECIAL_TOKENS, *symbols]
+        self.index = {token: k for k, token in enumerate(self.tokens)}
+        self.pad, self.bos, self.eos = (self.index[t] for t in SPECIAL_TOKENS)
+
+    @classmethod
+    def from_selfies(cls, strings: Iterable[str]) -> "SelfiesVocabulary":
+        """The vocabulary of every symbol in `strings`, sorted (so the same corpus always gives the same ids)."""
+        import selfies
+
+        seen: set[str] = set()
+        for text in strings:
+            seen.update(selfies.split_selfies(text))
+        return cls(sorted(seen))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str, *, source: str | None = None, record: int | None = None) -> list[int]:
+        """BOS, the ids of a SELFIES string's symbols, EOS; an unknown symbol is an InputError."""
+        import selfies
+
+        ids = [self.bos]
+        for symbol in selfies.split_selfies(text):
+            if symbol not in self.index:
+                raise InputError(f"SELFIES symbol {symbol} is not in this model's vocabulary", source, record)
+            ids.append(self.index[symbol])
+        return [*ids, self.eos]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The SELFIES string of token ids, stopping at EOS and skipping special tokens."""
+        symbols = []
+        for k in ids:
+            if k == self.eos:
+                break
+            if k >= len(SPECIAL_TOKENS):
+                symbols.append(self.tokens[k])
+        return "".join(symbols)
+
+    def atom_mask(self) -> np.ndarray:
+        """True for the symbols that place an atom on their own (not branches or rings): a string that starts
+        with one of them always decodes to a molecule with at least one atom."""
+        import selfies
+
+        return np.array([k >= len(SPECIAL_TOKENS) and bool(selfies.decoder(token))
+                         for k, token in enumerate(self.tokens)])

@@ -1,0 +1,78 @@
+"""Variance-preserving diffusion with the cosine schedule (Nichol & Dhariwal, 2021), for a clean-data predictor.
+
+x_t = α(t)·x₀ + σ(t)·ε with α² + σ² = 1 and α(t) = cos(π/2 · (t + s)/(1 + s)) normalised to α(0) = 1, for t in
+[0, 1]. The sampler is DDPM's ancestral step written for a model that predicts x₀ (stochastic: the usual choice
+when several different samples of one condition are wanted, as for conformers), or DDIM's deterministic one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+CleanPredictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""x̂₀(x_t, t): the model's guess of the clean data, for a batch of noisy data and per-row times."""
+
+OFFSET = 0.008
+MAX_T = 0.999  # α(1) is exactly 0 under the cosine schedule; stopping short keeps σ/α finite
+
+
+def alpha_sigma(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(α(t), σ(t)) of the cosine schedule."""
+    f = torch.cos(math.pi / 2 * (t + OFFSET) / (1 + OFFSET))
+    alpha = f / math.cos(math.pi / 2 * OFFSET / (1 + OFFSET))
+    alpha = alpha.clamp(0.0, 1.0)
+    return alpha, (1 - alpha**2).clamp(min=0.0).sqrt()
+
+
+def sample_times(n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> torch.Tensor:
+    """Training times, uniform on [0, MAX_T]."""
+    return torch.rand(n, generator=generator, device=device) * MAX_T
+
+
+def noisy(clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """x_t for per-row times `t` (B,) broadcast over the trailing dimensions."""
+    alpha, sigma = alpha_sigma(t)
+    shape = (-1, *([1] * (clean.dim() - 1)))
+    return alpha.view(shape).to(clean.dtype) * clean + sigma.view(shape).to(clean.dtype) * noise
+
+
+def sample(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, *, stochastic: bool = True,
+           generator: torch.Generator | None = None,
+           project: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Go from pure noise (t = MAX_T) to data in `steps` steps.
+
+    Args:
+        predict_clean: x̂₀(x_t, t).
+        noise: standard normal starting points.
+        steps: number of model evaluations.
+        stochastic: DDPM's ancestral step (fresh noise at every step) or, when False, DDIM's deterministic one.
+        generator: random numbers of the ancestral steps.
+        project: applied to every x̂₀ before it is used (e.g. removing the centre of mass of each system).
+    """
+    if steps < 1:
+        raise ValueError(f"at least one sampling step is needed, not {steps}")
+    times = torch.linspace(MAX_T, 0.0, steps + 1, device=noise.device)
+    x = noise
+    rows = x.shape[0]
+    for t, t_next in zip(times[:-1], times[1:]):
+        clean = predict_clean(x, t.expand(rows))
+        if project is not None:
+            clean = project(clean)
+        alpha, sigma = alpha_sigma(t)
+        alpha_next, sigma_next = alpha_sigma(t_next)
+        if t_next <= 0:
+            x = clean
+            break
+        eps = (x - alpha * clean) / sigma
+        if stochastic:
+            # DDPM posterior q(x_{t'} | x_t, x₀): its variance, and the share of the predicted noise kept.
+            variance = (sigma_next / sigma) ** 2 * (1 - (alpha / alpha_next) ** 2)
+            fresh = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            kept = (sigma_next**2 - variance).clamp(min=0.0).sqrt()
+            x = alpha_next * clean + kept * eps + variance.clamp(min=0.0).sqrt() * fresh
+        else:
+            x = alpha_next * clean + sigma_next * eps
+    return x

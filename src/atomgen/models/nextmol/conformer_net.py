@@ -1,0 +1,126 @@
+"""NExT-Mol's conformer model (DMT): a transformer over atoms that also carries a representation of every pair.
+
+Each block updates the atoms with relational attention, whose logits get a per-head bias from the pair features
+and whose values get a pair term, so a bond or a graph distance weighs directly on which atoms look at which; then
+it updates the pairs from their two atoms. Time enters every atom update through adaLN. The pair features are
+the bond type, the double-bond stereo, the graph distance and Gaussian functions of the current noisy distance,
+which is how the model reads the geometry it is denoising. The output is not equivariant: the model learns
+rotations from augmentation and is trained with a loss after optimal alignment.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from atomgen.data.molecular_graphs import (
+    ATOM_FEATURE_SIZES,
+    BOND_STEREO_CLASSES,
+    BOND_TYPE_CLASSES,
+    GRAPH_DISTANCE_CLASSES,
+)
+from atomgen.nn.adaln import modulate
+from atomgen.nn.embeddings import PointEmbedding, ScalarEmbedding
+
+
+class GaussianDistances(nn.Module):
+    """Gaussian functions of a distance on a fixed grid (Å), the usual smooth encoding of a length."""
+
+    def __init__(self, count: int = 32, cutoff: float = 10.0):
+        super().__init__()
+        self.register_buffer("centres", torch.linspace(0.0, cutoff, count))
+        self.width = cutoff / (count - 1)
+
+    def forward(self, distance: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-0.5 * ((distance.unsqueeze(-1) - self.centres) / self.width) ** 2)
+
+
+class RelationalBlock(nn.Module):
+    """Atom update by pair-biased attention and an MLP (both adaLN-modulated by time), then a pair update."""
+
+    def __init__(self, dim: int, pair_dim: int, heads: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.pair_norm = nn.LayerNorm(pair_dim)
+        self.pair_bias = nn.Linear(pair_dim, heads)
+        self.pair_value = nn.Linear(pair_dim, dim)
+        self.out = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+        nn.init.zeros_(self.modulation[-1].weight)
+        nn.init.zeros_(self.modulation[-1].bias)
+        self.pair_update = nn.Sequential(nn.LayerNorm(pair_dim), nn.Linear(pair_dim, pair_dim), nn.SiLU(),
+                                         nn.Linear(pair_dim, pair_dim))
+        self.atom_to_pair = nn.Linear(dim, 2 * pair_dim)
+
+    def forward(self, atoms: torch.Tensor, pairs: torch.Tensor, cond: torch.Tensor,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, n, dim = atoms.shape
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(cond).unsqueeze(1).chunk(6, dim=-1)
+        h = modulate(self.norm1(atoms), shift1, scale1)
+        q, k, v = self.qkv(h).view(batch, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        normed_pairs = self.pair_norm(pairs)
+        logits = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)
+        logits = logits + self.pair_bias(normed_pairs).permute(0, 3, 1, 2)
+        logits = logits.masked_fill(~mask[:, None, None, :], float("-inf"))
+        weights = torch.softmax(logits.float(), dim=-1).to(v.dtype)
+        pair_values = self.pair_value(normed_pairs).view(batch, n, n, self.heads, self.head_dim)
+        mixed = weights @ v + torch.einsum("bhij,bijhd->bhid", weights, pair_values)
+        atoms = atoms + gate1 * self.out(mixed.transpose(1, 2).reshape(batch, n, dim))
+        atoms = atoms + gate2 * self.mlp(modulate(self.norm2(atoms), shift2, scale2))
+        left, right = self.atom_to_pair(atoms).chunk(2, dim=-1)
+        pairs = pairs + self.pair_update(pairs + left[:, :, None] + right[:, None, :])
+        return atoms, pairs
+
+
+class ConformerNetwork(nn.Module):
+    """x̂₀(x_t, t | graph): predicted clean coordinates (in the model's scaled units) of every atom.
+
+    Optionally reads per-atom vectors from the language model (`atom_context`) through a small adapter: the
+    1D-to-3D transfer of NExT-Mol.
+    """
+
+    def __init__(self, dim: int, pair_dim: int, depth: int, heads: int, context_dim: int | None = None):
+        super().__init__()
+        self.atom_embeddings = nn.ModuleList(nn.Embedding(size, dim) for size in ATOM_FEATURE_SIZES)
+        self.point = PointEmbedding(dim, 32)
+        self.time = ScalarEmbedding(dim)
+        self.bond_type = nn.Embedding(BOND_TYPE_CLASSES, pair_dim)
+        self.bond_stereo = nn.Embedding(BOND_STEREO_CLASSES, pair_dim)
+        self.graph_distance = nn.Embedding(GRAPH_DISTANCE_CLASSES, pair_dim)
+        self.distances = GaussianDistances()
+        self.distance_embedding = nn.Linear(self.distances.centres.numel(), pair_dim)
+        self.blocks = nn.ModuleList(RelationalBlock(dim, pair_dim, heads) for _ in range(depth))
+        self.final_norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, 3)
+        self.adapter = None
+        if context_dim is not None:
+            self.adapter = nn.Sequential(nn.LayerNorm(context_dim), nn.Linear(context_dim, dim), nn.SiLU(),
+                                         nn.Linear(dim, dim))
+            nn.init.zeros_(self.adapter[-1].weight)  # starts as "no transfer", so it can only help
+            nn.init.zeros_(self.adapter[-1].bias)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, graph: dict[str, torch.Tensor], scale: float,
+                atom_context: torch.Tensor | None = None) -> torch.Tensor:
+        """`x` (B, N, 3) noisy coordinates in scaled units; `graph` as built by `collate_graphs`; `scale` the
+        Å per unit (the noisy distances are read in Å)."""
+        mask = graph["mask"]
+        atoms = sum(embedding(graph["atom_features"][..., k]) for k, embedding in enumerate(self.atom_embeddings))
+        atoms = atoms + self.point(x)
+        if self.adapter is not None and atom_context is not None:
+            atoms = atoms + self.adapter(atom_context)
+        distance = torch.cdist(x.float(), x.float()) * scale
+        pairs = (self.bond_type(graph["bond_types"]) + self.bond_stereo(graph["bond_stereo"])
+                 + self.graph_distance(graph["graph_distance"])
+                 + self.distance_embedding(self.distances(distance)).to(atoms.dtype))
+        cond = self.time(t * 1000.0)
+        for block in self.blocks:
+            atoms, pairs = block(atoms, pairs, cond, mask)
+        return self.out(self.final_norm(atoms)) * mask.unsqueeze(-1)

@@ -1,0 +1,172 @@
+"""NExT-Mol building blocks: SELFIES vocabulary and language model, graph features, VP diffusion, alignment,
+chirality from 3D, and the conformer model's training step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from atomgen.data.conformer_data import ConformerDataset, collate_graphs
+from atomgen.data.molecular_graphs import graph_from_mol, mol_from_smiles
+from atomgen.data.selfies_vocab import SelfiesVocabulary, selfies_to_smiles, smiles_to_selfies
+from atomgen.diffusion import vp
+from atomgen.errors import InputError
+from atomgen.models.nextmol.alignment import chirality_agreement, kabsch_align
+from atomgen.models.nextmol.conformer import ConformerConfig, ConformerModel
+from atomgen.models.nextmol.language import SelfiesLanguageModel
+
+from .conftest import embedded
+
+SMILES = ["CCO", "C[C@H](N)O", "C[C@@H](N)O", "C/C=C/C", "c1ccncc1", "OC(=O)C#N", "N[C@@H](C)C(=O)O"]
+
+
+@pytest.fixture(scope="module")
+def vocabulary() -> SelfiesVocabulary:
+    rng = np.random.default_rng(0)
+    corpus = [smiles_to_selfies(s, randomise=True, rng=rng) for s in SMILES * 5] + [smiles_to_selfies(s) for s in SMILES]
+    return SelfiesVocabulary.from_selfies(corpus)
+
+
+def test_randomised_selfies_are_the_same_molecule():
+    from rdkit import Chem
+
+    rng = np.random.default_rng(1)
+    for smiles in SMILES:
+        canonical = Chem.MolToSmiles(Chem.MolFromSmiles(smiles))
+        variants = {smiles_to_selfies(smiles, randomise=True, rng=rng) for _ in range(6)}
+        assert {selfies_to_smiles(v) for v in variants} == {canonical}
+
+
+def test_vocabulary_round_trip_and_unknown_symbols(vocabulary):
+    text = smiles_to_selfies("C[C@H](N)O")
+    ids = vocabulary.encode(text)
+    assert ids[0] == vocabulary.bos and ids[-1] == vocabulary.eos
+    assert vocabulary.decode(ids[1:]) == text
+    with pytest.raises(InputError, match=r"symbol \[Cl\] is not in this model's vocabulary"):
+        vocabulary.encode(smiles_to_selfies("CCl"))
+    with pytest.raises(InputError, match="cannot parse SMILES"):
+        smiles_to_selfies("C1CC(")
+
+
+def test_every_sample_of_even_an_untrained_language_model_is_a_molecule(vocabulary):
+    from rdkit import Chem
+
+    torch.manual_seed(0)
+    model = SelfiesLanguageModel(vocabulary, max_length=24, dim=32, depth=2, heads=2).eval()
+    sequences = model.sample(3000, generator=torch.Generator().manual_seed(0))
+    smiles = [selfies_to_smiles(vocabulary.decode(s)) for s in sequences]
+    assert all(s and Chem.MolFromSmiles(s) is not None for s in smiles)
+    assert max(len(s) for s in sequences) <= 23  # BOS takes one of the 24 positions
+
+
+def test_cached_sampling_matches_recomputing_the_prefix(vocabulary):
+    torch.manual_seed(0)
+    model = SelfiesLanguageModel(vocabulary, max_length=16, dim=32, depth=2, heads=2).eval()
+    greedy = model.sample(1, temperature=0)[0]
+    ids = torch.tensor([[vocabulary.bos]])
+    for position in range(1, 16):  # the same greedy decoding, re-reading the whole prefix every time
+        logits = model.head(model.hidden_states(ids))[0, -1]
+        if position == 1:
+            logits = logits.masked_fill(~model.first_allowed, float("-inf"))
+        logits[[vocabulary.pad, vocabulary.bos]] = float("-inf")
+        token = int(logits.argmax())
+        if token == vocabulary.eos:
+            break
+        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+    assert greedy == ids[0, 1:].tolist()
+
+
+def test_language_model_learns(vocabulary):
+    torch.manual_seed(0)
+    model = SelfiesLanguageModel(vocabulary, max_length=32, dim=32, depth=2, heads=2)
+    encoded = [vocabulary.encode(smiles_to_selfies(s)) for s in SMILES]
+    ids = torch.zeros(len(encoded), max(map(len, encoded)), dtype=torch.long)
+    for row, sequence in enumerate(encoded):
+        ids[row, : len(sequence)] = torch.tensor(sequence)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = float(model.loss(ids))
+    for _ in range(100):
+        loss = model.loss(ids)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(loss) < 0.3 * first
+
+
+def test_graph_features_tell_mirror_images_and_double_bond_isomers_apart():
+    r, s = graph_from_mol(mol_from_smiles("C[C@H](N)O")), graph_from_mol(mol_from_smiles("C[C@@H](N)O"))
+    assert not np.array_equal(r.atom_features[:, 5], s.atom_features[:, 5])  # chirality tag column
+    np.testing.assert_array_equal(np.delete(r.atom_features, 5, axis=1), np.delete(s.atom_features, 5, axis=1))
+    e, z = graph_from_mol(mol_from_smiles("C/C=C/C")), graph_from_mol(mol_from_smiles("C/C=C\\C"))
+    assert e.bond_stereo.max() == 1 and z.bond_stereo.max() == 2
+    assert (e.numbers == 1).sum() == 8 and e.graph_distance[0, 3] == 3
+
+
+def test_conformer_dataset_rebuilds_graphs_and_survives_a_round_trip(tmp_path, small_molecules):
+    dataset = ConformerDataset.from_systems(small_molecules)
+    assert len(dataset) == len(small_molecules)
+    graph, positions = dataset[2]
+    np.testing.assert_allclose(positions, small_molecules[2].positions, atol=1e-5)
+    direct = graph_from_mol(mol_from_smiles(graph.smiles))
+    assert direct.smiles == graph.smiles
+    dataset.save(tmp_path / "graphs.npz")
+    again = ConformerDataset.load(tmp_path / "graphs.npz")
+    for k in range(len(dataset)):
+        a, b = dataset.graph(k), again.graph(k)
+        np.testing.assert_array_equal(a.graph_distance, b.graph_distance)
+        np.testing.assert_array_equal(a.bond_types, b.bond_types)
+
+
+def test_vp_sampler_reaches_a_gaussian_target():
+    m, s = 1.5, 0.4
+
+    def predict_clean(x, t):  # the exact posterior mean of x0 for data N(m, s²)
+        alpha, sigma = (v[:, None] for v in vp.alpha_sigma(t))
+        return m + alpha * s**2 * (x - alpha * m) / (alpha**2 * s**2 + sigma**2)
+
+    noise = torch.randn(20000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for stochastic in (True, False):
+        out = vp.sample(predict_clean, noise, 200, stochastic=stochastic, generator=torch.Generator().manual_seed(1))
+        assert abs(out.mean().item() - m) < 0.02 and abs(out.std().item() - s) < 0.02
+
+
+def test_kabsch_undoes_rotations_but_not_reflections():
+    from atomgen.data.augment import random_rotations
+
+    points = torch.randn(3, 7, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    mask[2, 5:] = False
+    moved = points @ random_rotations(3, dtype=torch.float64).transpose(1, 2) + 2.0
+    expected = points * mask[..., None]  # a rotated copy lands exactly on the target; padding comes back as 0
+    torch.testing.assert_close(kabsch_align(moved, points, mask), expected, atol=1e-8, rtol=0)
+    mirrored = kabsch_align(points * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64), points, mask)
+    assert (mirrored - expected).abs().max() > 0.1
+
+
+def test_chirality_is_read_back_from_coordinates():
+    molecule = embedded("N[C@@H](C)C(=O)O")
+    mol = mol_from_smiles("N[C@@H](C)C(=O)O")
+    # `embedded` keeps RDKit's atom order for the same SMILES, so the coordinates fit `mol` atom by atom.
+    assert chirality_agreement(mol, molecule.positions) == (1, 1)
+    assert chirality_agreement(mol, molecule.positions * np.array([1.0, 1.0, -1.0])) == (0, 1)
+    assert chirality_agreement(mol_from_smiles("CCO"), embedded("CCO").positions) == (0, 0)
+
+
+def test_conformer_model_trains_and_samples_centred_coordinates(small_molecules):
+    dataset = ConformerDataset.from_systems(small_molecules)
+    batch = collate_graphs([dataset[k] for k in range(len(dataset))])
+    torch.manual_seed(0)
+    model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2))
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(0)
+    first = float(model.training_loss(batch, generator=generator)["loss"].detach())
+    for _ in range(120):
+        loss = model.training_loss(batch, generator=generator)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(loss.detach()) < 0.5 * first
+    coordinates = model.generate(batch, steps=10, generator=torch.Generator().manual_seed(0))
+    assert [len(c) for c in coordinates] == [len(m) for m in small_molecules]
+    assert all(np.abs(c.mean(0)).max() < 1e-4 for c in coordinates)
