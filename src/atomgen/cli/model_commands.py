@@ -11,6 +11,7 @@ from pathlib import Path
 from atomgen.errors import InputError
 
 DEFAULT_QUETZAL = "quetzal-qm9-small"
+DEFAULT_NEXTMOL = "nextmol-qm9"
 
 
 def _elements(text: str | None) -> list[int] | None:
@@ -36,28 +37,32 @@ def _is_folder(path: str) -> bool:
     return path.endswith(("/", "\\")) or Path(path).is_dir()
 
 
+# The `atomgen sample` options each family takes (beyond -n, --seed, --batch-size, --steps).
+_FAMILY_OPTIONS = {
+    "quetzal": ("temperature", "elements"),
+    "adit": ("kind", "label", "guidance", "sampler", "n_atoms"),
+    "nextmol": ("temperature", "top_k"),
+}
+
+
 def _sampling_options(model, args: argparse.Namespace) -> dict:
     """The family-specific keyword arguments of `model.sample` from the command line; options that do not
     apply to the model's family are an error rather than silently ignored."""
-    options = {} if args.steps is None else {"steps": args.steps}
-    adit_only = {"--kind": args.kind, "--label": args.label, "--guidance": args.guidance,
-                 "--sampler": args.sampler, "--n-atoms": args.n_atoms}
-    quetzal_only = {"--temperature": args.temperature, "--elements": args.elements}
-    if model.family == "quetzal":
-        given = [flag for flag, value in adit_only.items() if value is not None]
-        if given or args.kind == "crystal":
-            raise InputError(f"{', '.join(given)}: not an option of a Quetzal model (it makes molecules only)")
-        return {**options, "temperature": args.temperature if args.temperature is not None else 1.0,
-                "elements": _elements(args.elements)}
-    given = [flag for flag, value in quetzal_only.items() if value is not None]
-    if given:
-        raise InputError(f"{', '.join(given)}: not an option of an {model.family} model")
-    if args.kind and args.label:
-        raise InputError("give --kind or --label, not both")
-    options["condition"] = args.label or args.kind
-    for key in ("guidance", "sampler", "n_atoms"):
-        if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
+    allowed = _FAMILY_OPTIONS[model.family]
+    given = [key for key in {k for keys in _FAMILY_OPTIONS.values() for k in keys} if getattr(args, key) is not None]
+    foreign = sorted(f"--{key.replace('_', '-')}" for key in given if key not in allowed)
+    if foreign:
+        what = " (it makes molecules only)" if "--kind" in foreign or "--label" in foreign else ""
+        raise InputError(f"{', '.join(foreign)}: not an option of this {model.family} model{what}")
+    options = {key: getattr(args, key) for key in given}
+    if args.steps is not None:
+        options["steps"] = args.steps
+    if "elements" in options:
+        options["elements"] = _elements(options["elements"])
+    if "kind" in options or "label" in options:
+        if "kind" in options and "label" in options:
+            raise InputError("give --kind or --label, not both")
+        options["condition"] = options.pop("label", None) or options.pop("kind", None)
     return options
 
 
@@ -145,6 +150,31 @@ def _cmd_train(args: argparse.Namespace) -> None:
     print(f"trained model (EMA weights) in {folder}")
 
 
+def _read_smiles(text: str) -> tuple[list[str], str | None]:
+    """The SMILES of a file (one per line, first field; blank lines and # comments skipped) or of the argument
+    itself; and the file's name for error messages."""
+    path = Path(text)
+    if not path.is_file():
+        return [text], None
+    lines = [line.split()[0] for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    if not lines:
+        raise InputError("no SMILES in the file", path)
+    return lines, str(path)
+
+
+def _cmd_conformers(args: argparse.Namespace) -> None:
+    from atomgen.io.formats import write
+    from atomgen.models.registry import load_model
+
+    _check_output(args.output)
+    smiles, source = _read_smiles(args.input)
+    model = load_model(args.model, family="nextmol", device=args.device)
+    systems = model.conformers(smiles, args.n, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
+                               skip_invalid=args.skip_invalid, source=source)
+    write(args.output, systems)
+    print(f"wrote {len(systems)} conformers of {len(systems) // max(args.n, 1)} molecules to {args.output}")
+
+
 def _cmd_zoo(args: argparse.Namespace) -> None:
     from atomgen.zoo import available
 
@@ -170,11 +200,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=DEFAULT_QUETZAL, help=f"shipped model name or checkpoint folder "
                                                             f"(default {DEFAULT_QUETZAL})")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
-    p.add_argument("--steps", type=int, help="ODE steps (default: the model's own, 30 for Quetzal, 100 for ADiT)")
+    p.add_argument("--steps", type=int,
+                   help="diffusion steps (default: the model's own: 30 for Quetzal, 100 for ADiT and NExT-Mol)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     quetzal = p.add_argument_group("Quetzal")
-    quetzal.add_argument("--temperature", type=float, help="of the atom-type distribution (default 1)")
+    quetzal.add_argument("--temperature", type=float,
+                         help="of the atom-type (Quetzal) or SELFIES-token (NExT-Mol) distribution (default 1)")
     quetzal.add_argument("--elements", help="comma-separated element symbols allowed (default: all the model knows)")
     adit = p.add_argument_group("ADiT")
     adit.add_argument("--kind", choices=["molecule", "crystal"], help="kind of system to generate")
@@ -182,6 +214,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     adit.add_argument("--guidance", type=float, help="classifier-free guidance scale (default 2)")
     adit.add_argument("--sampler", choices=["euler", "heun"], help="ODE integrator (default euler)")
     adit.add_argument("--n-atoms", type=int, help="atoms per system (default: drawn from the training data)")
+    nextmol = p.add_argument_group("NExT-Mol")
+    nextmol.add_argument("--top-k", type=int, help="draw each SELFIES token among the k most likely (default: all)")
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("likelihood", help="exact log-likelihood (nats) of each molecule in a file")
@@ -207,8 +241,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_model_options(p)
     p.set_defaults(func=_cmd_complete)
 
+    p = sub.add_parser("conformers", help="3D conformers (hydrogens included) of a SMILES or a file of SMILES")
+    p.add_argument("input", help="a SMILES, or a file with one SMILES per line")
+    p.add_argument("-n", type=int, default=10, help="conformers per molecule")
+    p.add_argument("-o", "--output", required=True, help="output .sdf (or .xyz); n records per input, in order")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="warn about and skip SMILES that cannot be parsed or built, instead of stopping")
+    p.add_argument("--model", default=DEFAULT_NEXTMOL, help=f"default {DEFAULT_NEXTMOL}")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--steps", type=int, help="diffusion steps (default: the model's own, 100)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_conformers)
+
     p = sub.add_parser("train", help="train a model with Lightning (CPU, GPUs, nodes: set trainer.* in the config)")
-    p.add_argument("family", choices=["quetzal", "adit"])
+    p.add_argument("family", choices=["quetzal", "adit", "nextmol"])
     p.add_argument("--config", help="YAML preset, e.g. configs/quetzal/qm9-small.yaml")
     p.add_argument("--run-dir", help="folder for checkpoints, logs and the exported model (default runs/FAMILY)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.ckpt")

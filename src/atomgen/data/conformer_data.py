@@ -144,3 +144,20 @@ def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]]) ->
         if has_positions:
             batch["positions"][row, :m] = torch.as_tensor(np.asarray(positions, dtype=np.float32))
     return batch
+
+
+def load_qm9_graphs(split: str, data_dir: str | Path | None = None, *, progress: bool = True) -> ConformerDataset:
+    """QM9 molecules of an EDM split as graphs (bonds and chirality perceived from the DFT geometry) with their
+    coordinates; perceived once, then read from `<data dir>/qm9/<split>.graphs.npz`."""
+    from atomgen.data.paths import data_dir as cache_root
+    from atomgen.data.qm9 import load_qm9
+
+    cache = cache_root(data_dir) / "qm9" / f"{split}.graphs.npz"
+    if cache.is_file():
+        return ConformerDataset.load(cache)
+    pack = load_qm9(split, data_dir, progress=progress)
+    dataset = ConformerDataset.from_systems([pack[k] for k in range(len(pack))], progress=progress)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    dataset.save(cache)
+    return dataset
+

@@ -101,7 +101,9 @@ def _without_hydrogens(mol):
 def mol_from_smiles(smiles: str, *, source: str | None = None, record: int | None = None):
     """An RDKit molecule of a SMILES with explicit hydrogens and its stereochemistry assigned."""
     from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
 
+    _quiet = BlockLogs()  # the InputError below says what is wrong in one line; RDKit's own report is noise
     mol = Chem.MolFromSmiles(smiles)
     if mol is None or mol.GetNumAtoms() == 0:
         raise InputError(f"cannot parse SMILES {smiles!r}", source, record)

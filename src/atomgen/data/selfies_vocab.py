@@ -22,7 +22,9 @@ def smiles_to_selfies(smiles: str, *, randomise: bool = False, rng: np.random.Ge
     molecular graph at a random atom in a random order, the augmentation NExT-Mol trains with."""
     import selfies
     from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
 
+    _quiet = BlockLogs()  # the InputError below says what is wrong in one line
     mol = Chem.MolFromSmiles(smiles)
     if mol is None or mol.GetNumAtoms() == 0:
         raise InputError(f"cannot parse SMILES {smiles!r}")

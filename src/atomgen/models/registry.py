@@ -13,6 +13,7 @@ from atomgen.models.checkpoint import read_config
 FAMILIES = {
     "quetzal": "atomgen.models.quetzal:QuetzalModel",
     "adit": "atomgen.models.adit:ADiTModel",
+    "nextmol": "atomgen.models.nextmol:NExTMolModel",
 }
 
 

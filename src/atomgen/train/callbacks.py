@@ -10,6 +10,8 @@ from typing import Any
 import lightning as L
 import torch
 
+from atomgen.train.module import batch_sizes
+
 
 class EMA(L.Callback):
     """Keeps an exponential moving average of the model's weights; it is saved in (and restored from) checkpoints.
@@ -110,20 +112,22 @@ class LineLogger(L.Callback):
 
     def __init__(self, every_steps: int = 50):
         self.every_steps = every_steps
-        self._atoms = 0
+        self._seen = 0  # atoms (or tokens) since the last line
+        self._unit = "atoms"
         self._started = time.perf_counter()
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        self._atoms += int(batch["n_atoms"].sum())
+        sizes, self._unit = batch_sizes(batch)
+        self._seen += int(sizes.sum())
         step = trainer.global_step
         if step % self.every_steps or not trainer.is_global_zero:
             return
         elapsed = time.perf_counter() - self._started
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
-        text = ", ".join(f"{k[6:]} {v:.4f}" for k, v in metrics.items() if k != "train/atoms")
+        text = ", ".join(f"{k[6:]} {v:.4f}" for k, v in metrics.items())
         lr = trainer.optimizers[0].param_groups[0]["lr"]
         print(f"step {step} epoch {trainer.current_epoch}: {text}, lr {lr:.2e}, "
-              f"{self._atoms * trainer.world_size / elapsed:.0f} atoms/s", flush=True)
-        self._atoms = 0
+              f"{self._seen * trainer.world_size / elapsed:.0f} {self._unit}/s", flush=True)
+        self._seen = 0
         self._started = time.perf_counter()

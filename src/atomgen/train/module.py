@@ -10,6 +10,13 @@ import torch
 from atomgen.train.config import OptimConfig
 
 
+def batch_sizes(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, str]:
+    """The size of every item of a batch and its unit: atoms for 3D models, tokens for language models."""
+    if "n_atoms" in batch:
+        return batch["n_atoms"], "atoms"
+    return batch["n_tokens"], "tokens"
+
+
 class GenerativeModule(L.LightningModule):
     """Wraps a model for Lightning: the loss, AdamW with warm-up, and logging; nothing model-specific."""
 
@@ -21,10 +28,8 @@ class GenerativeModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         losses = self.model.training_loss(batch)
-        atoms = batch["n_atoms"].sum().float()
-        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, prog_bar=True,
-                      batch_size=len(batch["n_atoms"]))
-        self.log("train/atoms", atoms, reduce_fx="sum", batch_size=len(batch["n_atoms"]))
+        sizes, _ = batch_sizes(batch)
+        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, prog_bar=True, batch_size=len(sizes))
         return losses["loss"]
 
     def _lr_factor(self, step: int) -> float:

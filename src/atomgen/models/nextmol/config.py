@@ -1,0 +1,64 @@
+"""NExT-Mol's hyperparameters as one typed dataclass, and size presets as small factory functions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from atomgen.models.nextmol.conformer import ConformerConfig
+
+
+@dataclass(frozen=True)
+class NExTMolConfig:
+    """Everything needed to rebuild a NExT-Mol model; stored as JSON beside the weights.
+
+    Attributes:
+        symbols: the SELFIES vocabulary (special tokens excluded), fixed when the language model is built.
+        elements: atomic numbers the conformer model was trained on; a molecule with another is refused.
+        max_length: longest SELFIES (in symbols, plus begin and end) the language model reads or writes.
+        lm_dim, lm_depth, lm_heads: the language model's transformer.
+        conformer: the conformer model's hyperparameters.
+        sampling_steps: default diffusion steps of conformer generation.
+    """
+
+    symbols: tuple[str, ...] = ()
+    elements: tuple[int, ...] = (1, 6, 7, 8, 9)
+    max_length: int = 64
+    lm_dim: int = 192
+    lm_depth: int = 4
+    lm_heads: int = 6
+    conformer: ConformerConfig = ConformerConfig()
+    sampling_steps: int = 100
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "symbols", tuple(str(s) for s in self.symbols))
+        object.__setattr__(self, "elements", tuple(int(z) for z in self.elements))
+        if isinstance(self.conformer, dict):
+            object.__setattr__(self, "conformer", ConformerConfig(**self.conformer))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["symbols"] = list(self.symbols)
+        data["elements"] = list(self.elements)
+        return data
+
+
+def tiny(**overrides: Any) -> NExTMolConfig:
+    """A few-thousand-parameter model for tests."""
+    return replace(NExTMolConfig(lm_dim=32, lm_depth=2, lm_heads=2,
+                                 conformer=ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2)), **overrides)
+
+
+def small(**overrides: Any) -> NExTMolConfig:
+    """The shipped size (about 6M parameters, 12 MB in fp16), trainable on a laptop CPU."""
+    return replace(NExTMolConfig(), **overrides)
+
+
+PRESETS = {"tiny": tiny, "small": small}
+
+
+def preset(name: str, **overrides: Any) -> NExTMolConfig:
+    """The named size preset with some fields overridden."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown NExT-Mol preset {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name](**overrides)

@@ -1,0 +1,194 @@
+"""NExTMolModel: a SELFIES language model and a conformer model in one object, and the pipeline between them.
+
+`sample(n)` writes n molecules as SELFIES (always valid), then builds a 3D conformer for each; `conformers(smiles,
+n)` builds n conformers for any molecule. The conformer model is not equivariant, so a generated structure can
+come out as the mirror image of the molecule asked for; for a molecule with stereocentres, the mirror image is
+kept instead whenever it agrees with more of them (reflection changes nothing else about a conformer).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from atomgen.data.conformer_data import collate_graphs
+from atomgen.data.molecular_graphs import MolecularGraph, graph_from_mol, mol_from_smiles
+from atomgen.data.selfies_vocab import SelfiesVocabulary, selfies_to_smiles
+from atomgen.elements import symbol
+from atomgen.errors import InputError
+from atomgen.models import checkpoint
+from atomgen.models.nextmol.alignment import chirality_agreement
+from atomgen.models.nextmol.config import NExTMolConfig
+from atomgen.models.nextmol.conformer import ConformerModel
+from atomgen.models.nextmol.language import SelfiesLanguageModel
+from atomgen.system import AtomSystem
+
+FAMILY = "nextmol"
+STAGES = ("language", "conformer")
+
+
+class NExTMolModel(nn.Module):
+    """SELFIES language model + graph-to-3D conformer diffusion; `stage` says which one `training_loss` trains."""
+
+    family = FAMILY
+
+    def __init__(self, config: NExTMolConfig, stage: str = "language"):
+        super().__init__()
+        self.config = config
+        self.vocabulary = SelfiesVocabulary(config.symbols)
+        self.language = SelfiesLanguageModel(self.vocabulary, config.max_length, config.lm_dim, config.lm_depth,
+                                             config.lm_heads)
+        self.conformer = ConformerModel(config.conformer)
+        self.set_stage(stage)
+
+    def set_stage(self, stage: str) -> None:
+        """Train the language model ("language") or the conformer model ("conformer"); the other is frozen."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown NExT-Mol training stage {stage!r}; choose from {STAGES}")
+        self.stage = stage
+        self.language.requires_grad_(stage == "language")
+        self.conformer.requires_grad_(stage == "conformer")
+
+    def training_loss(self, batch: dict[str, torch.Tensor], augment: bool = True,
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Next-token cross-entropy (language stage) or the aligned denoising loss (conformer stage)."""
+        if self.stage == "language":
+            loss = self.language.loss(batch["ids"])
+            return {"loss": loss, "token_loss": loss}
+        return self.conformer.training_loss(batch, augment, generator)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ---------------------------------------------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def sample_smiles(self, n: int, *, seed: int = 0, batch_size: int = 1024, temperature: float = 1.0,
+                      top_k: int | None = None) -> list[str]:
+        """n canonical SMILES from the language model (each one a valid molecule by construction)."""
+        self.eval()
+        generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        smiles = []
+        for start in range(0, n, batch_size):
+            rows = self.language.sample(min(batch_size, n - start), temperature=temperature, top_k=top_k,
+                                        generator=generator)
+            smiles += [selfies_to_smiles(self.vocabulary.decode(row)) for row in rows]
+        return smiles
+
+    def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int | None = None,
+               condition: str | None = None, progress: bool = True, temperature: float = 1.0,
+               top_k: int | None = None) -> list[AtomSystem]:
+        """Generate n molecules de novo: SELFIES from the language model, then one conformer each.
+
+        Molecules the conformer model cannot build (an element it was not trained on, more atoms than it
+        takes) are replaced by new draws, so exactly n come back.
+        """
+        if condition is not None:
+            raise InputError("this NExT-Mol model is unconditional: it takes no condition")
+        accepted: list[str] = []
+        draw = 0
+        while len(accepted) < n and draw < 20:
+            for smiles in self.sample_smiles(n - len(accepted), seed=seed + 7919 * draw, temperature=temperature,
+                                             top_k=top_k):
+                if self._buildable(smiles):
+                    accepted.append(smiles)
+            draw += 1
+        return self.conformers(accepted, 1, seed=seed, steps=steps, batch_size=batch_size, progress=progress)
+
+    def _buildable(self, smiles: str) -> bool:
+        try:
+            self._graph(smiles)
+        except InputError:
+            return False
+        return True
+
+    def _graph(self, smiles: str, source: str | None = None, record: int | None = None
+               ) -> tuple[object, MolecularGraph]:
+        mol = mol_from_smiles(smiles, source=source, record=record)
+        unknown = sorted({atom.GetAtomicNum() for atom in mol.GetAtoms()} - set(self.config.elements))
+        if unknown:
+            names = ", ".join(symbol(z) for z in unknown)
+            known = ", ".join(symbol(z) for z in self.config.elements)
+            raise InputError(f"{smiles}: element {names} is not one this model knows ({known})", source, record)
+        if mol.GetNumAtoms() > self.config.conformer.max_atoms:
+            raise InputError(f"{smiles}: {mol.GetNumAtoms()} atoms with hydrogens, more than this model's "
+                             f"maximum of {self.config.conformer.max_atoms}", source, record)
+        return mol, graph_from_mol(mol)
+
+    @torch.no_grad()
+    def conformers(self, smiles: Sequence[str], n: int = 1, *, seed: int = 0, steps: int | None = None,
+                   batch_size: int = 256, progress: bool = True, skip_invalid: bool = False,
+                   source: str | None = None) -> list[AtomSystem]:
+        """n conformers (hydrogens included, bonds set) of each SMILES, in input order.
+
+        A SMILES that cannot be parsed or built is an InputError naming its record, or with `skip_invalid` a
+        warning, and it is left out.
+        """
+        self.eval()
+        jobs, skipped = [], 0
+        for record, text in enumerate(smiles):
+            try:
+                jobs.append((record, *self._graph(text, source, record)))
+            except InputError as err:
+                if not skip_invalid:
+                    raise
+                warnings.warn(str(err), stacklevel=3)
+                skipped += 1
+        if skipped:
+            warnings.warn(f"skipped {skipped} of {len(smiles)} molecules", stacklevel=3)
+        rows = [(job, copy) for job in jobs for copy in range(n)]
+        order = sorted(range(len(rows)), key=lambda k: len(rows[k][0][2]))  # similar sizes: little padding
+        generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        results: list[AtomSystem | None] = [None] * len(rows)
+        bar = tqdm(total=len(rows), desc="conformers", unit="conf", disable=not progress)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            batch = collate_graphs([(rows[k][0][2], None) for k in chunk])
+            batch = {key: value.to(self.device) for key, value in batch.items()}
+            coordinates = self.conformer.generate(batch, steps=steps or self.config.sampling_steps,
+                                                  generator=generator)
+            for k, positions in zip(chunk, coordinates):
+                (record, mol, graph), _ = rows[k]
+                results[k] = _system(mol, graph, _mirror_if_better(mol, positions), record)
+            bar.update(len(chunk))
+        bar.close()
+        return [system for system in results if system is not None]
+
+    # ------------------------------------------------------------------------------------------------- checkpoints
+    def save(self, path: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> Path:
+        """Write a checkpoint folder (safetensors weights + config.json)."""
+        return checkpoint.save_checkpoint(path, FAMILY, self.config.to_dict(), self, dtype, extra)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu") -> "NExTMolModel":
+        """Load a shipped model by name (see `atomgen.zoo.available()`) or a checkpoint folder."""
+        from atomgen.zoo import resolve
+
+        folder = resolve(name_or_path)
+        model = cls(checkpoint.load_config(folder, FAMILY, NExTMolConfig))
+        checkpoint.load_weights(folder, model)
+        return model.to(device).eval()
+
+
+def _mirror_if_better(mol, positions: np.ndarray) -> np.ndarray:
+    """The conformer, or its mirror image when that agrees with more of the molecule's stereocentres."""
+    agree, total = chirality_agreement(mol, positions)
+    if total == 0 or agree == total:
+        return positions
+    mirrored = positions * np.array([1.0, 1.0, -1.0])
+    return mirrored if chirality_agreement(mol, mirrored)[0] > agree else positions
+
+
+def _system(mol, graph: MolecularGraph, positions: np.ndarray, record: int) -> AtomSystem:
+    """An AtomSystem with the graph's bonds (aromatic as 4) and formal charges."""
+    i, j = np.nonzero(np.triu(graph.bond_types))
+    bonds = np.stack([i, j, graph.bond_types[i, j]], axis=1) if len(i) else np.zeros((0, 3), dtype=np.int64)
+    charges = np.array([atom.GetFormalCharge() for atom in mol.GetAtoms()], dtype=np.int64)
+    return AtomSystem(numbers=graph.numbers, positions=positions, bonds=bonds, charges=charges,
+                      name=graph.smiles, properties={"record": record})

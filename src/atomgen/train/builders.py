@@ -1,0 +1,184 @@
+"""What each model family trains on: its model, dataset, collate function and draw weights, from a TrainConfig.
+
+A builder returns (model, dataset, collate, weights): `model` exposes `training_loss(batch)`, `dataset` has
+`lengths()` (for length-grouped batches), and `weights` (or None) gives each item's share of random draws.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from atomgen.errors import InputError
+from atomgen.train.config import TrainConfig
+
+
+def build_quetzal(config: TrainConfig):
+    """(model, training dataset, collate function) of a Quetzal run."""
+    from atomgen.data.sequences import AtomSequenceDataset, collate_sequences
+    from atomgen.models.quetzal import QuetzalModel, preset
+
+    options = dict(config.model)
+    model_config = preset(options.pop("preset", "small"), **options)
+    model = QuetzalModel(model_config)
+    dataset = AtomSequenceDataset(_load_dataset(config), model_config.elements, model_config.atom_order,
+                                  model_config.max_atoms, seed=config.trainer.seed)
+    return model, dataset, collate_sequences, None
+
+
+def build_adit(config: TrainConfig):
+    """(model, training dataset, collate function, per-item sampling weights) of one ADiT stage.
+
+    `model.stage` is "autoencoder" (a new model) or "diffusion": then `model.autoencoder` names the finished
+    autoencoder run's model folder, whose autoencoder is kept frozen while a new latent DiT trains on its latents.
+    """
+    from dataclasses import replace
+
+    from atomgen.data.systems import LabelledSystemDataset, atom_count_histogram, collate_systems
+    from atomgen.models.adit import ADiTModel, preset
+
+    options = dict(config.model)
+    stage = options.pop("stage", "autoencoder")
+    autoencoder_path = options.pop("autoencoder", None)
+    preset_name = options.pop("preset", "small")
+    sources = _load_sources(config)
+    model_config = preset(preset_name, **options)
+    dataset = LabelledSystemDataset([(k, systems) for k, (_, systems) in enumerate(sources)],
+                                    model_config.max_atoms, model_config.max_z)
+    histograms = []
+    for k in range(len(sources)):
+        counts = atom_count_histogram(dataset, k)
+        histograms.append([counts.get(n, 0) for n in range(model_config.max_atoms + 1)])
+    data_fields = {"labels": [name for name, _ in sources], "atom_counts": histograms,
+                   "periodic": [bool(dataset.periodic[dataset.labels == k].any()) for k in range(len(sources))]}
+    if stage == "autoencoder":
+        model = ADiTModel(replace(model_config, **data_fields))
+    elif stage == "diffusion":
+        if autoencoder_path is None:
+            raise InputError("the diffusion stage needs model.autoencoder: the model folder of an autoencoder run")
+        trained = ADiTModel.from_pretrained(autoencoder_path)
+        model = ADiTModel(replace(trained.config, **data_fields, **options))
+        model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
+        model = model.with_latent_scale(_first_batches(dataset, collate_systems, config, batches=20))
+        model.set_stage("diffusion")
+    else:
+        raise InputError(f"unknown ADiT stage {stage!r}: autoencoder or diffusion")
+    return model, dataset, collate_systems, _item_weights(dataset, [name for name, _ in sources], config)
+
+
+def _load_sources(config: TrainConfig) -> list[tuple[str, list]]:
+    """(name, systems) of every `name[:split]` entry of `data.dataset` (QM9 as a pack; crystals as lists).
+
+    An entry may also be a file: a CDVAE-format crystal CSV or any molecule/crystal file; its name is the file's
+    stem.
+    """
+    sources = []
+    for entry in config.data.dataset.split(","):
+        name, _, split = entry.strip().partition(":")
+        split = split or config.data.split
+        path = Path(name)
+        if path.is_file():
+            from atomgen.data.crystals import read_cdvae_csv
+            from atomgen.io.formats import read
+
+            systems = read_cdvae_csv(path).systems if path.suffix.lower() == ".csv" else read(path)
+            sources.append((path.stem, systems))
+        elif name == "qm9":
+            from atomgen.data.qm9 import load_qm9
+
+            sources.append((name, load_qm9(split, config.data.data_dir)))
+        else:
+            from atomgen.data.crystals import CRYSTAL_DATASETS, load_crystal_split
+
+            if name not in CRYSTAL_DATASETS:
+                raise InputError(f"unknown dataset {name!r} (known: qm9, {', '.join(CRYSTAL_DATASETS)})")
+            sources.append((name, load_crystal_split(name, split).systems))
+    return sources
+
+
+def _first_batches(dataset, collate, config: TrainConfig, batches: int) -> list:
+    """A few random batches (seeded) of a dataset, to measure statistics such as the latent scale."""
+    import numpy as np
+
+    rng = np.random.default_rng(config.trainer.seed)
+    size = config.data.batch_size
+    picks = rng.choice(len(dataset), size=min(len(dataset), batches * size), replace=False)
+    return [collate([dataset[int(k)] for k in picks[start : start + size]]) for start in range(0, len(picks), size)]
+
+
+def _item_weights(dataset, names: list[str], config: TrainConfig):
+    """Per-item draw weights giving each named dataset its configured share of draws (None: no shares set)."""
+    import numpy as np
+
+    shares = config.data.shares
+    if not shares:
+        return None
+    unknown = set(shares) - set(names)
+    if unknown:
+        raise InputError(f"data.shares names datasets not in data.dataset: {sorted(unknown)}")
+    weights = np.zeros(len(dataset))
+    for k, name in enumerate(names):
+        members = dataset.labels == k
+        weights[members] = float(shares.get(name, 0.0)) / max(1, int(members.sum()))
+    return weights
+
+
+def _load_dataset(config: TrainConfig):
+    """A named dataset (its `split`), or any molecule file or pack folder given by path."""
+    if config.data.dataset == "qm9":
+        from atomgen.data.qm9 import load_qm9
+
+        return load_qm9(config.data.split, config.data.data_dir)
+    path = Path(config.data.dataset)
+    if path.exists():
+        from atomgen.io.formats import read
+        from atomgen.io.pack import Pack
+
+        return Pack(path) if path.is_dir() and (path / "meta.json").is_file() else read(path)
+    raise InputError(f"unknown training dataset {config.data.dataset!r} (a name like 'qm9' or a file)")
+
+
+def build_nextmol(config: TrainConfig):
+    """(model, training dataset, collate function, None) of one NExT-Mol stage.
+
+    `model.stage` is "language" (a new model whose vocabulary is read from the training SMILES) or "conformer":
+    then `model.language_model` names the finished language run's model folder, whose language model is kept
+    frozen while the conformer model trains on the same molecules' geometries.
+    """
+    from dataclasses import replace
+
+    from atomgen.data.conformer_data import collate_graphs, load_qm9_graphs
+    from atomgen.models.nextmol import NExTMolModel, preset
+
+    options = dict(config.model)
+    stage = options.pop("stage", "language")
+    language_path = options.pop("language_model", None)
+    preset_name = options.pop("preset", "small")
+    if config.data.dataset == "qm9":
+        graphs = load_qm9_graphs(config.data.split, config.data.data_dir)
+    elif Path(config.data.dataset).is_file():  # any file of 3D molecules; bonds perceived from coordinates
+        from atomgen.data.conformer_data import ConformerDataset
+        from atomgen.io.formats import read
+
+        graphs = ConformerDataset.from_systems(read(config.data.dataset))
+    else:
+        raise InputError(f"NExT-Mol trains on qm9 or a file of 3D molecules, not {config.data.dataset!r}")
+    elements = sorted({int(z) for z in graphs.arrays["numbers"]})
+    if stage == "language":
+        from atomgen.data.selfies_data import SelfiesDataset, build_vocabulary, collate_token_ids
+
+        vocabulary = build_vocabulary(graphs.smiles, seed=config.trainer.seed)
+        model_config = preset(preset_name, symbols=vocabulary.tokens[3:], elements=elements, **options)
+        model = NExTMolModel(model_config, stage="language")
+        dataset = SelfiesDataset(graphs.smiles, model.vocabulary, model_config.max_length, seed=config.trainer.seed)
+        return model, dataset, collate_token_ids, None
+    if stage != "conformer":
+        raise InputError(f"unknown NExT-Mol stage {stage!r}: language or conformer")
+    if language_path is None:
+        raise InputError("the conformer stage needs model.language_model: the model folder of a language run")
+    trained = NExTMolModel.from_pretrained(language_path)
+    model = NExTMolModel(replace(trained.config, elements=elements, **options), stage="conformer")
+    model.language.load_state_dict(trained.language.state_dict())
+    return model, graphs, collate_graphs, None
+
+
+BUILDERS = {"quetzal": build_quetzal, "adit": build_adit, "nextmol": build_nextmol}

@@ -1,0 +1,89 @@
+"""NExT-Mol on the command line: both training stages, de novo sampling and conformers for any SMILES; bad input
+exits 2 and writes nothing (or, with --skip-invalid, is skipped with a warning)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from atomgen.cli import main
+from atomgen.models.nextmol import NExTMolModel
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained through both CLI stages on the 24 QM9 molecules of tests/data."""
+    root = tmp_path_factory.mktemp("nextmol")
+    common = ["--set", "model.preset=tiny", "--set", "data.dataset=tests/data/qm9_test_sample.xyz",
+              "--set", "data.batch_size=8", "--set", "trainer.precision=32", "--set", "trainer.max_steps=3",
+              "--set", "optim.warmup_steps=1", "--set", "trainer.log_every_steps=1"]
+    assert main(["train", "nextmol", "--config", "configs/nextmol/qm9-small-language.yaml",
+                 "--run-dir", str(root / "lm")] + common) == 0
+    assert main(["train", "nextmol", "--config", "configs/nextmol/qm9-small-conformer.yaml",
+                 "--run-dir", str(root / "dmt"), "--set", f"model.language_model={root / 'lm' / 'model'}",
+                 "--set", "trainer.sample_every_steps=0"] + common) == 0
+    return root / "dmt" / "model"
+
+
+def test_both_stages_export_one_model(trained):
+    document = json.loads((trained / "config.json").read_text())
+    assert document["family"] == "nextmol" and document["global_step"] == 3
+    model = NExTMolModel.from_pretrained(trained)
+    assert len(model.vocabulary) > 10 and set(model.config.elements) <= {1, 6, 7, 8, 9}
+
+
+def test_conformers_of_a_smiles_and_of_a_file_keep_the_input_order(tmp_path, trained):
+    out = tmp_path / "one.sdf"
+    assert main(["conformers", "C[C@H](N)O", "-n", "3", "-o", str(out), "--model", str(trained),
+                 "--steps", "4"]) == 0
+    records = out.read_text().split("$$$$\n")[:-1]
+    assert len(records) == 3 and all(int(r.splitlines()[3][:3]) == 11 for r in records)  # 4 heavy + 7 H
+    listing = tmp_path / "smiles.txt"
+    listing.write_text("CCO\n# a comment\n\nc1ccccc1\nCC#N\n")
+    out = tmp_path / "many.sdf"
+    assert main(["conformers", str(listing), "-n", "2", "--seed", "1", "-o", str(out), "--model", str(trained),
+                 "--steps", "4"]) == 0
+    counts = [int(r.splitlines()[3][:3]) for r in out.read_text().split("$$$$\n")[:-1]]
+    assert counts == [9, 9, 12, 12, 6, 6]
+
+
+@pytest.mark.parametrize("smiles, message", [
+    ("C1CC(", "cannot parse SMILES 'C1CC('"),
+    ("CCCl", "element Cl is not one this model knows"),
+    ("C" * 30, "92 atoms with hydrogens, more than this model's maximum of 64"),
+])
+def test_bad_molecules_exit_2_and_write_nothing(tmp_path, trained, capsys, smiles, message):
+    out = tmp_path / "out.sdf"
+    assert main(["conformers", smiles, "-n", "2", "-o", str(out), "--model", str(trained), "--steps", "2"]) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_skip_invalid_warns_counts_and_keeps_the_rest(tmp_path, trained):
+    listing = tmp_path / "smiles.txt"
+    listing.write_text("CCO\nC1CC(\nCCCl\nCN\n")
+    out = tmp_path / "out.sdf"
+    with pytest.warns(UserWarning, match="skipped 2 of 4 molecules"):
+        assert main(["conformers", str(listing), "-n", "1", "-o", str(out), "--model", str(trained),
+                     "--steps", "2", "--skip-invalid"]) == 0
+    assert out.read_text().count("$$$$") == 2
+
+
+def test_de_novo_sampling_writes_molecules_with_bonds(tmp_path, trained):
+    out = tmp_path / "samples.sdf"
+    assert main(["sample", "--model", str(trained), "-n", "6", "-o", str(out), "--steps", "3", "--top-k", "5"]) == 0
+    assert out.read_text().count("$$$$") == 6
+    assert main(["sample", "--model", str(trained), "-n", "2", "-o", str(tmp_path / "x.sdf"),
+                 "--guidance", "2"]) == 2
+
+
+def test_conformer_model_loads_only_nextmol_checkpoints(tmp_path, capsys):
+    import torch
+
+    from atomgen.models.quetzal import QuetzalModel
+    from atomgen.models.quetzal import preset as quetzal_preset
+
+    torch.manual_seed(0)
+    folder = QuetzalModel(quetzal_preset("tiny")).save(tmp_path / "q")
+    assert main(["conformers", "CCO", "-o", str(tmp_path / "c.sdf"), "--model", str(folder)]) == 2
+    assert "not a 'nextmol' one" in capsys.readouterr().err
