@@ -140,8 +140,11 @@ class Autoencoder(nn.Module):
 
         atom_weights = mask.float()
         crystal_atoms = (mask & periodic[:, None]).float()
+        # A crystal is decoded from its fractional coordinates and lattice; asking the latent to also carry its
+        # (rotated) Cartesian positions would spend 3 of its few numbers on something derivable from those.
+        molecule_atoms = atom_weights - crystal_atoms
         type_loss = F.cross_entropy(out.type_logits[mask].float(), numbers[mask])
-        position_loss = _masked_mean(((out.positions.float() - positions) ** 2).sum(-1), atom_weights)
+        position_loss = _masked_mean(((out.positions.float() - positions) ** 2).sum(-1), molecule_atoms)
         # Squared chord on the unit circle: (2π Δf)² for small errors, and smooth across the cell boundary.
         frac_loss = _masked_mean(((out.frac_circle.float() - unit_circle(frac)) ** 2).sum((-1, -2)), crystal_atoms)
         lattice_loss = _masked_mean(((out.lattice.float() - batch["lattice_features"]) ** 2).sum(-1),
