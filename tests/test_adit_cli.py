@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from atomgen.cli import main
-from atomgen.io.formats import read, write
+from atomgen.io.formats import write
 from atomgen.models.adit import ADiTModel
 from atomgen.system import AtomSystem
 
