@@ -170,3 +170,23 @@ def test_conformer_model_trains_and_samples_centred_coordinates(small_molecules)
     coordinates = model.generate(batch, steps=10, generator=torch.Generator().manual_seed(0))
     assert [len(c) for c in coordinates] == [len(m) for m in small_molecules]
     assert all(np.abs(c.mean(0)).max() < 1e-4 for c in coordinates)
+
+
+def test_every_atom_is_traced_to_the_selfies_symbol_that_placed_it():
+    import re
+
+    import selfies
+
+    from atomgen.data.selfies_atoms import atom_symbol_index
+
+    rng = np.random.default_rng(0)
+    for smiles in SMILES + ["C1CC2CC1C2", "[NH3+]CC(=O)[O-]"]:
+        mol = mol_from_smiles(smiles)
+        for text in (smiles_to_selfies(smiles), smiles_to_selfies(smiles, randomise=True, rng=rng)):
+            symbols = list(selfies.split_selfies(text))
+            index = atom_symbol_index(mol, text)
+            assert (index >= 0).all()
+            for atom, k in zip(mol.GetAtoms(), index):
+                element = re.match(r"\[[=#/\\]?([A-Z][a-z]?)", symbols[k]).group(1)
+                expected = atom.GetSymbol() if atom.GetAtomicNum() > 1 else atom.GetNeighbors()[0].GetSymbol()
+                assert element == expected
