@@ -190,3 +190,15 @@ def test_every_atom_is_traced_to_the_selfies_symbol_that_placed_it():
                 element = re.match(r"\[[=#/\\]?([A-Z][a-z]?)", symbols[k]).group(1)
                 expected = atom.GetSymbol() if atom.GetAtomicNum() > 1 else atom.GetNeighbors()[0].GetSymbol()
                 assert element == expected
+
+
+def test_the_transfer_adapter_starts_as_no_transfer(small_molecules):
+    from atomgen.models.nextmol.conformer_net import ConformerNetwork
+
+    dataset = ConformerDataset.from_systems(small_molecules[:3])
+    batch = collate_graphs([dataset[k] for k in range(3)])
+    torch.manual_seed(0)
+    network = ConformerNetwork(32, 16, 2, 2, context_dim=24).eval()
+    x, t = torch.randn(*batch["mask"].shape, 3), torch.full((3,), 0.5)
+    with_context = network(x, t, batch, 1.5, torch.randn(*batch["mask"].shape, 24))
+    torch.testing.assert_close(with_context, network(x, t, batch, 1.5))

@@ -87,3 +87,20 @@ def test_conformer_model_loads_only_nextmol_checkpoints(tmp_path, capsys):
     folder = QuetzalModel(quetzal_preset("tiny")).save(tmp_path / "q")
     assert main(["conformers", "CCO", "-o", str(tmp_path / "c.sdf"), "--model", str(folder)]) == 2
     assert "not a 'nextmol' one" in capsys.readouterr().err
+
+
+def test_transfer_stage_reads_language_states_and_refuses_unspellable_molecules(tmp_path, trained, capsys):
+    language_run = trained.parent.parent / "lm" / "model"
+    run = tmp_path / "transfer"
+    assert main(["train", "nextmol", "--config", "configs/nextmol/qm9-small-conformer.yaml", "--run-dir", str(run),
+                 "--set", f"model.language_model={language_run}", "--set", "model.transfer=true",
+                 "--set", "model.preset=tiny", "--set", "data.dataset=tests/data/qm9_test_sample.xyz",
+                 "--set", "data.batch_size=8", "--set", "trainer.precision=32", "--set", "trainer.max_steps=2",
+                 "--set", "trainer.sample_every_steps=0", "--set", "optim.warmup_steps=1"]) == 0
+    model = NExTMolModel.from_pretrained(run / "model")
+    assert model.config.transfer and model.config.conformer.context_dim == model.config.lm_dim
+    out = tmp_path / "c.sdf"
+    assert main(["conformers", "CCO", "-n", "2", "-o", str(out), "--model", str(run / "model"), "--steps", "3"]) == 0
+    # A molecule whose SELFIES needs a symbol the language model never saw cannot be read by it.
+    assert main(["conformers", "C[N+](C)(C)C", "-o", str(tmp_path / "x.sdf"), "--model", str(run / "model")]) == 2
+    assert "is not in this model's vocabulary" in capsys.readouterr().err

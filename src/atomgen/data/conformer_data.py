@@ -21,20 +21,22 @@ from atomgen.data.molecular_graphs import (
     graph_from_mol,
     mol_from_coordinates,
 )
+from atomgen.data.selfies_vocab import SelfiesVocabulary
 from atomgen.errors import DatasetError
 
-_FIELDS = ("numbers", "atom_features", "positions", "atom_offsets", "bonds", "bond_offsets")
+_FIELDS = ("numbers", "atom_features", "atom_symbols", "positions", "atom_offsets", "bonds", "bond_offsets")
 
 
 class ConformerDataset(Dataset):
     """Item k: a molecular graph (features, pair matrices) and its reference coordinates in Å."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], smiles: Sequence[str]):
+    def __init__(self, arrays: dict[str, np.ndarray], smiles: Sequence[str], selfies: Sequence[str]):
         missing = [name for name in _FIELDS if name not in arrays]
         if missing:
             raise DatasetError(f"conformer dataset lacks arrays {missing}")
         self.arrays = arrays
         self.smiles = list(smiles)
+        self.selfies = list(selfies)
 
     @classmethod
     def from_systems(cls, systems: Sequence, progress: bool = False) -> "ConformerDataset":
@@ -61,26 +63,28 @@ class ConformerDataset(Dataset):
             "numbers": np.concatenate([g.numbers for g in graphs]) if graphs else np.zeros(0, np.int64),
             "atom_features": (np.concatenate([g.atom_features for g in graphs]) if graphs
                               else np.zeros((0, len(ATOM_FEATURE_SIZES)), np.int64)),
+            "atom_symbols": np.concatenate([g.atom_symbols for g in graphs]) if graphs else np.zeros(0, np.int64),
             "positions": (np.concatenate(positions).astype(np.float32) if graphs else np.zeros((0, 3), np.float32)),
             "atom_offsets": np.concatenate([[0], np.cumsum([len(g) for g in graphs])]).astype(np.int64),
             "bonds": np.concatenate(bonds).astype(np.int64) if graphs else np.zeros((0, 4), np.int64),
             "bond_offsets": np.concatenate([[0], np.cumsum([len(b) for b in bonds])]).astype(np.int64),
         }
-        return cls(arrays, [g.smiles for g in graphs])
+        return cls(arrays, [g.smiles for g in graphs], [g.selfies for g in graphs])
 
     def save(self, path: str | Path) -> None:
         """Write the arrays and SMILES to one .npz file (written whole, then renamed)."""
         from atomgen.io.atomic import atomic_path
 
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, smiles=np.array(self.smiles, dtype=str), **self.arrays)
+            np.savez(handle, smiles=np.array(self.smiles, dtype=str), selfies=np.array(self.selfies, dtype=str),
+                     **self.arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "ConformerDataset":
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in _FIELDS}
-            smiles = data["smiles"].tolist()
-        return cls(arrays, smiles)
+            smiles, selfies = data["smiles"].tolist(), data["selfies"].tolist()
+        return cls(arrays, smiles, selfies)
 
     def __len__(self) -> int:
         return len(self.arrays["atom_offsets"]) - 1
@@ -93,15 +97,16 @@ class ConformerDataset(Dataset):
         a, b = self.arrays["atom_offsets"][k : k + 2]
         c, d = self.arrays["bond_offsets"][k : k + 2]
         return graph_from_bonds(self.arrays["numbers"][a:b], self.arrays["atom_features"][a:b],
-                                self.arrays["bonds"][c:d], self.smiles[k])
+                                self.arrays["bonds"][c:d], self.smiles[k], self.selfies[k],
+                                self.arrays["atom_symbols"][a:b])
 
     def __getitem__(self, k: int) -> tuple[MolecularGraph, np.ndarray]:
         a, b = self.arrays["atom_offsets"][k : k + 2]
         return self.graph(k), self.arrays["positions"][a:b]
 
 
-def graph_from_bonds(numbers: np.ndarray, atom_features: np.ndarray, bonds: np.ndarray,
-                     smiles: str = "") -> MolecularGraph:
+def graph_from_bonds(numbers: np.ndarray, atom_features: np.ndarray, bonds: np.ndarray, smiles: str,
+                     selfies: str, atom_symbols: np.ndarray) -> MolecularGraph:
     """A MolecularGraph from atom features and (i, j, type, stereo) bond rows; graph distances by BFS."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import shortest_path
@@ -115,12 +120,18 @@ def graph_from_bonds(numbers: np.ndarray, atom_features: np.ndarray, bonds: np.n
     hops = shortest_path(csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False, unweighted=True)
     distance = np.where(np.isfinite(hops), np.minimum(hops, MAX_GRAPH_DISTANCE), MAX_GRAPH_DISTANCE + 1)
     return MolecularGraph(np.asarray(numbers), np.asarray(atom_features), bond_types, bond_stereo,
-                          distance.astype(np.int64), smiles)
+                          distance.astype(np.int64), smiles, selfies, np.asarray(atom_symbols))
 
 
-def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]]) -> dict[str, torch.Tensor]:
+def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]],
+                   vocabulary: SelfiesVocabulary | None = None) -> dict[str, torch.Tensor]:
     """Pad (graph, positions or None) items into a batch: `atom_features` (B, N, 7), `bond_types`, `bond_stereo`,
-    `graph_distance` (B, N, N), `mask` (B, N), `n_atoms` (B,) and, when given, `positions` (B, N, 3)."""
+    `graph_distance` (B, N, N), `mask` (B, N), `n_atoms` (B,) and, when given, `positions` (B, N, 3).
+
+    With a `vocabulary`, also each molecule's SELFIES as `symbol_ids` (B, T) (BOS first, as the language model
+    reads them) and `atom_symbols` (B, N), the position in those ids of the symbol that placed each atom (-1 on
+    padding). A SELFIES symbol outside the vocabulary is an InputError.
+    """
     sizes = [len(graph) for graph, _ in items]
     rows, n = len(items), max(sizes)
     batch = {
@@ -143,6 +154,13 @@ def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]]) ->
         batch["mask"][row, :m] = True
         if has_positions:
             batch["positions"][row, :m] = torch.as_tensor(np.asarray(positions, dtype=np.float32))
+    if vocabulary is not None:
+        ids = [vocabulary.encode(graph.selfies) for graph, _ in items]
+        batch["symbol_ids"] = torch.full((rows, max(map(len, ids))), vocabulary.pad, dtype=torch.long)
+        batch["atom_symbols"] = torch.full((rows, n), -1, dtype=torch.long)
+        for row, ((graph, _), sequence) in enumerate(zip(items, ids)):
+            batch["symbol_ids"][row, : len(sequence)] = torch.as_tensor(sequence)
+            batch["atom_symbols"][row, : len(graph)] = torch.as_tensor(graph.atom_symbols) + 1  # after BOS
     return batch
 
 

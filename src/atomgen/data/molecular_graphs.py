@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from atomgen.data.selfies_atoms import atom_symbol_index
+from atomgen.data.selfies_vocab import smiles_to_selfies
 from atomgen.errors import InputError
 
 MAX_GRAPH_DISTANCE = 8
@@ -43,6 +45,9 @@ class MolecularGraph:
         graph_distance: (N, N) shortest-path bond counts clipped to MAX_GRAPH_DISTANCE; unconnected pairs get
             MAX_GRAPH_DISTANCE + 1.
         smiles: canonical isomeric SMILES of the molecule (hydrogens implicit).
+        selfies: the SELFIES of that SMILES.
+        atom_symbols: (N,) position in `selfies` of the symbol that placed each atom (a hydrogen: its heavy
+            neighbour's), for reading a language model's token states atom by atom.
     """
 
     numbers: np.ndarray
@@ -51,6 +56,8 @@ class MolecularGraph:
     bond_stereo: np.ndarray
     graph_distance: np.ndarray
     smiles: str
+    selfies: str
+    atom_symbols: np.ndarray
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -84,8 +91,9 @@ def graph_from_mol(mol) -> MolecularGraph:
     distance = Chem.GetDistanceMatrix(mol) if n > 1 else np.zeros((n, n))
     distance = np.where(distance > MAX_GRAPH_DISTANCE, MAX_GRAPH_DISTANCE + 1, distance).astype(np.int64)
     smiles = Chem.MolToSmiles(_without_hydrogens(mol))
+    selfies = smiles_to_selfies(smiles)
     return MolecularGraph(np.array([a.GetAtomicNum() for a in atoms], dtype=np.int64), features, bond_types,
-                          bond_stereo, distance, smiles)
+                          bond_stereo, distance, smiles, selfies, atom_symbol_index(mol, selfies))
 
 
 def _without_hydrogens(mol):

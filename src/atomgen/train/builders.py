@@ -146,7 +146,7 @@ def build_nextmol(config: TrainConfig):
     """
     from dataclasses import replace
 
-    from atomgen.data.conformer_data import collate_graphs, load_qm9_graphs
+    from atomgen.data.conformer_data import load_qm9_graphs
     from atomgen.models.nextmol import NExTMolModel, preset
 
     options = dict(config.model)
@@ -178,7 +178,7 @@ def build_nextmol(config: TrainConfig):
     trained = NExTMolModel.from_pretrained(language_path)
     model = NExTMolModel(replace(trained.config, elements=elements, **options), stage="conformer")
     model.language.load_state_dict(trained.language.state_dict())
-    return model, graphs, collate_graphs, None
+    return model, graphs, model.collate, None
 
 
 BUILDERS = {"quetzal": build_quetzal, "adit": build_adit, "nextmol": build_nextmol}

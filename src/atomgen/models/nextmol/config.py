@@ -18,6 +18,8 @@ class NExTMolConfig:
         max_length: longest SELFIES (in symbols, plus begin and end) the language model reads or writes.
         lm_dim, lm_depth, lm_heads: the language model's transformer.
         conformer: the conformer model's hyperparameters.
+        transfer: feed the language model's state of the symbol that placed each atom to the conformer model,
+            through an adapter (NExT-Mol's 1D-to-3D transfer).
         sampling_steps: default diffusion steps of conformer generation.
     """
 
@@ -28,6 +30,7 @@ class NExTMolConfig:
     lm_depth: int = 4
     lm_heads: int = 6
     conformer: ConformerConfig = ConformerConfig()
+    transfer: bool = False
     sampling_steps: int = 100
 
     def __post_init__(self) -> None:
@@ -35,6 +38,9 @@ class NExTMolConfig:
         object.__setattr__(self, "elements", tuple(int(z) for z in self.elements))
         if isinstance(self.conformer, dict):
             object.__setattr__(self, "conformer", ConformerConfig(**self.conformer))
+        context_dim = self.lm_dim if self.transfer else None
+        if self.conformer.context_dim != context_dim:
+            object.__setattr__(self, "conformer", replace(self.conformer, context_dim=context_dim))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

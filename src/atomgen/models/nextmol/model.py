@@ -61,7 +61,22 @@ class NExTMolModel(nn.Module):
         if self.stage == "language":
             loss = self.language.loss(batch["ids"])
             return {"loss": loss, "token_loss": loss}
-        return self.conformer.training_loss(batch, augment, generator)
+        return self.conformer.training_loss(batch, augment, generator, context=self.atom_context(batch))
+
+    def atom_context(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Per atom, the language model's final state at the SELFIES symbol that placed it (zeros on padding);
+        None unless the model transfers 1D knowledge to 3D."""
+        if not self.config.transfer:
+            return None
+        with torch.no_grad():
+            states = self.language.hidden_states(batch["symbol_ids"])
+        index = batch["atom_symbols"]
+        gathered = states.gather(1, index.clamp(min=0).unsqueeze(-1).expand(-1, -1, states.shape[-1]))
+        return gathered * (index >= 0).unsqueeze(-1).to(gathered.dtype)
+
+    def collate(self, items) -> dict[str, torch.Tensor]:
+        """The batch of (graph, positions or None) items this model's conformer stage reads."""
+        return collate_graphs(items, self.vocabulary if self.config.transfer else None)
 
     @property
     def device(self) -> torch.device:
@@ -119,7 +134,13 @@ class NExTMolModel(nn.Module):
         if mol.GetNumAtoms() > self.config.conformer.max_atoms:
             raise InputError(f"{smiles}: {mol.GetNumAtoms()} atoms with hydrogens, more than this model's "
                              f"maximum of {self.config.conformer.max_atoms}", source, record)
-        return mol, graph_from_mol(mol)
+        graph = graph_from_mol(mol)
+        if self.config.transfer:  # the language model must be able to read the molecule
+            ids = self.vocabulary.encode(graph.selfies, source=source, record=record)
+            if len(ids) > self.config.max_length:
+                raise InputError(f"{smiles}: its SELFIES has {len(ids)} symbols, more than the language model's "
+                                 f"maximum of {self.config.max_length}", source, record)
+        return mol, graph
 
     @torch.no_grad()
     def conformers(self, smiles: Sequence[str], n: int = 1, *, seed: int = 0, steps: int | None = None,
@@ -149,10 +170,10 @@ class NExTMolModel(nn.Module):
         bar = tqdm(total=len(rows), desc="conformers", unit="conf", disable=not progress)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            batch = collate_graphs([(rows[k][0][2], None) for k in chunk])
+            batch = self.collate([(rows[k][0][2], None) for k in chunk])
             batch = {key: value.to(self.device) for key, value in batch.items()}
             coordinates = self.conformer.generate(batch, steps=steps or self.config.sampling_steps,
-                                                  generator=generator)
+                                                  generator=generator, context=self.atom_context(batch))
             for k, positions in zip(chunk, coordinates):
                 (record, mol, graph), _ = rows[k]
                 results[k] = _system(mol, graph, _mirror_if_better(mol, positions), record)
