@@ -202,3 +202,18 @@ def test_the_transfer_adapter_starts_as_no_transfer(small_molecules):
     x, t = torch.randn(*batch["mask"].shape, 3), torch.full((3,), 0.5)
     with_context = network(x, t, batch, 1.5, torch.randn(*batch["mask"].shape, 24))
     torch.testing.assert_close(with_context, network(x, t, batch, 1.5))
+
+
+def test_conformers_of_rdkit_molecules_keep_their_atom_order():
+    from atomgen.data.molecular_graphs import mol_from_coordinates
+    from atomgen.data.selfies_vocab import SelfiesVocabulary
+    from atomgen.models.nextmol import NExTMolModel, preset
+
+    molecule = embedded("OCC#N")
+    reordered = molecule.copy(numbers=molecule.numbers[::-1].copy(), positions=molecule.positions[::-1].copy())
+    mol = mol_from_coordinates(reordered.numbers, reordered.positions)
+    torch.manual_seed(0)
+    model = NExTMolModel(preset("tiny", symbols=SelfiesVocabulary.from_selfies(["[C]"]).tokens[3:]))
+    (conformer,) = model.conformers([mol], 1, steps=3, progress=False)
+    np.testing.assert_array_equal(conformer.numbers, reordered.numbers)
+    assert conformer.name == "N#CCO"

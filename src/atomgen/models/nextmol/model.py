@@ -123,9 +123,17 @@ class NExTMolModel(nn.Module):
             return False
         return True
 
-    def _graph(self, smiles: str, source: str | None = None, record: int | None = None
+    def _graph(self, molecule, source: str | None = None, record: int | None = None
                ) -> tuple[object, MolecularGraph]:
-        mol = mol_from_smiles(smiles, source=source, record=record)
+        """(RDKit molecule with explicit hydrogens, its graph) of a SMILES or of an RDKit molecule, checked
+        against what the model can build."""
+        if isinstance(molecule, str):
+            smiles, mol = molecule, mol_from_smiles(molecule, source=source, record=record)
+        else:
+            from rdkit import Chem
+
+            mol = molecule
+            smiles = Chem.MolToSmiles(Chem.RemoveHs(mol, sanitize=False))
         unknown = sorted({atom.GetAtomicNum() for atom in mol.GetAtoms()} - set(self.config.elements))
         if unknown:
             names = ", ".join(symbol(z) for z in unknown)
@@ -143,12 +151,14 @@ class NExTMolModel(nn.Module):
         return mol, graph
 
     @torch.no_grad()
-    def conformers(self, smiles: Sequence[str], n: int = 1, *, seed: int = 0, steps: int | None = None,
+    def conformers(self, smiles: Sequence, n: int = 1, *, seed: int = 0, steps: int | None = None,
                    batch_size: int = 256, progress: bool = True, skip_invalid: bool = False,
                    source: str | None = None) -> list[AtomSystem]:
-        """n conformers (hydrogens included, bonds set) of each SMILES, in input order.
+        """n conformers (hydrogens included, bonds set) of each molecule, in input order.
 
-        A SMILES that cannot be parsed or built is an InputError naming its record, or with `skip_invalid` a
+        Molecules are SMILES, or RDKit molecules with explicit hydrogens and stereochemistry assigned, whose atom
+        order the conformers then keep (so they can be scored against a reference geometry atom by atom). A
+        molecule that cannot be parsed or built is an InputError naming its record, or with `skip_invalid` a
         warning, and it is left out.
         """
         self.eval()
