@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_evaluator.py
 	$(BIN)/python benchmarks/bench_quetzal.py
+	$(BIN)/python benchmarks/bench_adit.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

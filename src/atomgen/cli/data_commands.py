@@ -83,7 +83,8 @@ def _cmd_data(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from atomgen.demo import run_demo
 
-    run_demo(args.output, n=args.n, seed=args.seed, data_dir=args.data_dir, model=args.model)
+    run_demo(args.output, n=args.n, seed=args.seed, data_dir=args.data_dir, model=args.model,
+             n_crystals=args.crystals)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -129,9 +130,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_data_dir(p)
     p.set_defaults(func=_cmd_data)
 
-    p = sub.add_parser("demo", help="the main job: sample from the shipped model, evaluate against QM9, write demo_out/")
+    p = sub.add_parser("demo", help="the main job: sample molecules and crystals from the shipped models, "
+                                    "evaluate them, write demo_out/")
     p.add_argument("-o", "--output", default="demo_out")
-    p.add_argument("-n", type=int, default=1000)
+    p.add_argument("-n", type=int, default=1000, help="molecules")
+    p.add_argument("--crystals", type=int, default=20, help="Perov-5 crystals from adit-joint-small (0: none)")
     p.add_argument("--model", default="quetzal-qm9-small")
     p.add_argument("--seed", type=int, default=0)
     _add_data_dir(p)
