@@ -99,3 +99,25 @@ def load_weights(path: str | Path, module: torch.nn.Module) -> None:
         if not torch.isfinite(tensor.float()).all():
             raise InputError(f"weight {name} holds NaN or inf", weights_file)
     module.load_state_dict({name: t.to(expected[name].dtype) for name, t in tensors.items()})
+
+
+class Checkpointed:
+    """`save` and `from_pretrained` for a model whose state is its own weights plus a `config` dataclass with
+    `to_dict()`; the model class names its `family` and `config_class`."""
+
+    family: str
+    config_class: type
+
+    def save(self, path: str | Path, dtype: torch.dtype | None = None, extra: dict[str, Any] | None = None) -> Path:
+        """Write a checkpoint folder (safetensors weights + config.json)."""
+        return save_checkpoint(path, self.family, self.config.to_dict(), self, dtype, extra)  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu"):
+        """Load a shipped model by name (see `atomgen.zoo.available()`) or a checkpoint folder."""
+        from atomgen.zoo import resolve
+
+        folder = resolve(name_or_path)
+        model = cls(load_config(folder, cls.family, cls.config_class))  # type: ignore[call-arg]
+        load_weights(folder, model)  # type: ignore[arg-type]
+        return model.to(device).eval()  # type: ignore[attr-defined]

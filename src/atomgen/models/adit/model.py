@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -24,7 +23,7 @@ FAMILY = "adit"
 STAGES = ("autoencoder", "diffusion")
 
 
-class ADiTModel(nn.Module):
+class ADiTModel(checkpoint.Checkpointed, nn.Module):
     """All-atom latent diffusion for molecules and crystals: an autoencoder plus a latent DiT.
 
     `stage` says which part `training_loss` trains; the other part is frozen. Batches are dicts as built by
@@ -32,6 +31,7 @@ class ADiTModel(nn.Module):
     """
 
     family = FAMILY
+    config_class = ADiTConfig
 
     def __init__(self, config: ADiTConfig, stage: str = "autoencoder"):
         super().__init__()
@@ -249,18 +249,3 @@ class ADiTModel(nn.Module):
                                           batch["lattice_features"], batch["periodic"], mask)
         decoded = self.autoencoder.decode(mean, batch["periodic"], mask)
         return self.to_systems(decoded, batch["periodic"], batch["n_atoms"])
-
-    # ------------------------------------------------------------------------------------------------- checkpoints
-    def save(self, path: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> Path:
-        """Write a checkpoint folder (safetensors weights + config.json)."""
-        return checkpoint.save_checkpoint(path, FAMILY, self.config.to_dict(), self, dtype, extra)
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu") -> "ADiTModel":
-        """Load a shipped model by name (see `atomgen.zoo.available()`) or a checkpoint folder."""
-        from atomgen.zoo import resolve
-
-        folder = resolve(name_or_path)
-        model = cls(checkpoint.load_config(folder, FAMILY, ADiTConfig))
-        checkpoint.load_weights(folder, model)
-        return model.to(device).eval()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,10 +32,11 @@ FAMILY = "nextmol"
 STAGES = ("language", "conformer")
 
 
-class NExTMolModel(nn.Module):
+class NExTMolModel(checkpoint.Checkpointed, nn.Module):
     """SELFIES language model + graph-to-3D conformer diffusion; `stage` says which one `training_loss` trains."""
 
     family = FAMILY
+    config_class = NExTMolConfig
 
     def __init__(self, config: NExTMolConfig, stage: str = "language"):
         super().__init__()
@@ -190,21 +190,6 @@ class NExTMolModel(nn.Module):
             bar.update(len(chunk))
         bar.close()
         return [system for system in results if system is not None]
-
-    # ------------------------------------------------------------------------------------------------- checkpoints
-    def save(self, path: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> Path:
-        """Write a checkpoint folder (safetensors weights + config.json)."""
-        return checkpoint.save_checkpoint(path, FAMILY, self.config.to_dict(), self, dtype, extra)
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu") -> "NExTMolModel":
-        """Load a shipped model by name (see `atomgen.zoo.available()`) or a checkpoint folder."""
-        from atomgen.zoo import resolve
-
-        folder = resolve(name_or_path)
-        model = cls(checkpoint.load_config(folder, FAMILY, NExTMolConfig))
-        checkpoint.load_weights(folder, model)
-        return model.to(device).eval()
 
 
 def _mirror_if_better(mol, positions: np.ndarray) -> np.ndarray:
