@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from report_adit import adit_sections
+from report_nextmol import nextmol_sections
 from report_quetzal import quetzal_sections
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,6 +135,7 @@ def write_benchmarks_md(path: Path = ROOT / "BENCHMARKS.md") -> None:
     ]
     lines += quetzal_sections(quetzal)
     lines += adit_sections(_load("adit.json"))
+    lines += nextmol_sections(_load("nextmol.json"))
     renderers = [("qm9-train", _qm9_section), ("qm9-subsets", _subsets_section), ("speed", _speed_section),
                  ("perov_5", lambda entry: _crystal_section("perov_5", entry)),
                  ("carbon_24", lambda entry: _crystal_section("carbon_24", entry))]

@@ -107,3 +107,14 @@ def test_crystal_samples_against_molecule_reference_are_refused(rock_salt, small
 
     with pytest.raises(InputError, match="periodic"):
         evaluate([rock_salt], list(small_molecules))
+
+
+def test_crystal_report_labels_uniqueness_by_structural_validity():
+    from atomgen.eval.report import EvaluationReport
+
+    report = EvaluationReport(kind="crystal", reference={"name": "x", "n_train": 1, "n_test": 1}, n_samples=4,
+                              metrics={"uniqueness": 0.5, "novelty": 0.25})
+    table = report.table()
+    assert "| Uniqueness (among structurally valid) | 50.00 % |" in table
+    assert "| Novelty (structurally valid, not in train) | 25.00 % |" in table
+    assert "RDKit" not in table

@@ -49,6 +49,27 @@ def test_training_loss_falls(small_molecules):
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:5])
 
 
+def test_denoising_error_is_the_identity_error_before_training_and_falls_with_it(small_molecules):
+    torch.manual_seed(0)
+    model = QuetzalModel(preset("tiny"))
+    batch = _batch(small_molecules)
+    sigmas = (0.001, 1.0)
+    before = model.denoising_error(batch, sigmas, torch.Generator().manual_seed(1))
+    # The head's output layer starts at zero, so D(x, σ) = c_skip·x ≈ x at small σ: the noise stays as it was.
+    for part in ("hydrogen", "heavy"):
+        assert before[0.001][part] == pytest.approx(0.001 * 3**0.5, rel=0.25)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    model.train()
+    for _ in range(80):
+        loss = model.training_loss(batch, generator=generator)
+        optimiser.zero_grad()
+        loss["loss"].backward()
+        optimiser.step()
+    after = model.denoising_error(batch, sigmas, torch.Generator().manual_seed(1))
+    assert after[1.0]["heavy"] < 0.9 * before[1.0]["heavy"]
+
+
 def test_cache_and_no_cache_give_the_same_molecules(tiny_model):
     with_cache = tiny_model.sample(6, seed=3, steps=8, progress=False)
     without = tiny_model.sample(6, seed=3, steps=8, progress=False, use_cache=False)

@@ -15,7 +15,7 @@ from atomgen.io.atomic import atomic_write_text
 _LIBRARIES = ("atomgen", "torch", "rdkit", "numpy", "scipy", "pymatgen", "pymatgen-core", "ase", "smact",
               "fcd_torch", "posebusters", "selfies")  # fmt: skip
 
-# metric key -> (label, how to print it)
+# metric key -> (label, how to print it); `_CRYSTAL_LABELS` overrides where crystals differ
 _LABELS = {
     "atom_stability": ("Atom stability (EDM)", "pct"),
     "molecule_stability": ("Molecule stability (EDM)", "pct"),
@@ -37,6 +37,10 @@ _LABELS = {
     "validity": ("Validity (structural and compositional)", "pct"),
     "density_w1": ("Density W1 (g/cm^3)", "num"),
     "n_elements_w1": ("Number-of-elements W1", "num"),
+}
+_CRYSTAL_LABELS = {
+    "uniqueness": ("Uniqueness (among structurally valid)", "pct"),
+    "novelty": ("Novelty (structurally valid, not in train)", "pct"),
 }
 
 
@@ -124,8 +128,9 @@ class EvaluationReport:
     def table(self) -> str:
         """The headline metrics as a Markdown table."""
         rows = ["| metric | value |", "|---|---|"]
+        labels = {**_LABELS, **_CRYSTAL_LABELS} if self.kind == "crystal" else _LABELS
         for key, value in self.metrics.items():
-            label, style = _LABELS.get(key, (key, "num"))
+            label, style = labels.get(key, (key, "num"))
             rows.append(f"| {label} | {_fmt(value, style)} |")
         return "\n".join(rows)
 
