@@ -87,12 +87,13 @@ class QuetzalModel(nn.Module):
         forced = self._teacher_forced(batch, augment, generator)
         type_loss = F.cross_entropy(forced["logits"], forced["next_types"])
         draws = self.config.noise_draws
-        cond = forced["cond"].repeat_interleave(draws, dim=0)
+        # The conditioning vector's share of the head's modulation is computed once per atom, then repeated.
+        cond_embedding = self.network.head.embed_condition(forced["cond"]).repeat_interleave(draws, dim=0)
         target = forced["target"].repeat_interleave(draws, dim=0)
         sigma = sample_training_sigmas(target.shape[0], self.config.edm, target.device, generator)
         noise = torch.randn(target.shape, generator=generator, device=target.device, dtype=target.dtype)
         noisy = target + sigma[:, None].to(target.dtype) * noise
-        denoised = self.network.denoise(noisy, sigma.to(target.dtype), self.network.head.embed_condition(cond))
+        denoised = self.network.denoise(noisy, sigma.to(target.dtype), cond_embedding)
         weight = loss_weight(sigma, self.config.sigma_data)
         position_loss = (weight * ((denoised.float() - target.float()) ** 2).mean(-1)).mean()
         return {"loss": type_loss + position_loss, "type_loss": type_loss, "position_loss": position_loss}
