@@ -51,6 +51,7 @@ def test_vocabulary_round_trip_and_unknown_symbols(vocabulary):
 
 def test_every_sample_of_even_an_untrained_language_model_is_a_molecule(vocabulary):
     from rdkit import Chem
+    from rdkit.Chem.Descriptors import NumRadicalElectrons
 
     torch.manual_seed(0)
     model = SelfiesLanguageModel(vocabulary, max_length=24, dim=32, depth=2, heads=2).eval()
@@ -58,6 +59,23 @@ def test_every_sample_of_even_an_untrained_language_model_is_a_molecule(vocabula
     smiles = [selfies_to_smiles(vocabulary.decode(s)) for s in sequences]
     assert all(s and Chem.MolFromSmiles(s) is not None for s in smiles)
     assert max(len(s) for s in sequences) <= 23  # BOS takes one of the 24 positions
+    closed = [selfies_to_smiles(vocabulary.decode(s), closed_shell=True) for s in sequences]
+    assert any(NumRadicalElectrons(Chem.MolFromSmiles(s)) for s in smiles)  # random SELFIES do leave radicals
+    assert not any(NumRadicalElectrons(Chem.MolFromSmiles(s)) for s in closed)
+    # Closing a radical only adds hydrogens: the heavy-atom graph is the same.
+    for raw, fixed in zip(smiles, closed):
+        a, b = Chem.MolFromSmiles(raw), Chem.MolFromSmiles(fixed)
+        assert a.GetNumAtoms() == b.GetNumAtoms() and a.GetNumBonds() == b.GetNumBonds()
+
+
+def test_closing_a_radical_adds_a_hydrogen_and_drops_a_lost_stereocentre():
+    import selfies
+    from rdkit import Chem
+
+    assert selfies_to_smiles(selfies.encoder("CN=C(O)NC([NH])=O"), closed_shell=True) == "CN=C(O)NC(N)=O"
+    assert selfies_to_smiles(selfies.encoder("C[C@@H](O)[CH2]"), closed_shell=True) == "CC(C)O"
+    kept = Chem.MolToSmiles(Chem.MolFromSmiles("C[C@@H](O)N"))  # a closed-shell molecule is left alone
+    assert selfies_to_smiles(selfies.encoder("C[C@@H](O)N"), closed_shell=True) == kept
 
 
 def test_cached_sampling_matches_recomputing_the_prefix(vocabulary):

@@ -41,14 +41,31 @@ def smiles_to_selfies(smiles: str, *, randomise: bool = False, rng: np.random.Ge
         raise InputError(f"SMILES {smiles!r} has no SELFIES form: {exc}") from None
 
 
-def selfies_to_smiles(text: str) -> str:
-    """Canonical SMILES of a SELFIES string ('' when it holds no atom)."""
+def selfies_to_smiles(text: str, closed_shell: bool = False) -> str:
+    """Canonical SMILES of a SELFIES string ('' when it holds no atom).
+
+    SELFIES never exceeds a valence, but an atom written with a fixed hydrogen count (a stereocentre such as
+    `[C@@H1]`, or `[NH1]`) that ends up with fewer bonds than its symbol expects decodes to a radical. With
+    `closed_shell`, each such unpaired electron becomes one more hydrogen, so the molecule is closed-shell like
+    every training molecule; its graph and heavy atoms are unchanged.
+    """
     import selfies
     from rdkit import Chem
 
     decoded = selfies.decoder(text)
     mol = Chem.MolFromSmiles(decoded) if decoded else None
-    return Chem.MolToSmiles(mol) if mol is not None else ""
+    if mol is None:
+        return ""
+    if closed_shell and any(atom.GetNumRadicalElectrons() for atom in mol.GetAtoms()):
+        mol = Chem.RWMol(mol)
+        for atom in mol.GetAtoms():
+            if atom.GetNumRadicalElectrons():
+                atom.SetNumExplicitHs(atom.GetTotalNumHs() + atom.GetNumRadicalElectrons())
+                atom.SetNumRadicalElectrons(0)
+                atom.SetNoImplicit(True)
+        Chem.SanitizeMol(mol)
+        Chem.AssignStereochemistry(mol, cleanIt=True, force=True)  # a centre with two hydrogens is no centre
+    return Chem.MolToSmiles(mol)
 
 
 class SelfiesVocabulary:

@@ -86,14 +86,15 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
     @torch.no_grad()
     def sample_smiles(self, n: int, *, seed: int = 0, batch_size: int = 1024, temperature: float = 1.0,
                       top_k: int | None = None) -> list[str]:
-        """n canonical SMILES from the language model (each one a valid molecule by construction)."""
+        """n canonical SMILES from the language model (each one a valid molecule by construction; the rare radical
+        that SELFIES decoding leaves is closed with hydrogens, see `selfies_to_smiles`)."""
         self.eval()
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         smiles = []
         for start in range(0, n, batch_size):
             rows = self.language.sample(min(batch_size, n - start), temperature=temperature, top_k=top_k,
                                         generator=generator)
-            smiles += [selfies_to_smiles(self.vocabulary.decode(row)) for row in rows]
+            smiles += [selfies_to_smiles(self.vocabulary.decode(row), closed_shell=True) for row in rows]
         return smiles
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int | None = None,
