@@ -178,13 +178,19 @@ def test_conformer_model_trains_and_samples_centred_coordinates(small_molecules)
     model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2))
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(0)
-    first = float(model.training_loss(batch, generator=generator)["loss"].detach())
+
+    def probe() -> float:  # the training loss over the same 16 seeded noise draws
+        with torch.no_grad():
+            return float(np.mean([model.training_loss(batch, generator=torch.Generator().manual_seed(seed))
+                                  ["loss"] for seed in range(16)]))
+
+    first = probe()
     for _ in range(120):
         loss = model.training_loss(batch, generator=generator)["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert float(loss.detach()) < 0.5 * first
+    assert probe() < 0.7 * first
     coordinates = model.generate(batch, steps=10, generator=torch.Generator().manual_seed(0))
     assert [len(c) for c in coordinates] == [len(m) for m in small_molecules]
     assert all(np.abs(c.mean(0)).max() < 1e-4 for c in coordinates)

@@ -27,6 +27,28 @@ def alpha_sigma(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return alpha, (1 - alpha**2).clamp(min=0.0).sqrt()
 
 
+def precondition_clean(x: torch.Tensor, t: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """x̂₀ = α(t)·x_t + σ(t)·F from a network's raw output F, for data of unit variance.
+
+    These are EDM's c_skip and c_out for a variance-preserving process (σ_data = 1): at low noise x̂₀ stays close
+    to x_t and the network only supplies a correction of size σ, so it never has to rebuild the coordinates
+    themselves to within a bond-length tolerance; at high noise F itself is the estimate.
+    """
+    alpha, sigma = alpha_sigma(t)
+    shape = (-1, *([1] * (x.dim() - 1)))
+    return alpha.view(shape).to(x.dtype) * x + sigma.view(shape).to(raw.dtype) * raw
+
+
+def min_snr_weight(t: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
+    """Min-SNR-γ loss weight of a clean-data loss (Hang et al., 2023): min(α²/σ², γ).
+
+    The clean-data error at high noise is large but says little, so it is scaled down by the signal-to-noise
+    ratio (the ε-loss); at low noise, where the geometry's fine detail is learned, the weight is capped at γ.
+    """
+    alpha, sigma = alpha_sigma(t)
+    return (alpha**2 / sigma.clamp(min=1e-6) ** 2).clamp(max=gamma)
+
+
 def sample_times(n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> torch.Tensor:
     """Training times, uniform on [0, MAX_T]."""
     return torch.rand(n, generator=generator, device=device) * MAX_T

@@ -1,9 +1,11 @@
 """ConformerModel: NExT-Mol's diffusion model from a molecular graph to 3D coordinates (training and sampling).
 
 Coordinates are centred and divided by `coordinate_scale` (Å per unit) so the clean data has about unit spread.
-Training: a uniform random rotation of each molecule, a cosine-schedule noise level, and the squared error
-between the predicted clean coordinates and the truth after the truth is optimally rotated onto the prediction
-(so the model is not asked to guess an orientation it cannot know). Sampling: DDPM ancestral steps (fresh noise
+The network's output is a preconditioned correction: x̂₀ = α·x_t + σ·F (`vp.precondition_clean`), so at low
+noise it refines the coordinates it is given rather than rebuilding them. Training: a uniform random rotation of
+each molecule, a cosine-schedule noise level, and the squared error between the predicted clean coordinates and
+the truth after the truth is optimally rotated onto the prediction (so the model is not asked to guess an
+orientation it cannot know), weighted by min-SNR-5 (`vp.min_snr_weight`). Sampling: DDPM ancestral steps (fresh noise
 at every step, so repeated calls give different conformers), centring every clean estimate.
 """
 
@@ -51,12 +53,13 @@ class ConformerModel(nn.Module):
 
     def _predict(self, x: torch.Tensor, t: torch.Tensor, batch: dict[str, torch.Tensor],
                  context: torch.Tensor | None) -> torch.Tensor:
-        return self.network(x, t, batch, self.config.coordinate_scale, context)
+        return vp.precondition_clean(x, t, self.network(x, t, batch, self.config.coordinate_scale, context))
 
     def training_loss(self, batch: dict[str, torch.Tensor], augment: bool = True,
                       generator: torch.Generator | None = None,
                       context: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Aligned squared error (Å², per atom) of the clean-coordinate prediction at a random noise level."""
+        """Min-SNR-weighted aligned squared error of the clean-coordinate prediction at a random noise level;
+        `aligned_mse` is the unweighted one (Å² per atom)."""
         mask = batch["mask"]
         clean = centre(batch["positions"], mask)
         if augment:
@@ -69,8 +72,10 @@ class ConformerModel(nn.Module):
         target = kabsch_align(clean.float(), predicted.detach(), mask)
         weights = mask.float()
         error = ((predicted - target) ** 2).sum(-1) * self.config.coordinate_scale**2
-        loss = (error * weights).sum() / weights.sum().clamp(min=1)
-        return {"loss": loss, "aligned_mse": loss}
+        aligned_mse = (error * weights).sum() / weights.sum().clamp(min=1)
+        weighted = error * vp.min_snr_weight(t)[:, None]
+        loss = (weighted * weights).sum() / weights.sum().clamp(min=1)
+        return {"loss": loss, "aligned_mse": aligned_mse.detach()}
 
     @torch.no_grad()
     def generate(self, batch: dict[str, torch.Tensor], *, steps: int = 100, stochastic: bool = True,
