@@ -31,12 +31,14 @@ def run_parts(parts: dict[str, Callable[[], dict]], selected: list[str], results
     Parts not selected keep their previous numbers; the file is rewritten after every part, so an interrupted
     run loses only the part in progress.
     """
-    results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    results: dict = {}
     for part in selected:
         if part not in parts:
             raise SystemExit(f"unknown part {part!r}; parts: {', '.join(parts)}")
         start = time.perf_counter()
         value = parts[part]()
+        # Re-read before writing: another benchmark process may have stored a part meanwhile.
+        results = json.loads(results_file.read_text()) if results_file.is_file() else {}
         results[part] = {
             "result": value,
             "wall_s": time.perf_counter() - start,

@@ -24,8 +24,10 @@ def _conformers(entry: dict) -> list[str]:
              "per molecule the best heavy-atom, symmetry-aware RMSD of its k conformers to the DFT geometry. The RDKit "
              "rows embed the same molecules in the same run (ETKDGv3; ETKDG+MMFF optimises those same embeddings with "
              "MMFF94). " + _where(entry, "conformers"), "",
-             "| method | median best RMSD (Å) | mean best RMSD (Å) |", "|---|---|---|"]
-    lines += [f"| {name} | {row['median']:.3f} | {row['mean']:.3f} |" for name, row in r["rows"].items()]
+             "| method | median best RMSD (Å) | mean best RMSD (Å) | molecules without any conformer |",
+             "|---|---|---|---|"]
+    lines += [f"| {name} | {row['median']:.3f} | {row['mean']:.3f} | {row.get('n_failed', 0)} |"
+              for name, row in r["rows"].items()]
     lines += ["", f"Stereochemistry: {_pct(r['stereo_right'])} % of the {r['chiral_conformers']:,} generated "
               "conformers of molecules with stereocentres have every centre as in the input graph (RDKit's "
               "assignment from 3D).", "",
@@ -55,9 +57,9 @@ def _geom_qm9(entry: dict) -> list[str]:
     r = entry["result"]
     lines = ["## NExT-Mol: COV / AMR on the GEOM-QM9 test list, against the DFT geometry", "",
              "GEOM's CREST conformer ensembles are not reachable here, so this is not the published GEOM-QM9 "
-             f"protocol. Of the {r['n_listed']:,} molecules of `geom_qm9/conformer_test_smiles.csv`, the "
-             f"{r['n_molecules']} that are also QM9 test molecules (same graph; QM9 train molecules are left out "
-             "because the model has seen their geometry) get their QM9 DFT geometry as the one reference conformer. "
+             "protocol. Molecules of `geom_qm9/conformer_test_smiles.csv` that are also QM9 test molecules (same graph; "
+             "QM9 train molecules are left out because the model has seen their geometry) get their QM9 DFT geometry "
+             f"as the one reference conformer; the first {r['n_molecules']} of them (QM9 test order) are scored. "
              f"Every method makes 2K conformers per molecule (K = GEOM's ensemble size; median 2K = "
              f"{r['conformers_per_molecule_median']:.0f}); threshold 0.5 Å; mean (median) over molecules. "
              + _where(entry, "geom-qm9"), "",

@@ -103,6 +103,14 @@ def test_single_reference_mean_and_median():
     out = single_reference_rmsd(gens, refs)
     assert out["per_molecule"] == pytest.approx({"x": 0.1, "y": 0.5, "z": 0.0})
     assert out["mean"] == pytest.approx(0.2) and out["median"] == pytest.approx(0.1) and out["k"] == 2
+    assert out["n_failed"] == 0
+
+
+def test_a_molecule_without_conformers_is_counted_not_averaged():
+    refs = {"x": methanol(1.4), "y": methanol(1.4)}
+    out = single_reference_rmsd({"x": [methanol(1.6)], "y": []}, refs)
+    assert out["n_failed"] == 1 and out["n_molecules"] == 1
+    assert out["mean"] == pytest.approx(0.1)
 
 
 def test_mismatched_atoms_rejected(tbutanol):

@@ -1,7 +1,8 @@
 """The main job of `make demo`: sample from the shipped models on the CPU and evaluate what they make.
 
 Molecules come from Quetzal and are evaluated against QM9; crystals come from the joint ADiT model and are
-evaluated against the Perov-5 test split.
+evaluated against the Perov-5 test split; NExT-Mol's conformer model gives conformers of a few small molecules,
+chiral ones among them, whose stereocentres are checked against their SMILES.
 """
 
 from __future__ import annotations
@@ -13,20 +14,27 @@ from atomgen.eval.evaluate import evaluate
 from atomgen.io.formats import write, write_folder
 
 CRYSTAL_MODEL = "adit-joint-small"
+CONFORMER_MODEL = "nextmol-qm9"
+CONFORMER_SMILES = ("C[C@@H](O)C#N", "C[C@H]1CO[C@@H]1C", "OC[C@H]1CC1=O", "CC(=O)NC1=NC=CO1", "c1cc(O)ncn1")
+"""Small molecules in QM9's chemistry, three of them with stereocentres."""
 
 
 def run_demo(output: str | Path = "demo_out", *, n: int = 1000, seed: int = 0, data_dir: str | Path | None = None,
-             model: str = "quetzal-qm9-small", n_crystals: int = 20) -> Path:
-    """Sample `n` molecules and `n_crystals` crystals (seeded), write them, evaluate them, write the reports.
+             model: str = "quetzal-qm9-small", n_crystals: int = 20, n_conformers: int = 5) -> Path:
+    """Sample `n` molecules and `n_crystals` crystals (seeded), write them, evaluate them, write the reports; then
+    `n_conformers` conformers of each of `CONFORMER_SMILES`.
 
-    Writes `<output>/samples.sdf`, `<output>/report.json` and `<output>/report.md` for the molecules, and
-    `<output>/crystals/` (one CIF per crystal) with `<output>/crystals_report.json` and `.md`; returns the folder.
+    Writes `<output>/samples.sdf`, `<output>/report.json` and `<output>/report.md` for the molecules,
+    `<output>/crystals/` (one CIF per crystal) with `<output>/crystals_report.json` and `.md`, and
+    `<output>/conformers.sdf` with `<output>/conformers.md`; returns the folder.
     """
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     _molecules(out, model, n, seed, data_dir)
     if n_crystals:
         _crystals(out, n_crystals, seed)
+    if n_conformers:
+        _conformers(out, n_conformers, seed)
     return out
 
 
@@ -67,3 +75,28 @@ def _crystals(out: Path, n: int, seed: int) -> None:
     report.save_markdown(out / "crystals_report.md")
     print(report.to_markdown())
     print(f"wrote {out}/crystals/ ({n} CIF files), {out}/crystals_report.json, {out}/crystals_report.md")
+
+
+def _conformers(out: Path, n: int, seed: int) -> None:
+    from atomgen.data.molecular_graphs import mol_from_smiles
+    from atomgen.io.atomic import atomic_write_text
+    from atomgen.models.nextmol.alignment import chirality_agreement
+    from atomgen.models.registry import load_model
+
+    generator = load_model(CONFORMER_MODEL)
+    start = time.perf_counter()
+    conformers = generator.conformers(list(CONFORMER_SMILES), n, seed=seed, progress=False)
+    seconds = time.perf_counter() - start
+    write(out / "conformers.sdf", conformers)
+    lines = [f"# {n} conformers per molecule from {CONFORMER_MODEL} (seed {seed}, {seconds:.1f} s)", "",
+             "| SMILES | stereocentres | conformers with every centre right |", "|---|---|---|"]
+    for k, smiles in enumerate(CONFORMER_SMILES):
+        mol = mol_from_smiles(smiles)  # the conformers' own atom order, hydrogens included
+        checks = [chirality_agreement(mol, system.positions) for system in conformers[k * n : (k + 1) * n]]
+        centres = checks[0][1]
+        right = sum(agree == total for agree, total in checks)
+        lines.append(f"| `{smiles}` | {centres} | {f'{right} / {n}' if centres else 'n/a'} |")
+    with atomic_write_text(out / "conformers.md") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out}/conformers.sdf ({len(conformers)} conformers), {out}/conformers.md")

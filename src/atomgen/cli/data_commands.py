@@ -84,7 +84,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from atomgen.demo import run_demo
 
     run_demo(args.output, n=args.n, seed=args.seed, data_dir=args.data_dir, model=args.model,
-             n_crystals=args.crystals)
+             n_crystals=args.crystals, n_conformers=args.conformers)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -135,6 +135,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default="demo_out")
     p.add_argument("-n", type=int, default=1000, help="molecules")
     p.add_argument("--crystals", type=int, default=20, help="Perov-5 crystals from adit-joint-small (0: none)")
+    p.add_argument("--conformers", type=int, default=5,
+                   help="conformers per demo SMILES from nextmol-qm9 (0: none)")
     p.add_argument("--model", default="quetzal-qm9-small")
     p.add_argument("--seed", type=int, default=0)
     _add_data_dir(p)

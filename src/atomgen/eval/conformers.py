@@ -188,17 +188,22 @@ def single_reference_rmsd(
 ) -> dict:
     """Per molecule, the minimum RMSD of its generated conformers to its one reference; mean and median of those.
 
-    Returns {"mean", "median", "n_molecules", "k" (generated conformers per molecule, max), "per_molecule"}.
+    Returns {"mean", "median", "n_molecules", "n_failed" (molecules with no generated conformer, left out of the
+    mean and median), "k" (generated conformers per molecule, max), "per_molecule"}.
     """
     per_mol: dict = {}
     k = 0
+    failed = 0
     for key, gen, ref in _paired(gen_by_mol, ref_by_mol):
+        if not _items(gen):  # the method made no conformer at all (e.g. ETKDG could not embed it)
+            failed += 1
+            continue
         row = rmsd_matrix(gen, ref, max_matches=max_matches)
         if row.shape[0] != 1:
             raise InputError(f"molecule {key!r}: {row.shape[0]} reference conformers, expected exactly one")
         k = max(k, row.shape[1])
         per_mol[key] = float(row.min())
-    return {**_summary(np.array(list(per_mol.values()))), "n_molecules": len(per_mol), "k": k,
+    return {**_summary(np.array(list(per_mol.values()))), "n_molecules": len(per_mol), "n_failed": failed, "k": k,
             "per_molecule": per_mol}
 
 
