@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+from report_format import num as _num
+from report_format import pct as _pct
+from report_format import provenance
+
 CRYSTAL_TARGETS = {"structural_validity": 99.0, "compositional_validity": 95.0, "uniqueness": 90.0}
 COMMAND = "python benchmarks/bench_adit.py --parts"
 
 
-def _pct(value) -> str:
-    return "n/a" if not isinstance(value, (int, float)) else f"{100 * value:.2f}"
-
-
-def _num(value) -> str:
-    return "n/a" if not isinstance(value, (int, float)) else f"{value:.4g}"
-
-
 def _where(entry: dict, part: str) -> str:
-    return f"Command: `{COMMAND} {part}` ({entry['machine']}, commit {entry['commit']}, {entry['date']})."
+    return provenance(entry, COMMAND, part)
 
 
 def _reconstruction(entry: dict) -> list[str]:
