@@ -14,6 +14,7 @@ from atomgen.errors import InputError
 from atomgen.models.quetzal import QuetzalModel, preset
 from atomgen.models.quetzal.likelihood import canonical_frame
 from atomgen.models.quetzal.network import START, STOP
+from atomgen.models.quetzal.prefix_geometry import CUTOFF, PrefixGeometry
 from atomgen.models.quetzal.sampler import CachedTrunk
 from atomgen.system import AtomSystem
 from atomgen.tasks.complete import complete, contains_fragment, murcko_scaffold
@@ -22,10 +23,10 @@ from atomgen.tasks.decorate import decorate, hydrogen_rmsd, rdkit_decorate
 from .conftest import embedded
 
 
-@pytest.fixture
-def tiny_model() -> QuetzalModel:
+@pytest.fixture(params=[False, True], ids=["paper-head", "prefix-geometry-head"])
+def tiny_model(request) -> QuetzalModel:
     torch.manual_seed(0)
-    return QuetzalModel(preset("tiny")).eval()
+    return QuetzalModel(preset("tiny", prefix_geometry=request.param)).eval()
 
 
 def _batch(molecules):
@@ -33,9 +34,10 @@ def _batch(molecules):
     return collate_sequences([dataset[k] for k in range(len(dataset))])
 
 
-def test_training_loss_falls(small_molecules):
+@pytest.mark.parametrize("prefix_geometry", [False, True])
+def test_training_loss_falls(small_molecules, prefix_geometry):
     torch.manual_seed(0)
-    model = QuetzalModel(preset("tiny"))
+    model = QuetzalModel(preset("tiny", prefix_geometry=prefix_geometry))
     batch = _batch(small_molecules)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(0)
@@ -49,9 +51,10 @@ def test_training_loss_falls(small_molecules):
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:5])
 
 
-def test_denoising_error_is_the_identity_error_before_training_and_falls_with_it(small_molecules):
+@pytest.mark.parametrize("prefix_geometry", [False, True])
+def test_denoising_error_is_the_identity_error_before_training_and_falls_with_it(small_molecules, prefix_geometry):
     torch.manual_seed(0)
-    model = QuetzalModel(preset("tiny"))
+    model = QuetzalModel(preset("tiny", prefix_geometry=prefix_geometry))
     batch = _batch(small_molecules)
     sigmas = (0.001, 1.0)
     before = model.denoising_error(batch, sigmas, torch.Generator().manual_seed(1))
@@ -68,6 +71,38 @@ def test_denoising_error_is_the_identity_error_before_training_and_falls_with_it
         optimiser.step()
     after = model.denoising_error(batch, sigmas, torch.Generator().manual_seed(1))
     assert after[1.0]["heavy"] < 0.9 * before[1.0]["heavy"]
+
+
+def test_prefix_geometry_is_invariant_in_and_equivariant_out_and_ignores_absent_and_distant_atoms():
+    torch.manual_seed(0)
+    geometry = PrefixGeometry(classes=6, width=16)
+    torch.nn.init.normal_(geometry.push[-1].weight)  # the output layer starts at zero; give it something to do
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(5, 3, generator=generator)
+    placed_positions = torch.randn(5, 4, 3, generator=generator) * 1.5
+    placed_types = torch.tensor([[1, 2, 0, 0], [3, 3, 1, 0], [5, 4, 2, 1], [0, 0, 0, 0], [2, 0, 0, 0]])
+    hidden = torch.randn(5, 16, generator=generator)
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=generator))[0]
+    shift = torch.tensor([0.3, -1.0, 2.0])
+
+    def terms(points, atoms, types):
+        features, directions = geometry.pairs(points, types, atoms)
+        return geometry.input_term(features), geometry.output_term(features, directions, hidden)
+
+    inputs, outputs = terms(x, placed_positions, placed_types)
+    moved_inputs, moved_outputs = terms(x @ rotation.T + shift, placed_positions @ rotation.T + shift, placed_types)
+    assert torch.allclose(moved_inputs, inputs, atol=1e-5)
+    assert torch.allclose(moved_outputs, outputs @ rotation.T, atol=1e-5)
+    assert torch.equal(outputs[3], torch.zeros(3))  # no atoms placed: no push
+    # Moving an absent atom, or a present one beyond the cutoff, changes nothing.
+    elsewhere = placed_positions.clone()
+    elsewhere[0, 2] += 5.0
+    elsewhere[4, 0] = x[4] + torch.tensor([CUTOFF + 0.1, 0.0, 0.0])
+    far = placed_positions.clone()
+    far[4, 0] = x[4] + torch.tensor([0.0, CUTOFF + 2.0, 0.0])
+    assert torch.allclose(terms(x, elsewhere, placed_types)[1][0], outputs[0])
+    assert torch.allclose(terms(x, elsewhere, placed_types)[1][4], terms(x, far, placed_types)[1][4])
+    assert torch.allclose(terms(x, elsewhere, placed_types)[1][4], torch.zeros(3), atol=1e-6)
 
 
 def test_cache_and_no_cache_give_the_same_molecules(tiny_model):
@@ -95,7 +130,7 @@ def test_likelihood_equals_the_closed_form_of_a_gaussian_head(tiny_model, monkey
     this also checks that atom i's density uses the vector that predicts atom i."""
     s = 0.5
 
-    def exact_denoiser(x, sigma, cond_embedding):
+    def exact_denoiser(x, sigma, cond_embedding, placed):
         mean = cond_embedding[:, :3]
         return mean + s**2 / (s**2 + sigma.unsqueeze(-1) ** 2) * (x - mean)
 
@@ -212,7 +247,8 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_model):
     (other / "config.json").write_text((other / "config.json").read_text().replace('"quetzal"', '"adit"'))
     with pytest.raises(InputError, match="'adit' model, not a 'quetzal'"):
         QuetzalModel.from_pretrained(other)
-    wider = QuetzalModel(preset("tiny", dim=48)).save(tmp_path / "wider")
+    geometry = tiny_model.config.prefix_geometry
+    wider = QuetzalModel(preset("tiny", dim=48, prefix_geometry=geometry)).save(tmp_path / "wider")
     (wider / "config.json").write_text((folder / "config.json").read_text())
     with pytest.raises(InputError, match="has shape"):
         QuetzalModel.from_pretrained(wider)

@@ -93,4 +93,4 @@ def test_train_then_resume(tmp_path, small_molecules, capsys):
     assert main(common + ["--set", "trainer.max_steps=5", "--resume"]) == 0
     exported = json.loads((run / "model" / "config.json").read_text())
     assert exported["family"] == "quetzal" and exported["global_step"] == 5
-    assert QuetzalModel.from_pretrained(run / "model").config == preset("tiny")
+    assert QuetzalModel.from_pretrained(run / "model").config == preset("tiny", prefix_geometry=True)

@@ -70,11 +70,17 @@ class DiffMLP(nn.Module):
             return self.noise_modulation(self.noise(c_noise.reshape(-1)[:1]))
         return self.noise_modulation(self.noise(c_noise))
 
-    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond_embedding: torch.Tensor) -> torch.Tensor:
+    def hidden(self, x: torch.Tensor, c_noise: torch.Tensor, cond_embedding: torch.Tensor,
+               context: torch.Tensor | None = None) -> torch.Tensor:
+        """The final modulated hidden state, before the output layer; `context` is added to the input embedding."""
         modulation = self._noise_terms(c_noise) + cond_embedding
         pieces = modulation.split([3 * self.width] * self.depth + [2 * self.width], dim=-1)
-        h = self.point(x)
+        h = self.point(x) if context is None else self.point(x) + context
         for block, block_modulation in zip(self.blocks, pieces):
             h = block(h, block_modulation)
         shift, scale = pieces[-1].chunk(2, dim=-1)
-        return self.out(modulate(self.final_norm(h), shift, scale))
+        return modulate(self.final_norm(h), shift, scale)
+
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond_embedding: torch.Tensor,
+                context: torch.Tensor | None = None) -> torch.Tensor:
+        return self.out(self.hidden(x, c_noise, cond_embedding, context))

@@ -24,6 +24,8 @@ class QuetzalConfig:
         atom_order: "dataset" (the file's own order; heavy atoms first in QM9), "smiles" (canonical SMILES order,
             hydrogens after their heavy atom) or "random" (a new permutation every draw).
         translation_std: standard deviation (Å) of the random translation added to every training draw.
+        prefix_geometry: give the position head the distances to the atoms already placed (an atomgen extension,
+            see `prefix_geometry.py`); False is the paper's head.
     """
 
     elements: tuple[int, ...] = (1, 6, 7, 8, 9)
@@ -41,6 +43,7 @@ class QuetzalConfig:
     noise_draws: int = 4
     atom_order: str = "dataset"
     translation_std: float = 0.1
+    prefix_geometry: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "elements", tuple(int(z) for z in self.elements))

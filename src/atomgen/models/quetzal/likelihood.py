@@ -92,7 +92,8 @@ def _batch_log_likelihood(network: QuetzalNetwork, batch: dict[str, torch.Tensor
     has_position = token < n_atoms[:, None]
     cond_embedding = network.head.embed_condition(cond[has_position]).detach()
     targets = torch.cat([positions, positions.new_zeros(rows, 1, 3)], dim=1)[has_position]
-    position_terms = ode_log_likelihood(lambda x, s: network.denoise(x, s, cond_embedding), targets,
+    placed = network.placed_atoms(types, positions, has_position)
+    position_terms = ode_log_likelihood(lambda x, s: network.denoise(x, s, cond_embedding, placed), targets,
                                         network.config.edm, steps)
     owner = has_position.nonzero()[:, 0]
     total = total.index_add(0, owner, position_terms)

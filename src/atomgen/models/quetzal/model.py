@@ -79,7 +79,8 @@ class QuetzalModel(nn.Module):
         has_position_target = token_index[None] < n_atoms[:, None]
         return {"logits": logits[has_type_target], "next_types": next_types[has_type_target],
                 "cond": cond[has_position_target], "atom_types": next_types[has_position_target],
-                "target": torch.cat([positions, positions.new_zeros(batch_size, 1, 3)], dim=1)[has_position_target]}
+                "target": torch.cat([positions, positions.new_zeros(batch_size, 1, 3)], dim=1)[has_position_target],
+                "placed": self.network.placed_atoms(types, positions, has_position_target)}
 
     def training_loss(self, batch: dict[str, torch.Tensor], augment: bool = True,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -90,10 +91,11 @@ class QuetzalModel(nn.Module):
         # The conditioning vector's share of the head's modulation is computed once per atom, then repeated.
         cond_embedding = self.network.head.embed_condition(forced["cond"]).repeat_interleave(draws, dim=0)
         target = forced["target"].repeat_interleave(draws, dim=0)
+        placed = tuple(part.repeat_interleave(draws, dim=0) for part in forced["placed"])
         sigma = sample_training_sigmas(target.shape[0], self.config.edm, target.device, generator)
         noise = torch.randn(target.shape, generator=generator, device=target.device, dtype=target.dtype)
         noisy = target + sigma[:, None].to(target.dtype) * noise
-        denoised = self.network.denoise(noisy, sigma.to(target.dtype), cond_embedding)
+        denoised = self.network.denoise(noisy, sigma.to(target.dtype), cond_embedding, placed)
         weight = loss_weight(sigma, self.config.sigma_data)
         position_loss = (weight * ((denoised.float() - target.float()) ** 2).mean(-1)).mean()
         return {"loss": type_loss + position_loss, "type_loss": type_loss, "position_loss": position_loss}
@@ -116,7 +118,8 @@ class QuetzalModel(nn.Module):
         for sigma in sigmas:
             noise = torch.randn(target.shape, generator=generator, device=target.device, dtype=target.dtype)
             level = target.new_full((target.shape[0],), float(sigma))
-            squared = ((self.network.denoise(target + sigma * noise, level, embedding) - target) ** 2).sum(-1)
+            denoised = self.network.denoise(target + sigma * noise, level, embedding, forced["placed"])
+            squared = ((denoised - target) ** 2).sum(-1)
             result[float(sigma)] = {"hydrogen": float(squared[hydrogen].mean().sqrt()),
                                     "heavy": float(squared[~hydrogen].mean().sqrt())}
         return result

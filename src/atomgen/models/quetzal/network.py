@@ -6,6 +6,9 @@ position (linear + Fourier features) and its index. Reading tokens 0..i:
 * the first half of the layers predicts the type of atom i+1 (or STOP);
 * the second half also receives the embedding of that next type and emits z_i, which conditions the DiffMLP that
   models the position of atom i+1 in the molecule's frame.
+
+With `prefix_geometry` the head also sees the distances from its noisy point to the atoms already placed (see
+`prefix_geometry.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from torch import nn
 
 from atomgen.diffusion.edm import precondition
 from atomgen.models.quetzal.config import QuetzalConfig
+from atomgen.models.quetzal.prefix_geometry import PrefixGeometry
 from atomgen.nn.diffmlp import DiffMLP
 from atomgen.nn.embeddings import PointEmbedding
 from atomgen.nn.transformer import KVCache, TransformerStack
@@ -43,6 +47,7 @@ class QuetzalNetwork(nn.Module):
         self.position_stack = TransformerStack(config.depth - config.type_depth, dim, config.heads, config.mlp_ratio)
         self.position_norm = nn.LayerNorm(dim)
         self.head = DiffMLP(dim, config.head_width, config.head_depth, config.fourier_frequencies)
+        self.geometry = PrefixGeometry(classes, config.head_width) if config.prefix_geometry else None
 
     def embed(self, types: torch.Tensor, positions: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """Input embeddings of tokens (types in 0..K with 0 = START) whose sequence index starts at `offset`."""
@@ -60,9 +65,39 @@ class QuetzalNetwork(nn.Module):
         out = self.position_stack(hidden + self.next_type(next_types), causal=True, cache=cache)
         return self.position_norm(out)
 
-    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond_embedding: torch.Tensor) -> torch.Tensor:
-        """EDM denoiser D(x, σ | z) of a next-atom position; `cond_embedding` is `head.embed_condition(z)`."""
-        return precondition(self.head, x, sigma, self.config.sigma_data, cond_embedding)
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond_embedding: torch.Tensor,
+                placed: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """EDM denoiser D(x, σ | z) of a next-atom position; `cond_embedding` is `head.embed_condition(z)`.
+
+        `placed` holds the types (R, P; 0 = none) and positions (R, P, 3) of the atoms already placed in each
+        row's molecule; only a head with prefix geometry (see `prefix_geometry`) looks at them.
+        """
+        if self.geometry is None:
+            return precondition(self.head, x, sigma, self.config.sigma_data, cond_embedding)
+        features, directions = self.geometry.pairs(x, *placed)
+        context = self.geometry.input_term(features)
+
+        def raw(scaled_x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
+            hidden = self.head.hidden(scaled_x, c_noise, cond_embedding, context)
+            return self.head.out(hidden) + self.geometry.output_term(features, directions, hidden)
+
+        return precondition(raw, x, sigma, self.config.sigma_data)
+
+    @staticmethod
+    def placed_atoms(types: torch.Tensor, positions: torch.Tensor,
+                     selected: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The atoms placed before each selected token, for `denoise`.
+
+        Token t of a row (types (B, L), positions (B, L, 3)) predicts atom t, so its placed atoms are 0..t-1.
+        `selected` (B, L + 1) marks the tokens wanted; returns types (N, L) with 0 for atoms not yet placed and
+        positions (N, L, 3), one row per selected token in row-major order.
+        """
+        length = types.shape[1]
+        before = torch.arange(length, device=types.device)[None, :] < torch.arange(length + 1,
+                                                                                   device=types.device)[:, None]
+        placed_types = types[:, None, :] * before[None]
+        placed_positions = positions[:, None, :, :].expand(-1, length + 1, -1, -1)
+        return placed_types[selected], placed_positions[selected]
 
     def forward(self, types: torch.Tensor, positions: torch.Tensor,
                 next_types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -142,6 +142,7 @@ def generate_batch(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_p
     sigmas = karras_sigmas(options.steps, network.config.edm, device=device)
 
     rows = torch.arange(batch, device=device)  # original index of every active row
+    placed_types, placed_positions = prefix_types, prefix_positions  # the atoms of every active row so far
     out_types = [list(t) for t in prefix_types.tolist()]
     out_positions = [list(p) for p in prefix_positions.tolist()]
     n_atoms = prefix
@@ -153,16 +154,20 @@ def generate_batch(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_p
         if not going.all():
             keep = going.nonzero().squeeze(-1)
             rows, next_types = rows[keep], next_types[keep]
+            placed_types, placed_positions = placed_types[keep], placed_positions[keep]
             trunk.keep(keep)
             if not rows.numel():
                 break
         cond = network.head.embed_condition(trunk.condition(next_types))
         noise = torch.randn(rows.numel(), 3, generator=generator, device=device, dtype=cond.dtype)
-        new_positions = heun_sample(lambda x, sigma: network.denoise(x, sigma, cond), noise, sigmas)
+        placed = (placed_types, placed_positions)
+        new_positions = heun_sample(lambda x, sigma: network.denoise(x, sigma, cond, placed), noise, sigmas)
         for row, t, p in zip(rows.tolist(), next_types.tolist(), new_positions.tolist()):
             out_types[row].append(t)
             out_positions[row].append(p)
         trunk.append(next_types, new_positions)
+        placed_types = torch.cat([placed_types, next_types[:, None]], dim=1)
+        placed_positions = torch.cat([placed_positions, new_positions[:, None].to(placed_positions.dtype)], dim=1)
         n_atoms += 1
     return [(np.asarray(t, dtype=np.int64), np.asarray(p, dtype=np.float64).reshape(-1, 3))
             for t, p in zip(out_types, out_positions)]
