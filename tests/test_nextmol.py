@@ -171,11 +171,12 @@ def test_chirality_is_read_back_from_coordinates():
     assert chirality_agreement(mol_from_smiles("CCO"), embedded("CCO").positions) == (0, 0)
 
 
-def test_conformer_model_trains_and_samples_centred_coordinates(small_molecules):
+@pytest.mark.parametrize("pair_push", [False, True])
+def test_conformer_model_trains_and_samples_centred_coordinates(small_molecules, pair_push):
     dataset = ConformerDataset.from_systems(small_molecules)
     batch = collate_graphs([dataset[k] for k in range(len(dataset))])
     torch.manual_seed(0)
-    model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2))
+    model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2, pair_push=pair_push))
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(0)
 
@@ -214,6 +215,26 @@ def test_every_atom_is_traced_to_the_selfies_symbol_that_placed_it():
                 element = re.match(r"\[[=#/\\]?([A-Z][a-z]?)", symbols[k]).group(1)
                 expected = atom.GetSymbol() if atom.GetAtomicNum() > 1 else atom.GetNeighbors()[0].GetSymbol()
                 assert element == expected
+
+
+def test_the_pair_push_is_equivariant_and_ignores_padding(small_molecules):
+    from atomgen.models.nextmol.conformer_net import ConformerNetwork
+
+    torch.manual_seed(0)
+    network = ConformerNetwork(32, 16, 2, 2, pair_push=True).eval()
+    torch.nn.init.normal_(network.push[-1].weight)  # it starts at zero; give it something to do
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 5, 3, generator=generator)
+    pairs = torch.randn(2, 5, 5, 16, generator=generator)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=generator))[0]
+    with torch.no_grad():
+        push = network._pair_push(x, pairs, mask)
+        torch.testing.assert_close(network._pair_push(x @ rotation.T + 1.0, pairs, mask), push @ rotation.T)
+        moved = x.clone()
+        moved[1, 3:] += 10.0  # padding atoms move: nothing changes
+        torch.testing.assert_close(network._pair_push(moved, pairs, mask), push)
+    assert push.abs().sum() > 0
 
 
 def test_the_transfer_adapter_starts_as_no_transfer(small_molecules):

@@ -22,7 +22,7 @@ def trained(tmp_path_factory):
                  "--run-dir", str(root / "lm")] + common) == 0
     assert main(["train", "nextmol", "--config", "configs/nextmol/qm9-small-conformer.yaml",
                  "--run-dir", str(root / "dmt"), "--set", f"model.language_model={root / 'lm' / 'model'}",
-                 "--set", "trainer.sample_every_steps=0"] + common) == 0
+                 "--set", "model.conformer.pair_push=true", "--set", "trainer.sample_every_steps=0"] + common) == 0
     return root / "dmt" / "model"
 
 
@@ -31,6 +31,8 @@ def test_both_stages_export_one_model(trained):
     assert document["family"] == "nextmol" and document["global_step"] == 3
     model = NExTMolModel.from_pretrained(trained)
     assert len(model.vocabulary) > 10 and set(model.config.elements) <= {1, 6, 7, 8, 9}
+    # A `model.conformer.*` option changes that one field and keeps the preset's sizes.
+    assert model.config.conformer.pair_push and model.config.conformer.dim == 32
 
 
 def test_conformers_of_a_smiles_and_of_a_file_keep_the_input_order(tmp_path, trained):

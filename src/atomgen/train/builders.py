@@ -176,7 +176,10 @@ def build_nextmol(config: TrainConfig):
     if language_path is None:
         raise InputError("the conformer stage needs model.language_model: the model folder of a language run")
     trained = NExTMolModel.from_pretrained(language_path)
-    model = NExTMolModel(replace(trained.config, elements=elements, **options), stage="conformer")
+    # `model.conformer.*` options change single fields of the language run's conformer settings.
+    conformer = replace(trained.config.conformer, **options.pop("conformer", {}))
+    model = NExTMolModel(replace(trained.config, elements=elements, conformer=conformer, **options),
+                         stage="conformer")
     model.language.load_state_dict(trained.language.state_dict())
     return model, graphs, model.collate, None
 

@@ -32,6 +32,8 @@ class ConformerConfig:
         coordinate_scale: Å per model unit.
         max_atoms: the largest molecule (hydrogens included) the model accepts.
         context_dim: width of the language-model states fed through the adapter (None: no 1D-to-3D transfer).
+        pair_push: fine short-distance features and an equivariant pairwise output term (an atomgen extension,
+            see `conformer_net.py`); False is the paper's DMT.
     """
 
     dim: int = 192
@@ -41,6 +43,7 @@ class ConformerConfig:
     coordinate_scale: float = 1.5
     max_atoms: int = 64
     context_dim: int | None = None
+    pair_push: bool = False
 
 
 class ConformerModel(nn.Module):
@@ -49,7 +52,8 @@ class ConformerModel(nn.Module):
     def __init__(self, config: ConformerConfig):
         super().__init__()
         self.config = config
-        self.network = ConformerNetwork(config.dim, config.pair_dim, config.depth, config.heads, config.context_dim)
+        self.network = ConformerNetwork(config.dim, config.pair_dim, config.depth, config.heads, config.context_dim,
+                                        config.pair_push)
 
     def _predict(self, x: torch.Tensor, t: torch.Tensor, batch: dict[str, torch.Tensor],
                  context: torch.Tensor | None) -> torch.Tensor:

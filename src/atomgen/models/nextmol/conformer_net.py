@@ -6,6 +6,11 @@ it updates the pairs from their two atoms. Time enters every atom update through
 the bond type, the double-bond stereo, the graph distance and Gaussian functions of the current noisy distance,
 which is how the model reads the geometry it is denoising. The output is not equivariant: the model learns
 rotations from augmentation and is trained with a loss after optimal alignment.
+
+With `pair_push` (an atomgen extension) the pairs also see a finer grid of Gaussians of the short distances, and the
+output gains an equivariant term Σ_j w_ij · (x_i - x_j)/d_ij with w_ij read from the final pair features: a bond
+that is too long or too short can be corrected along its own direction, which the per-atom output can only learn
+to do from augmentation. Its output layer starts at zero.
 """
 
 from __future__ import annotations
@@ -87,7 +92,8 @@ class ConformerNetwork(nn.Module):
     1D-to-3D transfer of NExT-Mol.
     """
 
-    def __init__(self, dim: int, pair_dim: int, depth: int, heads: int, context_dim: int | None = None):
+    def __init__(self, dim: int, pair_dim: int, depth: int, heads: int, context_dim: int | None = None,
+                 pair_push: bool = False):
         super().__init__()
         self.atom_embeddings = nn.ModuleList(nn.Embedding(size, dim) for size in ATOM_FEATURE_SIZES)
         self.point = PointEmbedding(dim, 32)
@@ -100,6 +106,14 @@ class ConformerNetwork(nn.Module):
         self.blocks = nn.ModuleList(RelationalBlock(dim, pair_dim, heads) for _ in range(depth))
         self.final_norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, 3)
+        self.fine_distances = self.fine_distance_embedding = self.push = None
+        if pair_push:
+            self.fine_distances = GaussianDistances(count=40, cutoff=4.0)  # 0.1 Å apart: bond-length resolution
+            self.fine_distance_embedding = nn.Linear(self.fine_distances.centres.numel(), pair_dim)
+            self.push = nn.Sequential(nn.LayerNorm(pair_dim), nn.Linear(pair_dim, pair_dim), nn.SiLU(),
+                                      nn.Linear(pair_dim, 1))
+            nn.init.zeros_(self.push[-1].weight)
+            nn.init.zeros_(self.push[-1].bias)
         self.adapter = None
         if context_dim is not None:
             self.adapter = nn.Sequential(nn.LayerNorm(context_dim), nn.Linear(context_dim, dim), nn.SiLU(),
@@ -120,7 +134,22 @@ class ConformerNetwork(nn.Module):
         pairs = (self.bond_type(graph["bond_types"]) + self.bond_stereo(graph["bond_stereo"])
                  + self.graph_distance(graph["graph_distance"])
                  + self.distance_embedding(self.distances(distance)).to(atoms.dtype))
+        if self.push is not None:
+            pairs = pairs + self.fine_distance_embedding(self.fine_distances(distance)).to(pairs.dtype)
         cond = self.time(t * 1000.0)
         for block in self.blocks:
             atoms, pairs = block(atoms, pairs, cond, mask)
-        return self.out(self.final_norm(atoms)) * mask.unsqueeze(-1)
+        out = self.out(self.final_norm(atoms))
+        if self.push is not None:
+            out = out + self._pair_push(x, pairs, mask)
+        return out * mask.unsqueeze(-1)
+
+    def _pair_push(self, x: torch.Tensor, pairs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Σ_j w_ij · (x_i - x_j)/d_ij over the other real atoms j, with w_ij from the pair features."""
+        n = x.shape[1]
+        others = mask[:, :, None] & mask[:, None, :] & ~torch.eye(n, dtype=torch.bool, device=x.device)
+        strength = self.push(pairs).squeeze(-1).float() * others
+        delta = x.float()[:, :, None, :] - x.float()[:, None, :, :]
+        # The softened norm keeps the direction smooth for two atoms on top of each other (early in sampling).
+        unit = delta / (delta.pow(2).sum(-1, keepdim=True) + 1e-4).sqrt()
+        return (strength.unsqueeze(-1) * unit).sum(2)
