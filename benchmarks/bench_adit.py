@@ -11,6 +11,7 @@ Run it on an otherwise idle machine: the timings use every core.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def joint_vs_single(joint: str, single_molecule: str, single_crystal: str, n: in
     for role, name, kinds in (("joint", joint, ("molecule", "perov_5")), ("molecules only", single_molecule,
                               ("molecule",)), ("crystals only", single_crystal, ("perov_5",))):
         model = _model(name)
-        row = {"model": name}
+        row = {"model": name, "training_steps": json.loads((Path(name) / "config.json").read_text())["global_step"]}
         if "molecule" in kinds:
             generated = model.sample(n, seed=0, condition="molecule", batch_size=500, progress=False)
             metrics = evaluate(generated, "qm9", seed=0, data_dir=data_dir, fcd=False, posebusters=False,
