@@ -68,8 +68,8 @@ def _throughput(entry: dict, train: dict | None) -> list[str]:
         t = train["result"]
         lines += ["", f"Training, small preset, batch {t['batch_size']} QM9 molecules, {t['threads']} threads "
                   "(AdamW steps after two warm-up steps). " + _where(train, "train-throughput"), "",
-                  "| precision | atoms / s |", "|---|---|"]
-        lines += [f"| {p} | {row['atoms_per_second']:.0f} |" for p, row in t["by_precision"].items()]
+                  "| setting | atoms / s |", "|---|---|"]
+        lines += [f"| {p} | {row['atoms_per_second']:.0f} |" for p, row in t["by_setting"].items()]
     return lines + [""]
 
 
