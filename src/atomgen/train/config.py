@@ -92,9 +92,26 @@ def _merge(instance: Any, updates: dict[str, Any], where: str) -> Any:
             changes[key] = {**current, **value}
         elif isinstance(current, tuple):
             changes[key] = tuple(value)
+        elif isinstance(current, (int, float)) and not isinstance(current, bool):
+            changes[key] = _number(value, type(current), f"{where}{key}")
         else:
             changes[key] = value
     return replace(instance, **changes)
+
+
+def _number(value: Any, kind: type, name: str) -> int | float:
+    """`value` as the int or float a numeric setting holds; YAML 1.1 reads `1e-6` (no dot) as a string."""
+    try:
+        number = float(value) if isinstance(value, str) else value
+    except ValueError:
+        number = None
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise InputError(f"setting {name} must be a number, not {value!r}")
+    if kind is int:
+        if float(number) != int(number):
+            raise InputError(f"setting {name} must be a whole number, not {value!r}")
+        return int(number)
+    return float(number)
 
 
 def _parse_override(text: str) -> dict[str, Any]:
