@@ -80,7 +80,9 @@ class QuetzalModel(nn.Module):
         return {"logits": logits[has_type_target], "next_types": next_types[has_type_target],
                 "cond": cond[has_position_target], "atom_types": next_types[has_position_target],
                 "target": torch.cat([positions, positions.new_zeros(batch_size, 1, 3)], dim=1)[has_position_target],
-                "placed": self.network.placed_atoms(types, positions, has_position_target)}
+                # Only the prefix-geometry head looks at the placed atoms: spare the paper's head the copies.
+                "placed": (self.network.placed_atoms(types, positions, has_position_target)
+                           if self.network.geometry is not None else None)}
 
     def training_loss(self, batch: dict[str, torch.Tensor], augment: bool = True,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -91,7 +93,9 @@ class QuetzalModel(nn.Module):
         # The conditioning vector's share of the head's modulation is computed once per atom, then repeated.
         cond_embedding = self.network.head.embed_condition(forced["cond"]).repeat_interleave(draws, dim=0)
         target = forced["target"].repeat_interleave(draws, dim=0)
-        placed = tuple(part.repeat_interleave(draws, dim=0) for part in forced["placed"])
+        placed = forced["placed"]
+        if placed is not None:
+            placed = tuple(part.repeat_interleave(draws, dim=0) for part in placed)
         sigma = sample_training_sigmas(target.shape[0], self.config.edm, target.device, generator)
         noise = torch.randn(target.shape, generator=generator, device=target.device, dtype=target.dtype)
         noisy = target + sigma[:, None].to(target.dtype) * noise

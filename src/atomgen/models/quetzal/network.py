@@ -66,11 +66,12 @@ class QuetzalNetwork(nn.Module):
         return self.position_norm(out)
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond_embedding: torch.Tensor,
-                placed: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+                placed: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         """EDM denoiser D(x, σ | z) of a next-atom position; `cond_embedding` is `head.embed_condition(z)`.
 
         `placed` holds the types (R, P; 0 = none) and positions (R, P, 3) of the atoms already placed in each
-        row's molecule; only a head with prefix geometry (see `prefix_geometry`) looks at them.
+        row's molecule; only a head with prefix geometry (see `prefix_geometry`) looks at them, and the paper's
+        head may be given None.
         """
         if self.geometry is None:
             return precondition(self.head, x, sigma, self.config.sigma_data, cond_embedding)
@@ -93,8 +94,8 @@ class QuetzalNetwork(nn.Module):
         positions (N, L, 3), one row per selected token in row-major order.
         """
         length = types.shape[1]
-        before = torch.arange(length, device=types.device)[None, :] < torch.arange(length + 1,
-                                                                                   device=types.device)[:, None]
+        index = torch.arange(length + 1, device=types.device)
+        before = index[None, :length] < index[:, None]  # (token, atom): the atom comes before the token
         placed_types = types[:, None, :] * before[None]
         placed_positions = positions[:, None, :, :].expand(-1, length + 1, -1, -1)
         return placed_types[selected], placed_positions[selected]
