@@ -237,6 +237,21 @@ def test_the_pair_push_is_equivariant_and_ignores_padding(small_molecules):
     assert push.abs().sum() > 0
 
 
+def test_a_network_with_the_pair_push_starts_as_the_trained_network_without_it(small_molecules):
+    from atomgen.models.nextmol.conformer_net import ConformerNetwork
+
+    dataset = ConformerDataset.from_systems(small_molecules[:3])
+    batch = collate_graphs([dataset[k] for k in range(3)])
+    torch.manual_seed(0)
+    plain = ConformerNetwork(32, 16, 2, 2).eval()
+    extended = ConformerNetwork(32, 16, 2, 2, pair_push=True).eval()
+    new = extended.load_state_dict(plain.state_dict(), strict=False).missing_keys  # what `init_from` does
+    assert new and all(name.startswith(("fine_distance", "push")) for name in new)
+    x, t = torch.randn(*batch["mask"].shape, 3), torch.full((3,), 0.5)
+    with torch.no_grad():
+        torch.testing.assert_close(extended(x, t, batch, 1.5), plain(x, t, batch, 1.5))
+
+
 def test_the_transfer_adapter_starts_as_no_transfer(small_molecules):
     from atomgen.models.nextmol.conformer_net import ConformerNetwork
 

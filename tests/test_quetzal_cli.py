@@ -95,3 +95,27 @@ def test_train_then_resume(tmp_path, small_molecules, capsys):
     exported = json.loads((run / "model" / "config.json").read_text())
     assert exported["family"] == "quetzal" and exported["global_step"] == 5
     assert QuetzalModel.from_pretrained(run / "model").config == preset("tiny", prefix_geometry=True)
+
+
+def test_train_from_trained_weights_with_a_new_head_extension(tmp_path, small_molecules, capsys):
+    data = write(tmp_path / "train.sdf", small_molecules)
+    common = ["train", "quetzal", "--config", "configs/quetzal/qm9-small.yaml", "--set", "model.preset=tiny",
+              "--set", f"data.dataset={data}", "--set", "data.batch_size=4", "--set", "trainer.precision=32",
+              "--set", "trainer.sample_every_steps=0", "--set", "trainer.max_steps=1"]
+    paper = tmp_path / "paper"
+    assert main(common + ["--run-dir", str(paper), "--set", "model.prefix_geometry=false"]) == 0
+    # With a zero learning rate the run's weights stay what it started from: the paper model's, plus the
+    # prefix-geometry tensors it never had.
+    extended = tmp_path / "extended"
+    assert main(common + ["--run-dir", str(extended), "--set", f"init_from={paper / 'model'}",
+                          "--set", "optim.lr=0"]) == 0
+    assert "tensors it lacks keep their initial values" in capsys.readouterr().out
+    source = QuetzalModel.from_pretrained(paper / "model").network.state_dict()
+    started = QuetzalModel.from_pretrained(extended / "model").network.state_dict()
+    assert set(started) > set(source) and all(name.startswith("geometry.") for name in set(started) - set(source))
+    for name, tensor in source.items():
+        torch.testing.assert_close(started[name], tensor, msg=name)
+    # The other way round the checkpoint holds tensors the model lacks: another architecture, refused.
+    assert main(common + ["--run-dir", str(tmp_path / "refused"), "--set", "model.prefix_geometry=false",
+                          "--set", f"init_from={extended / 'model'}"]) == 2
+    assert "do not fit this model" in capsys.readouterr().err

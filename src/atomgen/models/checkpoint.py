@@ -77,8 +77,14 @@ def load_config(path: str | Path, family: str, config_class: type[Config]) -> Co
         raise InputError(f"invalid {family} config: {exc}", folder) from None
 
 
-def load_weights(path: str | Path, module: torch.nn.Module) -> None:
-    """Load `model.safetensors` from a checkpoint folder into `module` (cast to its dtype), strictly."""
+def load_weights(path: str | Path, module: torch.nn.Module, allow_new: bool = False) -> list[str]:
+    """Load `model.safetensors` from a checkpoint folder into `module` (cast to its dtype); returns the names of
+    the module's tensors the checkpoint lacks.
+
+    Strict by default. With `allow_new`, tensors of the module that the checkpoint lacks (an extension the
+    trained model did not have) keep their current values; a checkpoint tensor the module lacks is still an
+    error, since then the checkpoint is of another architecture.
+    """
     weights_file = Path(path) / WEIGHTS
     if not weights_file.is_file():
         raise InputError(f"missing {WEIGHTS}", Path(path))
@@ -89,7 +95,7 @@ def load_weights(path: str | Path, module: torch.nn.Module) -> None:
     expected = module.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
+    if (missing and not allow_new) or unexpected:
         raise InputError(f"weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})",
                          weights_file)
     for name, tensor in tensors.items():
@@ -98,7 +104,18 @@ def load_weights(path: str | Path, module: torch.nn.Module) -> None:
                              f"{tuple(expected[name].shape)}", weights_file)
         if not torch.isfinite(tensor.float()).all():
             raise InputError(f"weight {name} holds NaN or inf", weights_file)
-    module.load_state_dict({name: t.to(expected[name].dtype) for name, t in tensors.items()})
+    module.load_state_dict({name: t.to(expected[name].dtype) for name, t in tensors.items()}, strict=not allow_new)
+    return missing
+
+
+def warm_start(name_or_path: str | Path, family: str, module: torch.nn.Module) -> list[str]:
+    """Load a trained checkpoint of `family` into `module` (same architecture, perhaps with extensions);
+    returns the names of the tensors that keep their initial values because the checkpoint lacks them."""
+    from atomgen.zoo import resolve
+
+    folder = resolve(name_or_path)
+    read_config(folder, family)
+    return load_weights(folder, module, allow_new=True)
 
 
 class Checkpointed:
@@ -121,3 +138,7 @@ class Checkpointed:
         model = cls(load_config(folder, cls.family, cls.config_class))  # type: ignore[call-arg]
         load_weights(folder, model)  # type: ignore[arg-type]
         return model.to(device).eval()  # type: ignore[attr-defined]
+
+    def warm_start(self, name_or_path: str | Path) -> list[str]:
+        """Start from a trained model's weights (see `checkpoint.warm_start`); returns the tensors kept."""
+        return warm_start(name_or_path, self.family, self)  # type: ignore[arg-type]

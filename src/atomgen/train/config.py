@@ -62,10 +62,16 @@ class TrainerConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training run: the model family and its hyperparameters (a preset plus overrides) and the rest."""
+    """A whole training run: the model family and its hyperparameters (a preset plus overrides) and the rest.
+
+    `init_from` (a shipped model's name or a model folder) starts a new run from trained weights of the same
+    architecture; tensors the trained model lacks (a zero-initialised extension such as Quetzal's
+    `prefix_geometry`) keep their initial values. The optimiser, warm-up and step count start afresh.
+    """
 
     family: str = "quetzal"
     model: dict[str, Any] = field(default_factory=lambda: {"preset": "small"})
+    init_from: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

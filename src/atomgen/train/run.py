@@ -38,6 +38,10 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
 
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     model, dataset, collate, weights = BUILDERS[config.family](config)
+    if config.init_from is not None and not resume:  # a resumed run's checkpoint already holds these weights
+        kept = model.warm_start(config.init_from)
+        print(f"initialised from {config.init_from}; {len(kept)} tensors it lacks keep their initial values",
+              flush=True)
     sampler = LengthGroupedSampler(dataset.lengths(), config.data.batch_size, seed=config.trainer.seed,
                                    weights=weights)
     loader = DataLoader(dataset, batch_size=config.data.batch_size, sampler=sampler, drop_last=True,

@@ -112,8 +112,11 @@ class ConformerNetwork(nn.Module):
             self.fine_distance_embedding = nn.Linear(self.fine_distances.centres.numel(), pair_dim)
             self.push = nn.Sequential(nn.LayerNorm(pair_dim), nn.Linear(pair_dim, pair_dim), nn.SiLU(),
                                       nn.Linear(pair_dim, 1))
-            nn.init.zeros_(self.push[-1].weight)
-            nn.init.zeros_(self.push[-1].bias)
+            # Everything the extension adds starts at zero, so a trained model without it (`init_from`) starts
+            # unchanged.
+            for layer in (self.fine_distance_embedding, self.push[-1]):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
         self.adapter = None
         if context_dim is not None:
             self.adapter = nn.Sequential(nn.LayerNorm(context_dim), nn.Linear(context_dim, dim), nn.SiLU(),

@@ -244,6 +244,10 @@ class QuetzalModel(nn.Module):
         checkpoint.load_weights(folder, model.network)
         return model.to(device).eval()
 
+    def warm_start(self, name_or_path: str | Path) -> list[str]:
+        """Start from a trained model's weights (see `checkpoint.warm_start`); returns the tensors kept."""
+        return checkpoint.warm_start(name_or_path, FAMILY, self.network)
+
 
 def _anchor_centroid(system: AtomSystem) -> np.ndarray:
     """Centroid of the heavy atoms (of all atoms if there are none): the origin of Quetzal's training frame."""
