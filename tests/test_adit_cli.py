@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from atomgen.cli import main
 from atomgen.io.formats import write
@@ -44,6 +45,21 @@ def test_two_stage_training_exports_a_sampling_model(trained):
     assert config["labels"] == ["mols", "cells"] and config["periodic"] == [False, True]
     assert config["latent_scale"] > 0 and sum(config["atom_counts"][1]) == 4
     assert ADiTModel.from_pretrained(trained).ready_to_sample
+
+
+def test_a_dit_continues_from_a_trained_model_on_its_latent_scale(tmp_path, trained):
+    # Other molecules under the same label: a latent scale measured afresh would differ from the trained one.
+    molecules = write(tmp_path / "new" / "mols.sdf", [embedded(s) for s in ("C1CC1", "NC=O", "c1ccoc1")])
+    run, crystals = tmp_path / "run", trained.parent.parent / "cells.cif"
+    assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml", "--run-dir", str(run),
+                 "--set", "model.preset=tiny", "--set", f"data.dataset={molecules},{crystals}",
+                 "--set", "data.shares=null", "--set", "data.batch_size=4", "--set", "trainer.precision=32",
+                 "--set", "trainer.max_steps=1", "--set", "trainer.sample_every_steps=0", "--set", "optim.lr=0",
+                 "--set", f"model.autoencoder={trained}", "--set", f"init_from={trained}"]) == 0
+    source, continued = ADiTModel.from_pretrained(trained), ADiTModel.from_pretrained(run / "model")
+    assert continued.config.latent_scale == source.config.latent_scale
+    for name, tensor in source.state_dict().items():  # a zero learning rate: still the trained weights
+        torch.testing.assert_close(continued.state_dict()[name], tensor, msg=name)
 
 
 def test_sample_crystals_to_a_folder_a_cif_and_extxyz(tmp_path, trained):

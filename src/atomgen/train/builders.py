@@ -58,7 +58,9 @@ def build_adit(config: TrainConfig):
         trained = ADiTModel.from_pretrained(autoencoder_path)
         model = ADiTModel(replace(trained.config, **data_fields, **options))
         model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
-        model = model.with_latent_scale(_first_batches(dataset, collate_systems, config, batches=20))
+        if model.config.latent_scale is None:
+            model = model.with_latent_scale(_first_batches(dataset, collate_systems, config, batches=20))
+        # else the autoencoder came with a trained DiT (e.g. `init_from` that model): keep the scale it learned on
         model.set_stage("diffusion")
     else:
         raise InputError(f"unknown ADiT stage {stage!r}: autoencoder or diffusion")
