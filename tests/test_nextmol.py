@@ -121,6 +121,23 @@ def test_graph_features_tell_mirror_images_and_double_bond_isomers_apart():
     assert (e.numbers == 1).sum() == 8 and e.graph_distance[0, 3] == 3
 
 
+@pytest.mark.parametrize("smiles", ["C[C@H](O)[C@@H](C)N", "C[C@@H](O)[C@@H](C)N", "N[C@@H](C)C(=O)O",
+                                    "N[C@H](C)C(=O)O", "C[C@@H]1C[C@H]1O", "CC(C)O"])
+def test_the_chiral_order_gives_every_stereocentre_one_handedness_in_3d(smiles):
+    from atomgen.data.molecular_graphs import mol_from_coordinates
+
+    molecule = embedded(smiles)  # a geometry with the stereo as written, atoms in the SMILES' order
+    centres = 0
+    for mol in (mol_from_smiles(smiles), mol_from_coordinates(molecule.numbers, molecule.positions)):
+        order, x = graph_from_mol(mol).chiral_order, molecule.positions
+        for centre in np.nonzero(order.any(axis=1))[0]:
+            first, second, third, fourth = (x[int(np.nonzero(order[centre] == k)[0][0])] for k in range(1, 5))
+            # The same sign for R and S, one centre or two: the numbering, not the tag, carries the handedness.
+            assert np.linalg.det(np.stack([second - first, third - first, fourth - first])) < 0, (smiles, centre)
+            centres += 1
+    assert centres == 2 * smiles.count("@H]")
+
+
 def test_conformer_dataset_rebuilds_graphs_and_survives_a_round_trip(tmp_path, small_molecules):
     dataset = ConformerDataset.from_systems(small_molecules)
     assert len(dataset) == len(small_molecules)
@@ -128,12 +145,24 @@ def test_conformer_dataset_rebuilds_graphs_and_survives_a_round_trip(tmp_path, s
     np.testing.assert_allclose(positions, small_molecules[2].positions, atol=1e-5)
     direct = graph_from_mol(mol_from_smiles(graph.smiles))
     assert direct.smiles == graph.smiles
-    dataset.save(tmp_path / "graphs.npz")
+    chiral = ConformerDataset.from_systems(small_molecules + [embedded("C[C@H](O)[C@@H](C)N")])
+    chiral.save(tmp_path / "graphs.npz")
     again = ConformerDataset.load(tmp_path / "graphs.npz")
-    for k in range(len(dataset)):
-        a, b = dataset.graph(k), again.graph(k)
+    assert again.graph(len(small_molecules)).chiral_order.max() == 4
+    for k in range(len(chiral)):
+        a, b = chiral.graph(k), again.graph(k)
         np.testing.assert_array_equal(a.graph_distance, b.graph_distance)
         np.testing.assert_array_equal(a.bond_types, b.bond_types)
+        np.testing.assert_array_equal(a.chiral_order, b.chiral_order)
+
+
+def test_a_graph_file_of_the_older_format_is_refused(small_molecules):
+    from atomgen.errors import DatasetError
+
+    dataset = ConformerDataset.from_systems(small_molecules[:2])
+    arrays = {**dataset.arrays, "bonds": dataset.arrays["bonds"][:, :4]}  # no chiral-order columns
+    with pytest.raises(DatasetError, match="older format"):  # `load_qm9_graphs` then perceives its cache again
+        ConformerDataset(arrays, dataset.smiles, dataset.selfies)
 
 
 def test_vp_sampler_reaches_a_gaussian_target():
@@ -171,12 +200,13 @@ def test_chirality_is_read_back_from_coordinates():
     assert chirality_agreement(mol_from_smiles("CCO"), embedded("CCO").positions) == (0, 0)
 
 
-@pytest.mark.parametrize("pair_push", [False, True])
-def test_conformer_model_trains_and_samples_centred_coordinates(small_molecules, pair_push):
-    dataset = ConformerDataset.from_systems(small_molecules)
+@pytest.mark.parametrize("extensions", [False, True])  # the paper's DMT; with pair push and chiral order
+def test_conformer_model_trains_and_samples_centred_coordinates(small_molecules, extensions):
+    dataset = ConformerDataset.from_systems(small_molecules + [embedded("C[C@H](O)[C@@H](C)N")])
     batch = collate_graphs([dataset[k] for k in range(len(dataset))])
     torch.manual_seed(0)
-    model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2, pair_push=pair_push))
+    model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2, pair_push=extensions,
+                                           chiral_order=extensions))
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(0)
 
@@ -193,7 +223,7 @@ def test_conformer_model_trains_and_samples_centred_coordinates(small_molecules,
         optimizer.step()
     assert probe() < 0.7 * first
     coordinates = model.generate(batch, steps=10, generator=torch.Generator().manual_seed(0))
-    assert [len(c) for c in coordinates] == [len(m) for m in small_molecules]
+    assert [len(c) for c in coordinates] == [len(dataset[k][0]) for k in range(len(dataset))]
     assert all(np.abs(c.mean(0)).max() < 1e-4 for c in coordinates)
 
 
@@ -237,17 +267,18 @@ def test_the_pair_push_is_equivariant_and_ignores_padding(small_molecules):
     assert push.abs().sum() > 0
 
 
-def test_a_network_with_the_pair_push_starts_as_the_trained_network_without_it(small_molecules):
+def test_a_network_with_the_extensions_starts_as_the_trained_network_without_them(small_molecules):
     from atomgen.models.nextmol.conformer_net import ConformerNetwork
 
-    dataset = ConformerDataset.from_systems(small_molecules[:3])
-    batch = collate_graphs([dataset[k] for k in range(3)])
+    dataset = ConformerDataset.from_systems(small_molecules[:3] + [embedded("C[C@H](O)[C@@H](C)N")])
+    batch = collate_graphs([dataset[k] for k in range(4)])
+    assert batch["chiral_order"].max() == 4
     torch.manual_seed(0)
     plain = ConformerNetwork(32, 16, 2, 2).eval()
-    extended = ConformerNetwork(32, 16, 2, 2, pair_push=True).eval()
+    extended = ConformerNetwork(32, 16, 2, 2, pair_push=True, chiral_order=True).eval()
     new = extended.load_state_dict(plain.state_dict(), strict=False).missing_keys  # what `init_from` does
-    assert new and all(name.startswith(("fine_distance", "push")) for name in new)
-    x, t = torch.randn(*batch["mask"].shape, 3), torch.full((3,), 0.5)
+    assert new and all(name.startswith(("fine_distance", "push", "chiral_")) for name in new)
+    x, t = torch.randn(*batch["mask"].shape, 3), torch.full((4,), 0.5)
     with torch.no_grad():
         torch.testing.assert_close(extended(x, t, batch, 1.5), plain(x, t, batch, 1.5))
 
@@ -277,3 +308,23 @@ def test_conformers_of_rdkit_molecules_keep_their_atom_order():
     (conformer,) = model.conformers([mol], 1, steps=3, progress=False)
     np.testing.assert_array_equal(conformer.numbers, reordered.numbers)
     assert conformer.name == "N#CCO"
+
+
+def test_conformers_with_wrong_relative_stereo_are_drawn_again():
+    from atomgen.data.selfies_vocab import SelfiesVocabulary
+    from atomgen.models.nextmol import NExTMolModel, preset
+
+    torch.manual_seed(0)
+    model = NExTMolModel(preset("tiny", symbols=SelfiesVocabulary.from_selfies(["[C]"]).tokens[3:]))
+    chiral = ["C[C@H](O)[C@@H](C)N", "C[C@@H]1C[C@H]1O"]  # two centres each: a mirror cannot mend one of them
+
+    def right(conformers) -> list[bool]:
+        return [agree == total for agree, total in (chirality_agreement(mol_from_smiles(chiral[k // 12]),
+                                                                        c.positions)
+                                                    for k, c in enumerate(conformers))]
+
+    once = right(model.conformers(chiral, 12, steps=3, progress=False, stereo_retries=0))
+    retried = right(model.conformers(chiral, 12, steps=3, progress=False, stereo_retries=3))
+    # The first draws are the same; a retry only replaces a conformer that has more centres wrong.
+    assert all(r for o, r in zip(once, retried) if o)
+    assert sum(retried) > sum(once)

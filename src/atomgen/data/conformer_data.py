@@ -1,8 +1,8 @@
 """Molecular graphs with their 3D geometries, stored flat, and padded batches of them for the conformer model.
 
 A graph's pair matrices grow with the square of its size, so they are not stored: each record keeps its atom
-features and its bonds (i, j, type, stereo), and the pair matrices (including graph distances) are rebuilt when
-an item is drawn. The flat arrays save to one `.npz` (no pickling) so a dataset is perceived only once.
+features and its bonds (i, j, type, stereo, chiral order of j around i, of i around j), and the pair matrices
+(including graph distances) are rebuilt when an item is drawn. The flat arrays save to one `.npz` (no pickling) so a dataset is perceived only once.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from atomgen.data.molecular_graphs import (
 from atomgen.data.selfies_vocab import SelfiesVocabulary
 from atomgen.errors import DatasetError
 
+_BOND_COLUMNS = 6  # i, j, type, stereo, chiral order of j around i, of i around j
 _FIELDS = ("numbers", "atom_features", "atom_symbols", "positions", "atom_offsets", "bonds", "bond_offsets")
 
 
@@ -34,6 +35,8 @@ class ConformerDataset(Dataset):
         missing = [name for name in _FIELDS if name not in arrays]
         if missing:
             raise DatasetError(f"conformer dataset lacks arrays {missing}")
+        if arrays["bonds"].ndim != 2 or arrays["bonds"].shape[1] != _BOND_COLUMNS:
+            raise DatasetError(f"conformer dataset bonds need {_BOND_COLUMNS} columns (an older format?)")
         self.arrays = arrays
         self.smiles = list(smiles)
         self.selfies = list(selfies)
@@ -58,7 +61,8 @@ class ConformerDataset(Dataset):
         bonds = []
         for graph in graphs:
             i, j = np.nonzero(np.triu(graph.bond_types))
-            bonds.append(np.stack([i, j, graph.bond_types[i, j], graph.bond_stereo[i, j]], axis=1))
+            bonds.append(np.stack([i, j, graph.bond_types[i, j], graph.bond_stereo[i, j], graph.chiral_order[i, j],
+                                   graph.chiral_order[j, i]], axis=1))
         arrays = {
             "numbers": np.concatenate([g.numbers for g in graphs]) if graphs else np.zeros(0, np.int64),
             "atom_features": (np.concatenate([g.atom_features for g in graphs]) if graphs
@@ -66,7 +70,8 @@ class ConformerDataset(Dataset):
             "atom_symbols": np.concatenate([g.atom_symbols for g in graphs]) if graphs else np.zeros(0, np.int64),
             "positions": (np.concatenate(positions).astype(np.float32) if graphs else np.zeros((0, 3), np.float32)),
             "atom_offsets": np.concatenate([[0], np.cumsum([len(g) for g in graphs])]).astype(np.int64),
-            "bonds": np.concatenate(bonds).astype(np.int64) if graphs else np.zeros((0, 4), np.int64),
+            "bonds": (np.concatenate(bonds).astype(np.int64) if graphs
+                      else np.zeros((0, _BOND_COLUMNS), np.int64)),
             "bond_offsets": np.concatenate([[0], np.cumsum([len(b) for b in bonds])]).astype(np.int64),
         }
         return cls(arrays, [g.smiles for g in graphs], [g.selfies for g in graphs])
@@ -107,7 +112,7 @@ class ConformerDataset(Dataset):
 
 def graph_from_bonds(numbers: np.ndarray, atom_features: np.ndarray, bonds: np.ndarray, smiles: str,
                      selfies: str, atom_symbols: np.ndarray) -> MolecularGraph:
-    """A MolecularGraph from atom features and (i, j, type, stereo) bond rows; graph distances by BFS."""
+    """A MolecularGraph from atom features and bond rows (see `_BOND_COLUMNS`); graph distances by BFS."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import shortest_path
 
@@ -117,16 +122,18 @@ def graph_from_bonds(numbers: np.ndarray, atom_features: np.ndarray, bonds: np.n
     i, j = bonds[:, 0], bonds[:, 1]
     bond_types[i, j] = bond_types[j, i] = bonds[:, 2]
     bond_stereo[i, j] = bond_stereo[j, i] = bonds[:, 3]
+    order = np.zeros((n, n), dtype=np.int64)
+    order[i, j], order[j, i] = bonds[:, 4], bonds[:, 5]
     hops = shortest_path(csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False, unweighted=True)
     distance = np.where(np.isfinite(hops), np.minimum(hops, MAX_GRAPH_DISTANCE), MAX_GRAPH_DISTANCE + 1)
     return MolecularGraph(np.asarray(numbers), np.asarray(atom_features), bond_types, bond_stereo,
-                          distance.astype(np.int64), smiles, selfies, np.asarray(atom_symbols))
+                          distance.astype(np.int64), smiles, selfies, np.asarray(atom_symbols), order)
 
 
 def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]],
                    vocabulary: SelfiesVocabulary | None = None) -> dict[str, torch.Tensor]:
     """Pad (graph, positions or None) items into a batch: `atom_features` (B, N, 7), `bond_types`, `bond_stereo`,
-    `graph_distance` (B, N, N), `mask` (B, N), `n_atoms` (B,) and, when given, `positions` (B, N, 3).
+    `graph_distance`, `chiral_order` (B, N, N), `mask` (B, N), `n_atoms` (B,) and, when given, `positions` (B, N, 3).
 
     With a `vocabulary`, also each molecule's SELFIES as `symbol_ids` (B, T) (BOS first, as the language model
     reads them) and `atom_symbols` (B, N), the position in those ids of the symbol that placed each atom (-1 on
@@ -139,6 +146,7 @@ def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]],
         "bond_types": torch.zeros(rows, n, n, dtype=torch.long),
         "bond_stereo": torch.zeros(rows, n, n, dtype=torch.long),
         "graph_distance": torch.full((rows, n, n), MAX_GRAPH_DISTANCE + 1, dtype=torch.long),
+        "chiral_order": torch.zeros(rows, n, n, dtype=torch.long),
         "mask": torch.zeros(rows, n, dtype=torch.bool),
         "n_atoms": torch.tensor(sizes, dtype=torch.long),
     }
@@ -151,6 +159,7 @@ def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]],
         batch["bond_types"][row, :m, :m] = torch.as_tensor(graph.bond_types)
         batch["bond_stereo"][row, :m, :m] = torch.as_tensor(graph.bond_stereo)
         batch["graph_distance"][row, :m, :m] = torch.as_tensor(graph.graph_distance)
+        batch["chiral_order"][row, :m, :m] = torch.as_tensor(graph.chiral_order)
         batch["mask"][row, :m] = True
         if has_positions:
             batch["positions"][row, :m] = torch.as_tensor(np.asarray(positions, dtype=np.float32))
@@ -166,13 +175,17 @@ def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]],
 
 def load_qm9_graphs(split: str, data_dir: str | Path | None = None, *, progress: bool = True) -> ConformerDataset:
     """QM9 molecules of an EDM split as graphs (bonds and chirality perceived from the DFT geometry) with their
-    coordinates; perceived once, then read from `<data dir>/qm9/<split>.graphs.npz`."""
+    coordinates; perceived once, then read from `<data dir>/qm9/<split>.graphs.npz` (perceived again when that
+    file is of an older format)."""
     from atomgen.data.paths import data_dir as cache_root
     from atomgen.data.qm9 import load_qm9
 
     cache = cache_root(data_dir) / "qm9" / f"{split}.graphs.npz"
     if cache.is_file():
-        return ConformerDataset.load(cache)
+        try:
+            return ConformerDataset.load(cache)
+        except DatasetError:  # written by an older atomgen, without the chiral order: perceive again
+            pass
     pack = load_qm9(split, data_dir, progress=progress)
     dataset = ConformerDataset.from_systems([pack[k] for k in range(len(pack))], progress=progress)
     cache.parent.mkdir(parents=True, exist_ok=True)

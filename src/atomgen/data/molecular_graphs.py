@@ -1,9 +1,14 @@
 """Molecular graphs as the integer features a conformer model reads (NExT-Mol's DMT).
 
 Per atom: element, formal charge, hybridisation, aromaticity, ring membership, chirality tag and degree. Per atom
-pair: bond type, double-bond stereo (E/Z) and graph distance. Hydrogens are explicit atoms. Chirality tags come
-from the SMILES (or, for a molecule read with coordinates, from its 3D structure), so the model can be told which
-mirror image to build.
+pair: bond type, double-bond stereo (E/Z), graph distance and the chiral order (below). Hydrogens are explicit
+atoms. Chirality tags come from the SMILES (or, for a molecule read with coordinates, from its 3D structure), so
+the model can be told which mirror image to build.
+
+RDKit's tag (clockwise or counter-clockwise) is relative to the order in which the centre's bonds are stored,
+which a model that reads only features cannot see. The chiral order makes it readable: the neighbours of each
+stereocentre are numbered 1-4 in an order in which the centre is counter-clockwise, the same handedness for
+every centre and every molecule.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ ATOM_FEATURE_SIZES = (119, 7, len(_HYBRIDISATIONS) + 1, 2, 2, len(_CHIRAL_TAGS) 
 BOND_TYPE_CLASSES = 5
 BOND_STEREO_CLASSES = 3
 GRAPH_DISTANCE_CLASSES = MAX_GRAPH_DISTANCE + 2
+CHIRAL_ORDER_CLASSES = 5
 
 
 @dataclass
@@ -44,6 +50,8 @@ class MolecularGraph:
         bond_stereo: (N, N) 0 none, 1 E (trans), 2 Z (cis), on the double bond's two atoms.
         graph_distance: (N, N) shortest-path bond counts clipped to MAX_GRAPH_DISTANCE; unconnected pairs get
             MAX_GRAPH_DISTANCE + 1.
+        chiral_order: (N, N) k = 1..4 at [i, j] when j is the k-th neighbour of stereocentre i in its
+            counter-clockwise order; 0 elsewhere.
         smiles: canonical isomeric SMILES of the molecule (hydrogens implicit).
         selfies: the SELFIES of that SMILES.
         atom_symbols: (N,) position in `selfies` of the symbol that placed each atom (a hydrogen: its heavy
@@ -58,6 +66,7 @@ class MolecularGraph:
     smiles: str
     selfies: str
     atom_symbols: np.ndarray
+    chiral_order: np.ndarray
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -93,7 +102,26 @@ def graph_from_mol(mol) -> MolecularGraph:
     smiles = Chem.MolToSmiles(_without_hydrogens(mol))
     selfies = smiles_to_selfies(smiles)
     return MolecularGraph(np.array([a.GetAtomicNum() for a in atoms], dtype=np.int64), features, bond_types,
-                          bond_stereo, distance, smiles, selfies, atom_symbol_index(mol, selfies))
+                          bond_stereo, distance, smiles, selfies, atom_symbol_index(mol, selfies), chiral_order(mol))
+
+
+def chiral_order(mol) -> np.ndarray:
+    """(N, N) chiral order of a molecule: [i, j] = k when j is the k-th neighbour of stereocentre i in an order in
+    which i is counter-clockwise (RDKit's convention: seen from the first neighbour, the others turn
+    counter-clockwise); 0 elsewhere."""
+    n = mol.GetNumAtoms()
+    order = np.zeros((n, n), dtype=np.int64)
+    for atom in mol.GetAtoms():
+        tag = str(atom.GetChiralTag())
+        if tag not in ("CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW"):
+            continue
+        centre = atom.GetIdx()
+        neighbours = [bond.GetOtherAtomIdx(centre) for bond in atom.GetBonds()]  # the order the tag refers to
+        if tag == "CHI_TETRAHEDRAL_CW" and len(neighbours) >= 2:  # swapping two neighbours flips the handedness
+            neighbours[-2], neighbours[-1] = neighbours[-1], neighbours[-2]
+        for k, neighbour in enumerate(neighbours[: CHIRAL_ORDER_CLASSES - 1]):
+            order[centre, neighbour] = k + 1
+    return order
 
 
 def _without_hydrogens(mol):

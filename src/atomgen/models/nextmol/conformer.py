@@ -34,6 +34,8 @@ class ConformerConfig:
         context_dim: width of the language-model states fed through the adapter (None: no 1D-to-3D transfer).
         pair_push: fine short-distance features and an equivariant pairwise output term (an atomgen extension,
             see `conformer_net.py`); False is the paper's DMT.
+        chiral_order: the pairs also see each stereocentre's neighbours numbered in counter-clockwise order (see
+            `atomgen.data.molecular_graphs`), which makes its chirality tag readable; False is the paper's DMT.
     """
 
     dim: int = 192
@@ -44,6 +46,7 @@ class ConformerConfig:
     max_atoms: int = 64
     context_dim: int | None = None
     pair_push: bool = False
+    chiral_order: bool = False
 
 
 class ConformerModel(nn.Module):
@@ -53,7 +56,7 @@ class ConformerModel(nn.Module):
         super().__init__()
         self.config = config
         self.network = ConformerNetwork(config.dim, config.pair_dim, config.depth, config.heads, config.context_dim,
-                                        config.pair_push)
+                                        config.pair_push, config.chiral_order)
 
     def _predict(self, x: torch.Tensor, t: torch.Tensor, batch: dict[str, torch.Tensor],
                  context: torch.Tensor | None) -> torch.Tensor:

@@ -11,6 +11,10 @@ With `pair_push` (an atomgen extension) the pairs also see a finer grid of Gauss
 output gains an equivariant term Σ_j w_ij · (x_i - x_j)/d_ij with w_ij read from the final pair features: a bond
 that is too long or too short can be corrected along its own direction, which the per-atom output can only learn
 to do from augmentation. Its output layer starts at zero.
+
+With `chiral_order` (an atomgen extension) the pairs also see each stereocentre's neighbours numbered in the
+order that makes the centre counter-clockwise (`atomgen.data.molecular_graphs`): the chirality tag alone refers
+to a storage order of bonds the model cannot see. Its embeddings start at zero.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from atomgen.data.molecular_graphs import (
     ATOM_FEATURE_SIZES,
     BOND_STEREO_CLASSES,
     BOND_TYPE_CLASSES,
+    CHIRAL_ORDER_CLASSES,
     GRAPH_DISTANCE_CLASSES,
 )
 from atomgen.nn.adaln import modulate
@@ -93,7 +98,7 @@ class ConformerNetwork(nn.Module):
     """
 
     def __init__(self, dim: int, pair_dim: int, depth: int, heads: int, context_dim: int | None = None,
-                 pair_push: bool = False):
+                 pair_push: bool = False, chiral_order: bool = False):
         super().__init__()
         self.atom_embeddings = nn.ModuleList(nn.Embedding(size, dim) for size in ATOM_FEATURE_SIZES)
         self.point = PointEmbedding(dim, 32)
@@ -117,6 +122,12 @@ class ConformerNetwork(nn.Module):
             for layer in (self.fine_distance_embedding, self.push[-1]):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
+        self.chiral_centre = self.chiral_neighbour = None
+        if chiral_order:  # pair (i, j): j's number around centre i, and i's number around centre j
+            self.chiral_centre = nn.Embedding(CHIRAL_ORDER_CLASSES, pair_dim)
+            self.chiral_neighbour = nn.Embedding(CHIRAL_ORDER_CLASSES, pair_dim)
+            for embedding in (self.chiral_centre, self.chiral_neighbour):
+                nn.init.zeros_(embedding.weight)  # as the pair push: a trained model without it starts unchanged
         self.adapter = None
         if context_dim is not None:
             self.adapter = nn.Sequential(nn.LayerNorm(context_dim), nn.Linear(context_dim, dim), nn.SiLU(),
@@ -137,6 +148,9 @@ class ConformerNetwork(nn.Module):
         pairs = (self.bond_type(graph["bond_types"]) + self.bond_stereo(graph["bond_stereo"])
                  + self.graph_distance(graph["graph_distance"])
                  + self.distance_embedding(self.distances(distance)).to(atoms.dtype))
+        if self.chiral_centre is not None:
+            order = graph["chiral_order"]
+            pairs = pairs + self.chiral_centre(order) + self.chiral_neighbour(order.transpose(1, 2))
         if self.push is not None:
             pairs = pairs + self.fine_distance_embedding(self.fine_distances(distance)).to(pairs.dtype)
         cond = self.time(t * 1000.0)

@@ -3,7 +3,8 @@
 `sample(n)` writes n molecules as SELFIES (always valid), then builds a 3D conformer for each; `conformers(smiles,
 n)` builds n conformers for any molecule. The conformer model is not equivariant, so a generated structure can
 come out as the mirror image of the molecule asked for; for a molecule with stereocentres, the mirror image is
-kept instead whenever it agrees with more of them (reflection changes nothing else about a conformer).
+kept instead whenever it agrees with more of them (reflection changes nothing else about a conformer), and a
+conformer whose centres disagree in a way no reflection mends (two of three right, say) is drawn again.
 """
 
 from __future__ import annotations
@@ -154,13 +155,17 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
     @torch.no_grad()
     def conformers(self, smiles: Sequence, n: int = 1, *, seed: int = 0, steps: int | None = None,
                    batch_size: int = 256, progress: bool = True, skip_invalid: bool = False,
-                   source: str | None = None) -> list[AtomSystem]:
+                   source: str | None = None, stereo_retries: int = 2) -> list[AtomSystem]:
         """n conformers (hydrogens included, bonds set) of each molecule, in input order.
 
         Molecules are SMILES, or RDKit molecules with explicit hydrogens and stereochemistry assigned, whose atom
         order the conformers then keep (so they can be scored against a reference geometry atom by atom). A
         molecule that cannot be parsed or built is an InputError naming its record, or with `skip_invalid` a
         warning, and it is left out.
+
+        A conformer of a molecule with several stereocentres can come out with a wrong relative configuration,
+        which no reflection mends: it is drawn again, up to `stereo_retries` times, and the draw with the most
+        centres right is kept.
         """
         self.eval()
         jobs, skipped = [], 0
@@ -174,32 +179,46 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
                 skipped += 1
         if skipped:
             warnings.warn(f"skipped {skipped} of {len(smiles)} molecules", stacklevel=3)
-        rows = [(job, copy) for job in jobs for copy in range(n)]
-        order = sorted(range(len(rows)), key=lambda k: len(rows[k][0][2]))  # similar sizes: little padding
+        rows = [job for job in jobs for _ in range(n)]
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        results: list[AtomSystem | None] = [None] * len(rows)
-        bar = tqdm(total=len(rows), desc="conformers", unit="conf", disable=not progress)
+        with tqdm(total=len(rows), desc="conformers", unit="conf", disable=not progress) as bar:
+            drawn = self._draw(rows, range(len(rows)), steps, batch_size, generator, bar)
+        for _ in range(stereo_retries):
+            wrong = [k for k, (_, agree, total) in drawn.items() if agree < total]
+            if not wrong:
+                break
+            for k, again in self._draw(rows, wrong, steps, batch_size, generator).items():
+                if again[1] > drawn[k][1]:
+                    drawn[k] = again
+        return [_system(mol, graph, drawn[k][0], record) for k, (record, mol, graph) in enumerate(rows)]
+
+    def _draw(self, rows: list, which: Sequence[int], steps: int | None, batch_size: int,
+              generator: torch.Generator, bar: tqdm | None = None) -> dict[int, tuple[np.ndarray, int, int]]:
+        """{row: (positions, stereocentres right, stereocentres)} of one new conformer of each chosen row."""
+        order = sorted(which, key=lambda k: len(rows[k][2]))  # similar sizes: little padding
+        drawn = {}
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            batch = self.collate([(rows[k][0][2], None) for k in chunk])
+            batch = self.collate([(rows[k][2], None) for k in chunk])
             batch = {key: value.to(self.device) for key, value in batch.items()}
             coordinates = self.conformer.generate(batch, steps=steps or self.config.sampling_steps,
                                                   generator=generator, context=self.atom_context(batch))
             for k, positions in zip(chunk, coordinates):
-                (record, mol, graph), _ = rows[k]
-                results[k] = _system(mol, graph, _mirror_if_better(mol, positions), record)
-            bar.update(len(chunk))
-        bar.close()
-        return [system for system in results if system is not None]
+                drawn[k] = _mirror_if_better(rows[k][1], positions)
+            if bar is not None:
+                bar.update(len(chunk))
+        return drawn
 
 
-def _mirror_if_better(mol, positions: np.ndarray) -> np.ndarray:
-    """The conformer, or its mirror image when that agrees with more of the molecule's stereocentres."""
+def _mirror_if_better(mol, positions: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """(the conformer, or its mirror image when that agrees with more of the molecule's stereocentres;
+    stereocentres it gets right; stereocentres of the molecule)."""
     agree, total = chirality_agreement(mol, positions)
     if total == 0 or agree == total:
-        return positions
+        return positions, agree, total
     mirrored = positions * np.array([1.0, 1.0, -1.0])
-    return mirrored if chirality_agreement(mol, mirrored)[0] > agree else positions
+    mirrored_agree = chirality_agreement(mol, mirrored)[0]
+    return (mirrored, mirrored_agree, total) if mirrored_agree > agree else (positions, agree, total)
 
 
 def _system(mol, graph: MolecularGraph, positions: np.ndarray, record: int) -> AtomSystem:
