@@ -2,7 +2,8 @@
 
 A graph's pair matrices grow with the square of its size, so they are not stored: each record keeps its atom
 features and its bonds (i, j, type, stereo, chiral order of j around i, of i around j), and the pair matrices
-(including graph distances) are rebuilt when an item is drawn. The flat arrays save to one `.npz` (no pickling) so a dataset is perceived only once.
+(including graph distances) are rebuilt when an item is drawn. The flat arrays save to one `.npz` (no pickling),
+so a dataset is perceived only once.
 """
 
 from __future__ import annotations
