@@ -1,7 +1,8 @@
 """ADiT benchmark: autoencoder reconstruction, crystals and molecules from one joint model, joint vs single-domain,
 and sampling throughput beside Quetzal's.
 
-    python benchmarks/bench_adit.py [--parts reconstruction,crystals,molecules,throughput,joint-vs-single]
+    python benchmarks/bench_adit.py [--parts reconstruction,crystals,carbon,molecules,throughput,settings,
+        joint-vs-single]
         [--model adit-joint-small] [--single-molecule DIR --single-crystal DIR --budget-joint DIR] [--data-dir DIR]
 
 Results go to benchmarks/results/adit.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
@@ -77,6 +78,28 @@ def crystals(model_name: str, label: str, n: int) -> dict:
             "sampling_seconds": seconds, "metrics": report.metrics, "details": report.details}
 
 
+SAMPLER_SETTINGS = [("euler", 100, 2.0), ("euler", 100, 1.0), ("euler", 100, 3.0), ("euler", 200, 2.0),
+                    ("heun", 50, 2.0), ("heun", 100, 2.0)]
+
+
+def settings(model_name: str, label: str, n: int) -> dict:
+    """Structural and compositional validity of n crystals of one class per sampler setting (sampler, steps,
+    guidance), seed 1. Both are properties of the samples alone: choosing a setting this way reads no test data."""
+    from atomgen.eval.crystals import compositionally_valid, structurally_valid
+
+    model = _model(model_name)
+    rows = []
+    for sampler, steps, guidance in SAMPLER_SETTINGS:
+        start = time.perf_counter()
+        generated = model.sample(n, seed=1, condition=label, batch_size=500, steps=steps, guidance=guidance,
+                                 sampler=sampler, progress=False)
+        seconds = time.perf_counter() - start
+        rows.append({"sampler": sampler, "steps": steps, "guidance": guidance, "seconds": seconds,
+                     "structural_validity": float(np.mean([structurally_valid(s) for s in generated])),
+                     "compositional_validity": float(np.mean([compositionally_valid(s) for s in generated]))})
+    return {"model": model_name, "label": label, "n": n, "rows": rows, "threads": torch.get_num_threads()}
+
+
 def molecules(model_name: str, n: int, data_dir: str | None) -> dict:
     """n molecules (seed 0, default steps and guidance) through the full evaluator against QM9."""
     from atomgen import evaluate
@@ -150,6 +173,7 @@ def main() -> None:
         "reconstruction": lambda: reconstruction(args.model, args.n, args.data_dir),
         "crystals": lambda: crystals(args.model, "perov_5", args.n),
         "carbon": lambda: crystals(args.model, "carbon_24", args.n // 2),
+        "settings": lambda: settings(args.model, "perov_5", args.n // 2),
         "molecules": lambda: molecules(args.model, args.n, args.data_dir),
         "throughput": lambda: throughput(args.model, args.quetzal),
         "joint-vs-single": lambda: joint_vs_single(args.budget_joint, args.single_molecule, args.single_crystal,

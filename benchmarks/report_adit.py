@@ -73,6 +73,18 @@ def _molecules(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _settings(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = [f"## ADiT: sampler settings for {r['label']} crystals", "",
+             f"{r['n']} crystals of class `{r['label']}` from `{r['model']}` per setting (seed 1, batch 500, "
+             f"{r['threads']} threads). Both validities are properties of the samples alone, so no test data is read "
+             "in choosing a setting. " + _where(entry, "settings"), "",
+             "| sampler | steps | guidance | struct. validity % | comp. validity % | seconds |", "|---|---|---|---|---|---|"]
+    lines += [f"| {row['sampler']} | {row['steps']} | {row['guidance']:g} | {_pct(row['structural_validity'])} | "
+              f"{_pct(row['compositional_validity'])} | {row['seconds']:.0f} |" for row in r["rows"]]
+    return lines + [""]
+
+
 def _throughput(entry: dict) -> list[str]:
     r = entry["result"]
     names = {"adit_molecule": "ADiT, molecules (100 Euler steps, guidance 2)",
@@ -110,6 +122,6 @@ def _joint_vs_single(entry: dict) -> list[str]:
 def adit_sections(results: dict) -> list[str]:
     """Markdown lines for every ADiT part that has results, in a fixed order."""
     renderers = [("reconstruction", _reconstruction), ("crystals", lambda e: _crystals(e, "crystals")),
-                 ("carbon", lambda e: _crystals(e, "carbon")), ("molecules", _molecules),
+                 ("carbon", lambda e: _crystals(e, "carbon")), ("settings", _settings), ("molecules", _molecules),
                  ("joint-vs-single", _joint_vs_single), ("throughput", _throughput)]
     return [line for part, render in renderers if part in results for line in render(results[part])]

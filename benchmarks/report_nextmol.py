@@ -26,7 +26,9 @@ def _conformers(entry: dict) -> list[str]:
               for name, row in r["rows"].items()]
     lines += ["", f"Stereochemistry: {_pct(r['stereo_right'])} % of the {r['chiral_conformers']:,} generated "
               "conformers of molecules with stereocentres have every centre as in the input graph (RDKit's "
-              "assignment from 3D).", "",
+              "assignment from 3D)"
+              + (f", with up to {r['stereo_retries']} new draws of a conformer whose centres disagree in a way no "
+                 "reflection mends" if "stereo_retries" in r else ", first draws only (no retries)") + ".", "",
               f"Speed, {r['threads']} threads, same run:", "", "| method | conformers / s |", "|---|---|"]
     lines += [f"| {name} | {value:.1f} |" for name, value in r["conformers_per_second"].items()]
     return lines + [""]

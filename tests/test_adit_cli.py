@@ -55,7 +55,8 @@ def test_a_dit_continues_from_a_trained_model_on_its_latent_scale(tmp_path, trai
                  "--set", "model.preset=tiny", "--set", f"data.dataset={molecules},{crystals}",
                  "--set", "data.shares=null", "--set", "data.batch_size=4", "--set", "trainer.precision=32",
                  "--set", "trainer.max_steps=1", "--set", "trainer.sample_every_steps=0", "--set", "optim.lr=0",
-                 "--set", f"model.autoencoder={trained}", "--set", f"init_from={trained}"]) == 0
+                 "--set", f"model.autoencoder={trained.parent.parent / 'ae' / 'model'}",
+                 "--set", f"init_from={trained}"]) == 0
     source, continued = ADiTModel.from_pretrained(trained), ADiTModel.from_pretrained(run / "model")
     assert continued.config.latent_scale == source.config.latent_scale
     for name, tensor in source.state_dict().items():  # a zero learning rate: still the trained weights

@@ -109,7 +109,9 @@ def test_train_from_trained_weights_with_a_new_head_extension(tmp_path, small_mo
     extended = tmp_path / "extended"
     assert main(common + ["--run-dir", str(extended), "--set", f"init_from={paper / 'model'}",
                           "--set", "optim.lr=0"]) == 0
-    assert "tensors it lacks keep their initial values" in capsys.readouterr().out
+    summary = capsys.readouterr().out
+    assert "tensors it lacks keep their initial values (geometry" in summary
+    assert "settings that differ from it: prefix_geometry\n" in summary
     source = QuetzalModel.from_pretrained(paper / "model").network.state_dict()
     started = QuetzalModel.from_pretrained(extended / "model").network.state_dict()
     assert set(started) > set(source) and all(name.startswith("geometry.") for name in set(started) - set(source))

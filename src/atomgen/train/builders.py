@@ -29,7 +29,9 @@ def build_adit(config: TrainConfig):
     """(model, training dataset, collate function, per-item sampling weights) of one ADiT stage.
 
     `model.stage` is "autoencoder" (a new model) or "diffusion": then `model.autoencoder` names the finished
-    autoencoder run's model folder, whose autoencoder is kept frozen while a new latent DiT trains on its latents.
+    autoencoder run's model folder, whose autoencoder is kept frozen while a new latent DiT trains on its latents
+    (scaled to unit standard deviation, measured here). With `init_from` a trained DiT continues instead, with the
+    autoencoder and latent scale of that model.
     """
     from dataclasses import replace
 
@@ -56,11 +58,13 @@ def build_adit(config: TrainConfig):
         if autoencoder_path is None:
             raise InputError("the diffusion stage needs model.autoencoder: the model folder of an autoencoder run")
         trained = ADiTModel.from_pretrained(autoencoder_path)
-        model = ADiTModel(replace(trained.config, **data_fields, **options))
+        # A DiT continued from a trained model (`init_from`, which brings its autoencoder too) keeps the latent
+        # scale it learned on; a new DiT measures it.
+        scale = ADiTModel.from_pretrained(config.init_from).config.latent_scale if config.init_from else None
+        model = ADiTModel(replace(trained.config, **data_fields, **{"latent_scale": scale, **options}))
         model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
         if model.config.latent_scale is None:
             model = model.with_latent_scale(_first_batches(dataset, collate_systems, config, batches=20))
-        # else the autoencoder came with a trained DiT (e.g. `init_from` that model): keep the scale it learned on
         model.set_stage("diffusion")
     else:
         raise InputError(f"unknown ADiT stage {stage!r}: autoencoder or diffusion")

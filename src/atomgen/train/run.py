@@ -40,8 +40,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     model, dataset, collate, weights = BUILDERS[config.family](config)
     if config.init_from is not None and not resume:  # a resumed run's checkpoint already holds these weights
         kept = model.warm_start(config.init_from)
-        print(f"initialised from {config.init_from}; {len(kept)} tensors it lacks keep their initial values",
-              flush=True)
+        print(_warm_start_summary(model, config.init_from, kept), flush=True)
     sampler = LengthGroupedSampler(dataset.lengths(), config.data.batch_size, seed=config.trainer.seed,
                                    weights=weights)
     loader = DataLoader(dataset, batch_size=config.data.batch_size, sampler=sampler, drop_last=True,
@@ -79,3 +78,24 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         ema.ema_model(module).cpu().save(run_dir / "model", extra={"train_config": config.to_dict(),
                                                                     "global_step": trainer.global_step})
     return run_dir / "model"
+
+
+def _warm_start_summary(model, init_from: str, kept: list[str]) -> str:
+    """What a run started from trained weights changes: the tensors that keep their initial values (grouped by
+    module) and the settings that differ from the trained model's."""
+    from atomgen.models.checkpoint import read_config
+    from atomgen.zoo import resolve
+
+    def flat(settings: dict, prefix: str = "") -> dict:
+        out = {}
+        for key, value in settings.items():
+            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+        return out
+
+    # Through JSON, as the checkpoint holds them (tuples become lists).
+    ours, theirs = flat(json.loads(json.dumps(model.config.to_dict()))), flat(read_config(resolve(init_from))["config"])
+    changed = sorted(key for key in ours.keys() | theirs.keys() if ours.get(key) != theirs.get(key))
+    modules = sorted({name.rsplit(".", 1)[0] for name in kept})
+    return (f"initialised from {init_from}; {len(kept)} tensors it lacks keep their initial values"
+            + (f" ({', '.join(modules)})" if modules else "")
+            + f"; settings that differ from it: {', '.join(changed) or 'none'}")
