@@ -20,6 +20,13 @@ def test_overrides_reach_nested_settings_and_keep_their_types():
     assert config.model == {"preset": "small", "atom_order": "dataset", "prefix_geometry": False}
 
 
+def test_overrides_of_one_nested_model_mapping_add_up():
+    config = load_train_config("configs/nextmol/qm9-small-conformer.yaml", [
+        "model.conformer.pair_push=true", "model.conformer.chiral_order=true", "init_from=nextmol-qm9"])
+    assert config.model["conformer"] == {"pair_push": True, "chiral_order": True}
+    assert config.model["stage"] == "conformer" and config.init_from == "nextmol-qm9"
+
+
 @pytest.mark.parametrize("override, message", [
     ("optim.lr=fast", "optim.lr must be a number"),
     ("trainer.max_steps=2.5", "trainer.max_steps must be a whole number"),

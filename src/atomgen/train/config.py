@@ -95,7 +95,7 @@ def _merge(instance: Any, updates: dict[str, Any], where: str) -> Any:
                 raise InputError(f"setting {where}{key} must be a mapping")
             changes[key] = _merge(current, value, f"{where}{key}.")
         elif isinstance(current, dict):
-            changes[key] = {**current, **value}
+            changes[key] = _merge_mapping(current, value)
         elif isinstance(current, tuple):
             changes[key] = tuple(value)
         elif isinstance(current, (int, float)) and not isinstance(current, bool):
@@ -103,6 +103,18 @@ def _merge(instance: Any, updates: dict[str, Any], where: str) -> Any:
         else:
             changes[key] = value
     return replace(instance, **changes)
+
+
+def _merge_mapping(current: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
+    """`current` with `updates` merged in, nested mappings key by key (so `model.conformer.a=1` and then
+    `model.conformer.b=2` keep both)."""
+    merged = dict(current)
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_mapping(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _number(value: Any, kind: type, name: str) -> int | float:
