@@ -60,7 +60,7 @@ def build_adit(config: TrainConfig):
         trained = ADiTModel.from_pretrained(autoencoder_path)
         # A DiT continued from a trained model (`init_from`, which brings its autoencoder too) keeps the latent
         # scale it learned on; a new DiT measures it.
-        scale = ADiTModel.from_pretrained(config.init_from).config.latent_scale if config.init_from else None
+        scale = _trained_config(config.init_from, ADiTModel).latent_scale if config.init_from else None
         model = ADiTModel(replace(trained.config, **data_fields, **{"latent_scale": scale, **options}))
         model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
         if model.config.latent_scale is None:
@@ -69,6 +69,14 @@ def build_adit(config: TrainConfig):
     else:
         raise InputError(f"unknown ADiT stage {stage!r}: autoencoder or diffusion")
     return model, dataset, collate_systems, _item_weights(dataset, [name for name, _ in sources], config)
+
+
+def _trained_config(name_or_path: str, model_class):
+    """The hyperparameters of a trained model (a shipped name or a model folder), read without its weights."""
+    from atomgen.models.checkpoint import load_config
+    from atomgen.zoo import resolve
+
+    return load_config(resolve(name_or_path), model_class.family, model_class.config_class)
 
 
 def _load_sources(config: TrainConfig) -> list[tuple[str, list]]:
