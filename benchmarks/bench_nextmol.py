@@ -1,7 +1,7 @@
-"""NExT-Mol benchmark: conformers against DFT geometries beside RDKit, stereo kept, de novo molecules, 1D-to-3D
+"""NExT-Mol benchmark: conformers against DFT geometries beside RDKit, stereo kept (and what keeps it), de novo molecules, 1D-to-3D
 transfer, and conformer speed.
 
-    python benchmarks/bench_nextmol.py [--parts conformers,denovo,geom-qm9,transfer] [--model nextmol-qm9]
+    python benchmarks/bench_nextmol.py [--parts conformers,stereo,denovo,geom-qm9,transfer] [--model nextmol-qm9]
         [--without-transfer DIR --with-transfer DIR] [-n 1000] [-k 10] [--data-dir DIR]
 
 Results go to benchmarks/results/nextmol.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
@@ -80,6 +80,48 @@ def conformers(model_name: str, n: int, k: int, data_dir: str | None) -> dict:
                 "NExT-Mol": len(references) * k / model_seconds,
                 "ETKDG + ETKDG+MMFF (both rows)": len(references) * k / rdkit_seconds},
             "threads": torch.get_num_threads()}
+
+
+def _without_chiral_order(model):
+    """The same network with the chiral-order pair feature made uninformative: every neighbour number embeds as
+    "no number". Shows whether the trained network uses the feature, with nothing else changed."""
+    net = model.conformer.network
+    if net.chiral_centre is None:
+        raise SystemExit("this model has no chiral-order feature to remove")
+    with torch.no_grad():
+        for embedding in (net.chiral_centre, net.chiral_neighbour):
+            embedding.weight[1:] = embedding.weight[0]
+    return model
+
+
+def stereo(model_name: str, n: int, k: int, data_dir: str | None) -> dict:
+    """Share of conformers with every stereocentre right, on n QM9 test molecules that have stereocentres: the
+    chiral-order feature and the stereo retries, each on and off, split by one centre against several."""
+    from rdkit import Chem
+
+    from atomgen.models.nextmol.alignment import chirality_agreement
+
+    def centres(mol) -> int:
+        return len(Chem.FindMolChiralCenters(mol, includeUnassigned=False, useLegacyImplementation=False))
+
+    references = [mol for mol in _test_references(20 * n, data_dir) if centres(mol)][:n]
+    settings = {"chiral order, first draws": (False, 0), "chiral order removed, first draws": (True, 0),
+                "chiral order, 2 retries": (False, 2)}
+    rows = {}
+    for name, (remove, retries) in settings.items():
+        model = _without_chiral_order(_model(model_name)) if remove else _model(model_name)
+        generated = model.conformers(references, k, seed=0, stereo_retries=retries, progress=False)
+        right = {"one centre": [], "several centres": []}
+        for index, mol in enumerate(references):
+            group = "one centre" if centres(mol) == 1 else "several centres"
+            for conformer in generated[index * k : (index + 1) * k]:
+                agree, total = chirality_agreement(mol, conformer.positions)
+                right[group].append(agree == total)
+        every = right["one centre"] + right["several centres"]
+        rows[name] = {"all": float(np.mean(every)),
+                      **{group: float(np.mean(hits)) if hits else None for group, hits in right.items()}}
+    return {"model": model_name, "k": k, "n": len(references),
+            "n_several_centres": sum(centres(mol) > 1 for mol in references), "rows": rows}
 
 
 def denovo(model_name: str, n: int, data_dir: str | None) -> dict:
@@ -173,6 +215,7 @@ def main() -> None:
     parts = {
         "conformers": lambda: conformers(args.model, args.n, args.k, args.data_dir),
         "denovo": lambda: denovo(args.model, args.n, args.data_dir),
+        "stereo": lambda: stereo(args.model, args.n, args.k, args.data_dir),
         "geom-qm9": lambda: geom_qm9(args.model, args.n, args.data_dir),
         "transfer": lambda: transfer(args.without_transfer, args.with_transfer, args.n // 3, args.k, args.data_dir),
     }

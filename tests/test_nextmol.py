@@ -123,6 +123,21 @@ def test_graph_features_tell_mirror_images_and_double_bond_isomers_apart():
     assert (e.numbers == 1).sum() == 8 and e.graph_distance[0, 3] == 3
 
 
+@pytest.mark.parametrize("smiles", ["CC(=O)N", "c1ccccc1O", "C[C@@H]1C[C@H]1O", "C#CC=O"])
+def test_a_smiles_gives_the_graph_of_the_same_molecule_perceived_from_coordinates(smiles):
+    """Training graphs come from coordinates and user input from SMILES: the model must see the same features."""
+    from atomgen.data.molecular_graphs import mol_from_coordinates
+
+    molecule = embedded(smiles)  # atoms in the SMILES' order, hydrogens after their heavy atoms as AddHs puts them
+    from_smiles = graph_from_mol(mol_from_smiles(smiles))
+    from_coordinates = graph_from_mol(mol_from_coordinates(molecule.numbers, molecule.positions))
+    # Every column but the chirality tag, whose CW/CCW refers to the order the bonds happen to be stored in.
+    np.testing.assert_array_equal(np.delete(from_smiles.atom_features, 5, axis=1),
+                                  np.delete(from_coordinates.atom_features, 5, axis=1))
+    np.testing.assert_array_equal(from_smiles.bond_types, from_coordinates.bond_types)
+    assert (from_smiles.atom_features[from_smiles.numbers == 1, 2] > 0).all()  # hydrogens' hybridisation is set
+
+
 @pytest.mark.parametrize("smiles", ["C[C@H](O)[C@@H](C)N", "C[C@@H](O)[C@@H](C)N", "N[C@@H](C)C(=O)O",
                                     "N[C@H](C)C(=O)O", "C[C@@H]1C[C@H]1O", "CC(C)O", "C[S@](=O)CC"])
 def test_the_chiral_order_gives_every_stereocentre_one_handedness_in_3d(smiles):

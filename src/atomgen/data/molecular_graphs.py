@@ -73,9 +73,17 @@ class MolecularGraph:
 
 
 def graph_from_mol(mol) -> MolecularGraph:
-    """Features of an RDKit molecule whose hydrogens are explicit atoms (stereo must already be assigned)."""
+    """Features of an RDKit molecule whose hydrogens are explicit atoms (stereo must already be assigned).
+
+    The features depend only on the molecule, not on how it was built: a molecule from a SMILES and the same one
+    perceived from coordinates (the training data) give the same graph, up to atom order.
+    """
     from rdkit import Chem
 
+    # AddHs leaves the added hydrogens' hybridisation unspecified, while a sanitised molecule (bonds perceived from
+    # coordinates) has S. Setting it on a copy keeps a SMILES' hydrogens in the distribution the model learnt.
+    mol = Chem.Mol(mol)
+    Chem.SetHybridization(mol)
     atoms = list(mol.GetAtoms())
     n = len(atoms)
     features = np.zeros((n, len(ATOM_FEATURE_SIZES)), dtype=np.int64)
