@@ -184,6 +184,27 @@ def test_only_the_current_stage_trains(batch):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.denoiser.parameters())
 
 
+def test_the_decoder_stage_trains_only_the_decoder_on_noisy_latents(batch):
+    model = tiny_model(decoder_noise=0.5)
+    with pytest.raises(ValueError, match="latent scale"):
+        model.set_stage("decoder")
+    model = model.with_latent_scale([batch])
+    model.set_stage("decoder")
+    loss = model.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"]
+    loss.backward()
+    decoder = {id(p) for module in model.autoencoder.decoder_modules() for p in module.parameters()}
+    for name, parameter in model.named_parameters():  # the encoder (so the latent space) and the DiT stay put
+        trained = parameter.grad is not None and parameter.grad.abs().sum() > 0
+        assert trained == (id(parameter) in decoder), name
+    # The same draw without the latent noise gives another loss: the noise reaches the decoder.
+    model.autoencoder.zero_grad()
+    quiet = tiny_model(decoder_noise=0.0).with_latent_scale([batch])
+    quiet.load_state_dict(model.state_dict())
+    quiet.set_stage("decoder")
+    assert float(quiet.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"]) \
+        != float(loss)
+
+
 # ---------------------------------------------------------------------------------------------------- sampling
 @pytest.fixture(scope="module")
 def sampler_model(batch):

@@ -63,6 +63,26 @@ def test_a_dit_continues_from_a_trained_model_on_its_latent_scale(tmp_path, trai
         torch.testing.assert_close(continued.state_dict()[name], tensor, msg=name)
 
 
+def test_the_decoder_stage_changes_only_the_decoder_of_a_trained_model(tmp_path, trained):
+    molecules, crystals = trained.parent.parent / "mols.sdf", trained.parent.parent / "cells.cif"
+    run = tmp_path / "decoder"
+    assert main(["train", "adit", "--config", "configs/adit/joint-small-decoder.yaml", "--run-dir", str(run),
+                 "--set", f"data.dataset={molecules},{crystals}", "--set", "data.shares=null",
+                 "--set", "data.batch_size=4", "--set", "trainer.precision=32", "--set", "trainer.max_steps=3",
+                 "--set", "trainer.sample_every_steps=0", "--set", "optim.warmup_steps=1",
+                 "--set", "optim.ema_decay=0", "--set", f"init_from={trained}"]) == 0
+    source, tuned = ADiTModel.from_pretrained(trained), ADiTModel.from_pretrained(run / "model")
+    assert tuned.config.latent_scale == source.config.latent_scale and tuned.config.decoder_noise == 0.2
+    decoder = {f"autoencoder.{name}" for name, _ in tuned.autoencoder.named_parameters()
+               if any(name.startswith(prefix) for prefix in ("from_latent", "decoder", "type_out", "position_out",
+                                                             "frac_out", "lattice_out"))}
+    for name, tensor in source.state_dict().items():
+        if name in decoder:
+            continue
+        torch.testing.assert_close(tuned.state_dict()[name], tensor, msg=name)
+    assert any(not torch.equal(tuned.state_dict()[name], source.state_dict()[name]) for name in decoder)
+
+
 def test_sample_crystals_to_a_folder_a_cif_and_extxyz(tmp_path, trained):
     base = ["sample", "--model", str(trained), "--kind", "crystal", "-n", "3", "--steps", "3"]
     assert main(base + ["-o", str(tmp_path / "each") + "/"]) == 0

@@ -31,7 +31,8 @@ def build_adit(config: TrainConfig):
     `model.stage` is "autoencoder" (a new model) or "diffusion": then `model.autoencoder` names the finished
     autoencoder run's model folder, whose autoencoder is kept frozen while a new latent DiT trains on its latents
     (scaled to unit standard deviation, measured here). With `init_from` a trained DiT continues instead, with the
-    autoencoder and latent scale of that model.
+    autoencoder and latent scale of that model. "decoder" (with `init_from`, a trained model) trains only the
+    decoder, on latents with added noise (`model.decoder_noise`), so that it reads the DiT's imprecise latents.
     """
     from dataclasses import replace
 
@@ -66,8 +67,14 @@ def build_adit(config: TrainConfig):
         if model.config.latent_scale is None:
             model = model.with_latent_scale(_first_batches(dataset, collate_systems, config, batches=20))
         model.set_stage("diffusion")
+    elif stage == "decoder":
+        if config.init_from is None:
+            raise InputError("the decoder stage needs init_from: a trained ADiT model (autoencoder and DiT)")
+        # The trained model's own settings (classes, atom counts, latent scale) keep its DiT valid; init_from
+        # then brings its weights.
+        model = ADiTModel(replace(_trained_config(config.init_from, ADiTModel), **options), stage="decoder")
     else:
-        raise InputError(f"unknown ADiT stage {stage!r}: autoencoder or diffusion")
+        raise InputError(f"unknown ADiT stage {stage!r}: autoencoder, diffusion or decoder")
     return model, dataset, collate_systems, _item_weights(dataset, [name for name, _ in sources], config)
 
 

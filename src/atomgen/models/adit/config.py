@@ -25,6 +25,8 @@ class ADiTConfig:
             well-scaled space.
         type_mask_prob, position_jitter: the autoencoder's denoising corruption of its input (a share of types
             hidden, Gaussian jitter in Å on positions), which makes its decoder tolerant of imperfect latents.
+        decoder_noise: for the "decoder" training stage (an atomgen extension): the largest standard deviation,
+            in units of the latent scale, of the Gaussian noise added to the latents the decoder is trained on.
         frac_weight: weight of the fractional-coordinate loss, a squared chord (2πΔf)² per coordinate, relative
             to the Cartesian one (Å²); 1 weighs a fractional error like a Cartesian one in a 6 Å cell.
         dit_dim, dit_depth, dit_heads: the latent diffusion transformer.
@@ -49,6 +51,7 @@ class ADiTConfig:
     type_mask_prob: float = 0.1
     position_jitter: float = 0.05
     frac_weight: float = 1.0
+    decoder_noise: float = 0.0
     dit_dim: int = 256
     dit_depth: int = 6
     dit_heads: int = 8

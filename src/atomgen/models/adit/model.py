@@ -20,7 +20,7 @@ from atomgen.models.adit.denoiser import LatentDiT
 from atomgen.system import AtomSystem
 
 FAMILY = "adit"
-STAGES = ("autoencoder", "diffusion")
+STAGES = ("autoencoder", "diffusion", "decoder")
 
 
 class ADiTModel(checkpoint.Checkpointed, nn.Module):
@@ -41,13 +41,18 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
         self.set_stage(stage)
 
     def set_stage(self, stage: str) -> None:
-        """Train the autoencoder ("autoencoder") or the latent DiT ("diffusion"); the other part is frozen."""
+        """Train the autoencoder ("autoencoder"), the latent DiT ("diffusion"), or only the decoder on noisy
+        latents ("decoder", encoder and DiT frozen, so a trained DiT's latent space stays valid); the rest is
+        frozen."""
         if stage not in STAGES:
             raise ValueError(f"unknown ADiT training stage {stage!r}; choose from {STAGES}")
-        if stage == "diffusion" and self.config.latent_scale is None:
-            raise ValueError("the diffusion stage needs the latent scale: call with_latent_scale first")
+        if stage != "autoencoder" and self.config.latent_scale is None:
+            raise ValueError(f"the {stage} stage needs the latent scale: call with_latent_scale first")
         self.stage = stage
         self.autoencoder.requires_grad_(stage == "autoencoder")
+        if stage == "decoder":
+            for module in self.autoencoder.decoder_modules():
+                module.requires_grad_(True)
         self.denoiser.requires_grad_(stage == "diffusion")
 
     # ---------------------------------------------------------------------------------------------------- training
@@ -60,6 +65,9 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
             batch = {**batch, "positions": positions, "frac": frac, "lattice": lattice}
         if self.stage == "autoencoder":
             return self.autoencoder.loss(batch, generator)
+        if self.stage == "decoder":
+            noise = self.config.decoder_noise * self.config.latent_scale
+            return self.autoencoder.loss(batch, generator, latent_noise=noise)
         return self._diffusion_loss(batch, generator)
 
     @torch.no_grad()
