@@ -1,8 +1,8 @@
 """ADiT benchmark: autoencoder reconstruction, crystals and molecules from one joint model, joint vs single-domain,
 and sampling throughput beside Quetzal's.
 
-    python benchmarks/bench_adit.py [--parts reconstruction,crystals,carbon,molecules,throughput,settings,
-        joint-vs-single]
+    python benchmarks/bench_adit.py [--parts reconstruction,crystals,carbon,molecules,latent-noise,throughput,
+        settings,joint-vs-single]
         [--model adit-joint-small] [--single-molecule DIR --single-crystal DIR --budget-joint DIR] [--data-dir DIR]
 
 Results go to benchmarks/results/adit.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
@@ -63,6 +63,39 @@ def reconstruction(model_name: str, n: int, data_dir: str | None) -> dict:
         score = crystal_reconstruction if model.config.periodic[label] else molecule_reconstruction
         out[name] = score(originals, decoded)
     return out
+
+
+LATENT_NOISE_LEVELS = (0.0, 0.02, 0.05, 0.1, 0.2)
+
+
+def latent_noise(model_name: str, n: int, data_dir: str | None) -> dict:
+    """How imprecise a latent the decoder tolerates: n QM9 test molecules encoded (latent means), Gaussian noise
+    of each level (in units of the latent scale, seed 0) added, decoded, and scored for stability and validity."""
+    from atomgen.data.systems import LabelledSystemDataset, collate_systems
+    from atomgen.eval.evaluate import molecule_metrics
+    from atomgen.eval.molecules import analyse_molecules
+
+    model = _model(model_name).eval()
+    originals = [s.copy(positions=s.positions - s.positions.mean(0)) for s in _test_systems("qm9", n, data_dir)]
+    dataset = LabelledSystemDataset([(model.config.label_index("qm9"), originals)], model.config.max_atoms,
+                                    model.config.max_z)
+    batch = collate_systems([dataset[k] for k in range(len(dataset))])
+    mask = batch["numbers"] > 0
+    scale = model.config.latent_scale
+    generator = torch.Generator().manual_seed(0)
+    rows = {}
+    with torch.no_grad():
+        mean, log_var = model.autoencoder.encode(batch["numbers"], batch["positions"], batch["frac"],
+                                                 batch["lattice_features"], batch["periodic"], mask)
+        for level in LATENT_NOISE_LEVELS:
+            noisy = mean + level * scale * torch.randn(mean.shape, generator=generator)
+            decoded = model.autoencoder.decode(noisy, batch["periodic"], mask)
+            systems = model.to_systems(decoded, batch["periodic"], batch["n_atoms"])
+            metrics = molecule_metrics(analyse_molecules(systems, workers=1), set())
+            rows[str(level)] = {key: metrics[key] for key in ("atom_stability", "molecule_stability",
+                                                              "rdkit_validity")}
+    posterior_std = float((0.5 * log_var[mask]).exp().median()) / scale
+    return {"model": model_name, "n": len(originals), "posterior_std_in_scales": posterior_std, "rows": rows}
 
 
 def crystals(model_name: str, label: str, n: int) -> dict:
@@ -175,6 +208,7 @@ def main() -> None:
         "carbon": lambda: crystals(args.model, "carbon_24", args.n // 2),
         "settings": lambda: settings(args.model, "perov_5", args.n // 2),
         "molecules": lambda: molecules(args.model, args.n, args.data_dir),
+        "latent-noise": lambda: latent_noise(args.model, args.n // 3, args.data_dir),
         "throughput": lambda: throughput(args.model, args.quetzal),
         "joint-vs-single": lambda: joint_vs_single(args.budget_joint, args.single_molecule, args.single_crystal,
                                                    args.n // 2, args.data_dir),
