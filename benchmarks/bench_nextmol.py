@@ -1,5 +1,5 @@
-"""NExT-Mol benchmark: conformers against DFT geometries beside RDKit, stereo kept (and what keeps it), de novo molecules, 1D-to-3D
-transfer, and conformer speed.
+"""NExT-Mol benchmark: conformers against DFT geometries beside RDKit, stereo kept (and what keeps it), de novo
+molecules, 1D-to-3D transfer, and conformer speed.
 
     python benchmarks/bench_nextmol.py [--parts conformers,stereo,denovo,geom-qm9,transfer] [--model nextmol-qm9]
         [--without-transfer DIR --with-transfer DIR] [-n 1000] [-k 10] [--data-dir DIR]

@@ -73,9 +73,8 @@ def test_the_decoder_stage_changes_only_the_decoder_of_a_trained_model(tmp_path,
                  "--set", "optim.ema_decay=0", "--set", f"init_from={trained}"]) == 0
     source, tuned = ADiTModel.from_pretrained(trained), ADiTModel.from_pretrained(run / "model")
     assert tuned.config.latent_scale == source.config.latent_scale and tuned.config.decoder_noise == 0.2
-    decoder = {f"autoencoder.{name}" for name, _ in tuned.autoencoder.named_parameters()
-               if any(name.startswith(prefix) for prefix in ("from_latent", "decoder", "type_out", "position_out",
-                                                             "frac_out", "lattice_out"))}
+    trainable = {id(p) for module in tuned.autoencoder.decoder_modules() for p in module.parameters()}
+    decoder = {f"autoencoder.{name}" for name, p in tuned.autoencoder.named_parameters() if id(p) in trainable}
     for name, tensor in source.state_dict().items():
         if name in decoder:
             continue
