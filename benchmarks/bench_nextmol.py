@@ -1,8 +1,8 @@
-"""NExT-Mol benchmark: conformers against DFT geometries beside RDKit, stereo kept (and what keeps it), de novo
-molecules, 1D-to-3D transfer, and conformer speed.
+"""NExT-Mol benchmark: conformers against DFT geometries beside RDKit, stereo kept (and what keeps it), the
+sampler's bond-length precision, de novo molecules, 1D-to-3D transfer, and conformer speed.
 
-    python benchmarks/bench_nextmol.py [--parts conformers,stereo,denovo,geom-qm9,transfer] [--model nextmol-qm9]
-        [--without-transfer DIR --with-transfer DIR] [-n 1000] [-k 10] [--data-dir DIR]
+    python benchmarks/bench_nextmol.py [--parts conformers,stereo,sampler,denovo,geom-qm9,transfer]
+        [--model nextmol-qm9] [--without-transfer DIR --with-transfer DIR] [-n 1000] [-k 10] [--data-dir DIR]
 
 Results go to benchmarks/results/nextmol.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
 Run it on an otherwise idle machine: the timings use every core.
@@ -124,6 +124,48 @@ def stereo(model_name: str, n: int, k: int, data_dir: str | None) -> dict:
             "n_several_centres": sum(centres(mol) > 1 for mol in references), "rows": rows}
 
 
+def _geometry_scores(references: list, positions: list[np.ndarray]) -> dict:
+    """How precise the geometries are, against each molecule's DFT one (same atom order): the mean absolute error
+    of the bond lengths of the molecular graph, and EDM's atom and molecule stability of the geometry."""
+    from atomgen.eval.bonds import edm_bond_orders, stable_atoms
+
+    errors, stable = [], []
+    for mol, xyz in zip(references, positions):
+        reference = mol.GetConformer().GetPositions()
+        pairs = np.array([(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()) for bond in mol.GetBonds()])
+        length = np.linalg.norm(xyz[pairs[:, 0]] - xyz[pairs[:, 1]], axis=1)
+        errors.append(np.abs(length - np.linalg.norm(reference[pairs[:, 0]] - reference[pairs[:, 1]], axis=1)))
+        numbers = np.array([atom.GetAtomicNum() for atom in mol.GetAtoms()])
+        stable.append(stable_atoms(numbers, edm_bond_orders(numbers, xyz)))
+    every = np.concatenate(errors)
+    return {"bond_length_mae": float(every.mean()), "bonds_within_0.02": float((every < 0.02).mean()),
+            "atom_stability": float(np.concatenate(stable).mean()),
+            "molecule_stability": float(np.mean([row.all() for row in stable]))}
+
+
+SAMPLER_SETTINGS = {"DDPM, 100 steps": (True, 100), "DDPM, 50 steps": (True, 50), "DDIM, 100 steps": (False, 100),
+                    "DDIM, 50 steps": (False, 50), "DDIM, 20 steps": (False, 20)}
+
+
+def sampler(model_name: str, n: int, data_dir: str | None) -> dict:
+    """One conformer of each of n QM9 test molecules per sampler setting (seed 0, no stereo retries): bond-length
+    error against the DFT geometry, EDM stability, and the RMSD to it; the DFT geometries' own stability is the
+    ceiling (EDM's bond tables do not call every DFT geometry stable)."""
+    from atomgen.eval.conformers import single_reference_rmsd
+
+    model = _model(model_name)
+    references = _test_references(n, data_dir)
+    rows = {"DFT geometry (reference)": _geometry_scores(
+        references, [mol.GetConformer().GetPositions() for mol in references])}
+    for name, (stochastic, steps) in SAMPLER_SETTINGS.items():
+        generated = model.conformers(references, 1, seed=0, steps=steps, stochastic=stochastic, stereo_retries=0,
+                                     progress=False)
+        rmsd = single_reference_rmsd([[system] for system in generated], references)
+        rows[name] = {**_geometry_scores(references, [system.positions for system in generated]),
+                      "rmsd_median": rmsd["median"], "rmsd_mean": rmsd["mean"]}
+    return {"model": model_name, "n": len(references), "rows": rows}
+
+
 def denovo(model_name: str, n: int, data_dir: str | None) -> dict:
     """n molecules (seed 0): SELFIES from the language model, one conformer each, full evaluator against QM9."""
     from atomgen import evaluate
@@ -216,6 +258,7 @@ def main() -> None:
         "conformers": lambda: conformers(args.model, args.n, args.k, args.data_dir),
         "denovo": lambda: denovo(args.model, args.n, args.data_dir),
         "stereo": lambda: stereo(args.model, args.n, args.k, args.data_dir),
+        "sampler": lambda: sampler(args.model, args.n, args.data_dir),
         "geom-qm9": lambda: geom_qm9(args.model, args.n, args.data_dir),
         "transfer": lambda: transfer(args.without_transfer, args.with_transfer, args.n // 3, args.k, args.data_dir),
     }

@@ -15,7 +15,7 @@ from atomgen.data.selfies_vocab import SelfiesVocabulary, selfies_to_smiles, smi
 from atomgen.diffusion import vp
 from atomgen.errors import InputError
 from atomgen.models.nextmol.alignment import chirality_agreement, kabsch_align
-from atomgen.models.nextmol.conformer import ConformerConfig, ConformerModel
+from atomgen.models.nextmol.conformer import ConformerConfig, ConformerModel, local_distance_error
 from atomgen.models.nextmol.language import SelfiesLanguageModel
 
 from .conftest import embedded
@@ -247,6 +247,37 @@ def test_conformer_model_trains_and_samples_centred_coordinates(small_molecules,
     assert all(np.abs(c.mean(0)).max() < 1e-4 for c in coordinates)
 
 
+
+def test_local_distance_error_reads_only_bonds_and_1_3_pairs_and_ignores_rotation(small_molecules):
+    dataset = ConformerDataset.from_systems(small_molecules[:4])
+    batch = collate_graphs([dataset[k] for k in range(len(dataset))])
+    clean, distance, mask = batch["positions"], batch["graph_distance"], batch["mask"]
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0)))[0]
+    assert torch.allclose(local_distance_error(clean @ rotation.T, clean, distance, mask), torch.zeros(4), atol=1e-5)
+    # Ethanol (CCO, molecule 0): stretching its C-O bond by 0.1 length units counts, in that molecule only.
+    stretched = clean.clone()
+    o_row = int(np.flatnonzero(small_molecules[0].numbers == 8)[0])
+    stretched[0, o_row] += 0.1 * (clean[0, o_row] - clean[0, 1]) / (clean[0, o_row] - clean[0, 1]).norm()
+    error = local_distance_error(stretched, clean, distance, mask)
+    assert error[0] > 1e-4 and torch.all(error[1:] == 0)
+    padded = clean.clone()
+    padded[~mask] += 5.0
+    assert torch.allclose(local_distance_error(padded, clean, distance, mask), torch.zeros(4), atol=1e-5)
+
+
+def test_the_local_geometry_weight_adds_the_local_error_to_the_loss(small_molecules):
+    dataset = ConformerDataset.from_systems(small_molecules[:4])
+    batch = collate_graphs([dataset[k] for k in range(len(dataset))])
+    losses = {}
+    for weight in (0.0, 10.0):
+        torch.manual_seed(0)
+        model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2, local_geometry_weight=weight))
+        losses[weight] = model.training_loss(batch, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(losses[0.0]["aligned_mse"], losses[10.0]["aligned_mse"])
+    assert losses[0.0]["local_mse"] > 0
+    assert losses[10.0]["loss"] > losses[0.0]["loss"]
+
+
 def test_every_atom_is_traced_to_the_selfies_symbol_that_placed_it():
     import selfies
 
@@ -326,6 +357,27 @@ def test_conformers_of_rdkit_molecules_keep_their_atom_order():
     (conformer,) = model.conformers([mol], 1, steps=3, progress=False)
     np.testing.assert_array_equal(conformer.numbers, reordered.numbers)
     assert conformer.name == "N#CCO"
+
+
+
+def test_the_sampler_choice_reaches_the_diffusion_sampler(monkeypatch):
+    from atomgen.data.selfies_vocab import SelfiesVocabulary
+    from atomgen.models.nextmol import NExTMolModel, preset
+
+    seen = []
+    original = vp.sample
+
+    def spy(*args, **kwargs):
+        seen.append((args[2], kwargs["stochastic"]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(vp, "sample", spy)
+    torch.manual_seed(0)
+    model = NExTMolModel(preset("tiny", symbols=SelfiesVocabulary.from_selfies(["[C]"]).tokens[3:]))
+    ddpm = model.conformers(["OCC#N"], 1, steps=3, progress=False, seed=0)
+    ddim = model.conformers(["OCC#N"], 1, steps=4, progress=False, seed=0, stochastic=False)
+    assert seen == [(3, True), (4, False)]
+    assert not np.allclose(ddpm[0].positions, ddim[0].positions)
 
 
 def test_conformers_with_wrong_relative_stereo_are_drawn_again():

@@ -201,7 +201,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                             f"(default {DEFAULT_QUETZAL})")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
     p.add_argument("--steps", type=int,
-                   help="diffusion steps (default: the model's own: 30 for Quetzal, 100 for ADiT and NExT-Mol)")
+                   help="diffusion steps (default: the model's own: 30 for Quetzal, 100 for ADiT, 50 for NExT-Mol)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     quetzal = p.add_argument_group("Quetzal")
@@ -249,7 +249,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="warn about and skip SMILES that cannot be parsed or built, instead of stopping")
     p.add_argument("--model", default=DEFAULT_NEXTMOL, help=f"default {DEFAULT_NEXTMOL}")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--steps", type=int, help="diffusion steps (default: the model's own, 100)")
+    p.add_argument("--steps", type=int, help="diffusion steps (default: the model's own, 50 for nextmol-qm9)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stereo-retries", type=int, default=2,

@@ -39,7 +39,10 @@ def precondition_clean(x: torch.Tensor, t: torch.Tensor, raw: torch.Tensor) -> t
     return alpha.view(shape).to(x.dtype) * x + sigma.view(shape).to(raw.dtype) * raw
 
 
-def min_snr_weight(t: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
+MIN_SNR_GAMMA = 5.0
+
+
+def min_snr_weight(t: torch.Tensor, gamma: float = MIN_SNR_GAMMA) -> torch.Tensor:
     """Min-SNR-γ loss weight of a clean-data loss (Hang et al., 2023): min(α²/σ², γ).
 
     The clean-data error at high noise is large but says little, so it is scaled down by the signal-to-noise

@@ -20,7 +20,8 @@ class NExTMolConfig:
         conformer: the conformer model's hyperparameters.
         transfer: feed the language model's state of the symbol that placed each atom to the conformer model,
             through an adapter (NExT-Mol's 1D-to-3D transfer).
-        sampling_steps: default diffusion steps of conformer generation.
+        sampling_steps: default diffusion steps of conformer generation. More is not better here: each step at
+            low noise adds a little error to the bonds (`bench_nextmol.py --parts sampler`).
     """
 
     symbols: tuple[str, ...] = ()
@@ -31,7 +32,7 @@ class NExTMolConfig:
     lm_heads: int = 6
     conformer: ConformerConfig = ConformerConfig()
     transfer: bool = False
-    sampling_steps: int = 100
+    sampling_steps: int = 50
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "symbols", tuple(str(s) for s in self.symbols))

@@ -5,7 +5,8 @@ The network's output is a preconditioned correction: x̂₀ = α·x_t + σ·F (`
 noise it refines the coordinates it is given rather than rebuilding them. Training: a uniform random rotation of
 each molecule, a cosine-schedule noise level, and the squared error between the predicted clean coordinates and
 the truth after the truth is optimally rotated onto the prediction (so the model is not asked to guess an
-orientation it cannot know), weighted by min-SNR-5 (`vp.min_snr_weight`). Sampling: DDPM ancestral steps (fresh noise
+orientation it cannot know), weighted by min-SNR-5 (`vp.min_snr_weight`); optionally, at low noise, also the error
+of the bond lengths and 1-3 distances (`local_geometry_weight`). Sampling: DDPM ancestral steps (fresh noise
 at every step, so repeated calls give different conformers), centring every clean estimate.
 """
 
@@ -36,6 +37,9 @@ class ConformerConfig:
             see `conformer_net.py`); False is the paper's DMT.
         chiral_order: the pairs also see each stereocentre's neighbours numbered in counter-clockwise order (see
             `atomgen.data.molecular_graphs`), which makes its chirality tag readable; False is the paper's DMT.
+        local_geometry_weight: weight of an extra training loss on the lengths of bonds and of 1-3 distances
+            (pairs one or two bonds apart) in the predicted clean coordinates, at low noise (an atomgen extension;
+            0 is the paper's loss). Those distances decide whether a conformer perceives back to its molecule.
     """
 
     dim: int = 192
@@ -47,6 +51,7 @@ class ConformerConfig:
     context_dim: int | None = None
     pair_push: bool = False
     chiral_order: bool = False
+    local_geometry_weight: float = 0.0
 
 
 class ConformerModel(nn.Module):
@@ -80,9 +85,17 @@ class ConformerModel(nn.Module):
         weights = mask.float()
         error = ((predicted - target) ** 2).sum(-1) * self.config.coordinate_scale**2
         aligned_mse = (error * weights).sum() / weights.sum().clamp(min=1)
-        weighted = error * vp.min_snr_weight(t)[:, None]
-        loss = (weighted * weights).sum() / weights.sum().clamp(min=1)
-        return {"loss": loss, "aligned_mse": aligned_mse.detach()}
+        snr_weight = vp.min_snr_weight(t)
+        loss = (error * snr_weight[:, None] * weights).sum() / weights.sum().clamp(min=1)
+        local_mse = local_distance_error(predicted, clean, batch["graph_distance"], mask)
+        local_mse = local_mse * self.config.coordinate_scale**2  # Å²
+        if self.config.local_geometry_weight:
+            # Distances of the clean estimate mean something only at low noise (at high noise the estimate is a
+            # blurred average, whose distances are shorter than any real ones): full weight where the SNR is at
+            # least min-SNR's cap, fading as the square of the SNR below it.
+            low_noise = (snr_weight / snr_weight.new_tensor(vp.MIN_SNR_GAMMA)) ** 2
+            loss = loss + self.config.local_geometry_weight * (local_mse * low_noise).mean()
+        return {"loss": loss, "aligned_mse": aligned_mse.detach(), "local_mse": local_mse.mean().detach()}
 
     @torch.no_grad()
     def generate(self, batch: dict[str, torch.Tensor], *, steps: int = 100, stochastic: bool = True,
@@ -96,3 +109,20 @@ class ConformerModel(nn.Module):
                                 stochastic=stochastic, generator=generator, project=lambda x: centre(x, mask))
         coordinates = (coordinates * self.config.coordinate_scale).cpu().numpy().astype(np.float64)
         return [coordinates[row, :n] for row, n in enumerate(batch["n_atoms"].tolist())]
+
+
+def local_distance_error(predicted: torch.Tensor, clean: torch.Tensor, graph_distance: torch.Tensor,
+                         mask: torch.Tensor) -> torch.Tensor:
+    """(B,) mean squared error of the distances between atoms one or two bonds apart (bond lengths and the 1-3
+    distances that fix bond angles), predicted against true, in model units squared. Rotation-invariant, so no
+    alignment is needed."""
+    pairs = ((graph_distance == 1) | (graph_distance == 2)) & mask[:, :, None] & mask[:, None, :]
+    pairs = pairs.float()
+
+    def distances(x: torch.Tensor) -> torch.Tensor:
+        # The small constant keeps the square root differentiable on the diagonal, which the pair mask drops.
+        return ((x[:, :, None] - x[:, None, :]) ** 2).sum(-1).add(1e-8).sqrt()
+
+    error = (distances(predicted.float()) - distances(clean.float())) ** 2
+    return (error * pairs).sum((1, 2)) / pairs.sum((1, 2)).clamp(min=1)
+

@@ -100,7 +100,7 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int | None = None,
                condition: str | None = None, progress: bool = True, temperature: float = 1.0,
-               top_k: int | None = None) -> list[AtomSystem]:
+               top_k: int | None = None, stochastic: bool = True) -> list[AtomSystem]:
         """Generate n molecules de novo: SELFIES from the language model, then one conformer each.
 
         Molecules the conformer model cannot build (an element it was not trained on, more atoms than it
@@ -116,7 +116,8 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
                 if self._buildable(smiles):
                     accepted.append(smiles)
             draw += 1
-        return self.conformers(accepted, 1, seed=seed, steps=steps, batch_size=batch_size, progress=progress)
+        return self.conformers(accepted, 1, seed=seed, steps=steps, batch_size=batch_size, progress=progress,
+                               stochastic=stochastic)
 
     def _buildable(self, smiles: str) -> bool:
         try:
@@ -155,7 +156,8 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
     @torch.no_grad()
     def conformers(self, smiles: Sequence, n: int = 1, *, seed: int = 0, steps: int | None = None,
                    batch_size: int = 256, progress: bool = True, skip_invalid: bool = False,
-                   source: str | None = None, stereo_retries: int = 2) -> list[AtomSystem]:
+                   source: str | None = None, stereo_retries: int = 2, stochastic: bool = True
+                   ) -> list[AtomSystem]:
         """n conformers (hydrogens included, bonds set) of each molecule, in input order.
 
         Molecules are SMILES, or RDKit molecules with explicit hydrogens and stereochemistry assigned, whose atom
@@ -166,6 +168,8 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
         A conformer of a molecule with several stereocentres can come out with a wrong relative configuration,
         which no reflection mends: it is drawn again, up to `stereo_retries` times, and the draw with the most
         centres right is kept.
+
+        `stochastic` picks DDPM's ancestral sampler (the default); False picks DDIM's deterministic one.
         """
         self.eval()
         jobs, skipped = [], 0
@@ -182,17 +186,17 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
         rows = [job for job in jobs for _ in range(n)]
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         with tqdm(total=len(rows), desc="conformers", unit="conf", disable=not progress) as bar:
-            drawn = self._draw(rows, range(len(rows)), steps, batch_size, generator, bar)
+            drawn = self._draw(rows, range(len(rows)), steps, stochastic, batch_size, generator, bar)
         for _ in range(stereo_retries):
             wrong = [k for k, (_, agree, total) in drawn.items() if agree < total]
             if not wrong:
                 break
-            for k, again in self._draw(rows, wrong, steps, batch_size, generator).items():
+            for k, again in self._draw(rows, wrong, steps, stochastic, batch_size, generator).items():
                 if again[1] > drawn[k][1]:
                     drawn[k] = again
         return [_system(mol, graph, drawn[k][0], record) for k, (record, mol, graph) in enumerate(rows)]
 
-    def _draw(self, rows: list, which: Sequence[int], steps: int | None, batch_size: int,
+    def _draw(self, rows: list, which: Sequence[int], steps: int | None, stochastic: bool, batch_size: int,
               generator: torch.Generator, bar: tqdm | None = None) -> dict[int, tuple[np.ndarray, int, int]]:
         """{row: (positions, stereocentres right, stereocentres)} of one new conformer of each chosen row."""
         order = sorted(which, key=lambda k: len(rows[k][2]))  # similar sizes: little padding
@@ -202,7 +206,8 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
             batch = self.collate([(rows[k][2], None) for k in chunk])
             batch = {key: value.to(self.device) for key, value in batch.items()}
             coordinates = self.conformer.generate(batch, steps=steps or self.config.sampling_steps,
-                                                  generator=generator, context=self.atom_context(batch))
+                                                  stochastic=stochastic, generator=generator,
+                                                  context=self.atom_context(batch))
             for k, positions in zip(chunk, coordinates):
                 drawn[k] = _mirror_if_better(rows[k][1], positions)
             if bar is not None:
