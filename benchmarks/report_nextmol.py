@@ -48,7 +48,6 @@ def _stereo(entry: dict) -> list[str]:
     return lines + [""]
 
 
-
 def _sampler(entry: dict) -> list[str]:
     r = entry["result"]
     lines = ["## NExT-Mol: how precise the conformers' bonds are, by sampler", "",
