@@ -86,8 +86,8 @@ def test_prefix_geometry_is_invariant_in_and_equivariant_out_and_ignores_absent_
     shift = torch.tensor([0.3, -1.0, 2.0])
 
     def terms(points, atoms, types):
-        features, directions = geometry.pairs(points, types, atoms)
-        return geometry.input_term(features), geometry.output_term(features, directions, hidden)
+        pairs = geometry.pairs(points, types, atoms)
+        return geometry.input_term(pairs), geometry.output_term(pairs, hidden)
 
     inputs, outputs = terms(x, placed_positions, placed_types)
     moved_inputs, moved_outputs = terms(x @ rotation.T + shift, placed_positions @ rotation.T + shift, placed_types)

@@ -75,12 +75,12 @@ class QuetzalNetwork(nn.Module):
         """
         if self.geometry is None:
             return precondition(self.head, x, sigma, self.config.sigma_data, cond_embedding)
-        features, directions = self.geometry.pairs(x, *placed)
-        context = self.geometry.input_term(features)
+        pairs = self.geometry.pairs(x, *placed)
+        context = self.geometry.input_term(pairs)
 
         def raw(scaled_x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
             hidden = self.head.hidden(scaled_x, c_noise, cond_embedding, context)
-            return self.head.out(hidden) + self.geometry.output_term(features, directions, hidden)
+            return self.head.out(hidden) + self.geometry.output_term(pairs, hidden)
 
         return precondition(raw, x, sigma, self.config.sigma_data)
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -26,6 +28,25 @@ CUTOFF = 4.0
 """Å: placed atoms farther than this from the point do not enter its features."""
 RBF_COUNT = 48
 """Gaussian radial basis functions, centred 0 ... CUTOFF Å: about 0.085 Å apart, fine enough for bond lengths."""
+
+
+@dataclass
+class PrefixPairs:
+    """The (point, placed atom) pairs within the cutoff, flattened: pair k joins point `row[k]` to one atom.
+
+    `features` (S, pair_dim) and `directions` (S, 3), the unit vector from the atom to the point scaled by the
+    smooth cutoff; `rows` is the number of points R.
+    """
+
+    features: torch.Tensor
+    directions: torch.Tensor
+    row: torch.Tensor
+    rows: int
+
+    def sum_per_row(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-pair values (S, C) summed over each point's pairs: (R, C), zero for a point with none."""
+        total = values.new_zeros(self.rows, values.shape[1])
+        return total.index_add(0, self.row, values)
 
 
 class PrefixGeometry(nn.Module):
@@ -49,12 +70,12 @@ class PrefixGeometry(nn.Module):
         nn.init.zeros_(self.push[-1].weight)
         nn.init.zeros_(self.push[-1].bias)
 
-    def pairs(self, x: torch.Tensor, placed_types: torch.Tensor,
-              placed_positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pair features (R, P, pair_dim), directions (R, P, 3)) of points x (R, 3) in Å and placed atoms.
+    def pairs(self, x: torch.Tensor, placed_types: torch.Tensor, placed_positions: torch.Tensor) -> PrefixPairs:
+        """The pairs between points x (R, 3) in Å and the placed atoms that lie within the cutoff.
 
-        The directions are unit vectors (x - r_j)/d_j scaled by the smooth cutoff. `placed_types` (R, P) is 0
-        where there is no atom; those pairs get zero features and zero directions.
+        `placed_types` (R, P) is 0 where there is no atom. Only pairs of a real atom within CUTOFF are kept: the
+        others would have zero features and zero directions, and skipping them saves most of the pair work (a
+        row's padding holds the atoms not yet placed, and many placed atoms are far away).
         """
         # Always in full precision: the point of this module is to resolve distances finely.
         with torch.autocast(device_type=x.device.type, enabled=False):
@@ -62,18 +83,19 @@ class PrefixGeometry(nn.Module):
             delta = x.to(dtype)[:, None, :] - placed_positions.to(dtype)
             # The softened norm keeps d and (x - r)/d smooth where the point sits on an atom.
             distance = (delta.pow(2).sum(-1) + 1e-4).sqrt()
-            rbf = torch.exp(-self.gamma * (distance[..., None] - self.centres.to(dtype)) ** 2)
-            smooth = 0.5 * (torch.cos(math.pi * distance.clamp(max=CUTOFF) / CUTOFF) + 1)
-            weight = smooth * (placed_types > 0).to(dtype)
-            features = (self.radial(rbf.to(self.radial.weight.dtype)) * self.atom_type(placed_types)
-                        * weight[..., None].to(self.radial.weight.dtype))
-            return features, delta * (weight / distance)[..., None]
+            row, atom = ((placed_types > 0) & (distance < CUTOFF)).nonzero(as_tuple=True)
+            delta, distance = delta[row, atom], distance[row, atom]
+            rbf = torch.exp(-self.gamma * (distance[:, None] - self.centres.to(dtype)) ** 2)
+            smooth = 0.5 * (torch.cos(math.pi * distance / CUTOFF) + 1)
+            features = (self.radial(rbf.to(self.radial.weight.dtype)) * self.atom_type(placed_types[row, atom])
+                        * smooth[:, None].to(self.radial.weight.dtype))
+            return PrefixPairs(features, delta * (smooth / distance)[:, None], row, x.shape[0])
 
-    def input_term(self, features: torch.Tensor) -> torch.Tensor:
+    def input_term(self, pairs: PrefixPairs) -> torch.Tensor:
         """The point's environment as an additive embedding of the head's input (R, width)."""
-        return self.to_input(features.sum(1))
+        return self.to_input(pairs.sum_per_row(pairs.features))
 
-    def output_term(self, features: torch.Tensor, directions: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    def output_term(self, pairs: PrefixPairs, hidden: torch.Tensor) -> torch.Tensor:
         """Σ_j w_j · directions_j (R, 3), with w_j from the pair's features and the head's hidden state."""
-        strength = self.push(features + self.pair_from_hidden(hidden)[:, None, :])
-        return (strength * directions.to(strength.dtype)).sum(1)
+        strength = self.push(pairs.features + self.pair_from_hidden(hidden)[pairs.row])
+        return pairs.sum_per_row(strength * pairs.directions.to(strength.dtype))
