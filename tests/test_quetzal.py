@@ -105,6 +105,33 @@ def test_prefix_geometry_is_invariant_in_and_equivariant_out_and_ignores_absent_
     assert torch.allclose(terms(x, elsewhere, placed_types)[1][4], torch.zeros(3), atol=1e-6)
 
 
+def test_prefix_geometry_terms_match_a_sum_over_each_points_atoms_one_by_one():
+    torch.manual_seed(0)
+    geometry = PrefixGeometry(classes=6, width=16)
+    torch.nn.init.normal_(geometry.push[-1].weight)
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 3, generator=generator)
+    placed_positions = torch.randn(6, 5, 3, generator=generator) * 2.5  # some atoms beyond the cutoff
+    placed_types = torch.randint(0, 6, (6, 5), generator=generator)
+    hidden = torch.randn(6, 16, generator=generator)
+    pairs = geometry.pairs(x, placed_types, placed_positions)
+    inputs, outputs = geometry.input_term(pairs), geometry.output_term(pairs, hidden)
+    for row in range(6):
+        feature_sum, push = torch.zeros(64), torch.zeros(3)
+        for atom in range(5):
+            delta = x[row] - placed_positions[row, atom]
+            distance = (delta.pow(2).sum() + 1e-4).sqrt()
+            if placed_types[row, atom] == 0 or distance >= CUTOFF:
+                continue
+            smooth = 0.5 * (torch.cos(math.pi * distance / CUTOFF) + 1)
+            rbf = torch.exp(-geometry.gamma * (distance - geometry.centres) ** 2)
+            feature = geometry.radial(rbf) * geometry.atom_type.weight[placed_types[row, atom]] * smooth
+            feature_sum += feature
+            push += geometry.push(feature + geometry.pair_from_hidden(hidden[row])) * delta * smooth / distance
+        assert torch.allclose(inputs[row], geometry.to_input(feature_sum), atol=1e-5)
+        assert torch.allclose(outputs[row], push, atol=1e-5)
+
+
 def test_cache_and_no_cache_give_the_same_molecules(tiny_model):
     with_cache = tiny_model.sample(6, seed=3, steps=8, progress=False)
     without = tiny_model.sample(6, seed=3, steps=8, progress=False, use_cache=False)
