@@ -15,7 +15,7 @@ from atomgen.data.selfies_vocab import SelfiesVocabulary, selfies_to_smiles, smi
 from atomgen.diffusion import vp
 from atomgen.errors import InputError
 from atomgen.models.nextmol.alignment import chirality_agreement, kabsch_align
-from atomgen.models.nextmol.conformer import ConformerConfig, ConformerModel, local_distance_error
+from atomgen.models.nextmol.conformer import ConformerConfig, ConformerModel, chirality_error, local_distance_error
 from atomgen.models.nextmol.language import SelfiesLanguageModel
 
 from .conftest import embedded
@@ -275,6 +275,40 @@ def test_the_local_geometry_weight_adds_the_local_error_to_the_loss(small_molecu
         losses[weight] = model.training_loss(batch, generator=torch.Generator().manual_seed(1))
     assert torch.equal(losses[0.0]["aligned_mse"], losses[10.0]["aligned_mse"])
     assert losses[0.0]["local_mse"] > 0
+    assert losses[10.0]["loss"] > losses[0.0]["loss"]
+
+
+def test_chirality_error_is_zero_for_the_truth_and_counts_every_centre_of_a_mirror_image():
+    molecules = [embedded("C[C@H](N)O"), embedded("CCO"), embedded("C[C@H]1CO[C@@H]1C")]
+    dataset = ConformerDataset.from_systems(molecules)
+    batch = collate_graphs([dataset[k] for k in range(len(dataset))])
+    clean, order = batch["positions"], batch["chiral_order"]
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0)))[0]
+    rotation = rotation * torch.sign(torch.linalg.det(rotation))  # a proper rotation
+    hinge, centres = chirality_error(clean @ rotation.T, clean, order)
+    assert centres.sum(-1).tolist() == [1, 0, 2]
+    assert torch.equal(hinge, torch.zeros_like(hinge))
+    mirrored, _ = chirality_error(clean * torch.tensor([-1.0, 1.0, 1.0]), clean, order)
+    assert torch.all(mirrored[centres] > 0.2**2) and torch.all(mirrored[~centres] == 0)
+    # Flattening one centre of the ring onto its neighbours' plane costs the margin, not a mirror's price.
+    flat = clean.clone()
+    centre = int(centres[2].nonzero()[0])
+    neighbours = [int((order[2, centre] == k).nonzero()[0]) for k in (1, 2, 3)]
+    flat[2, centre] = clean[2, neighbours].mean(0)
+    hinge_flat, _ = chirality_error(flat, clean, order)
+    assert 0 < hinge_flat[2, centre] < mirrored[2, centre]
+
+
+def test_the_chirality_weight_adds_the_chirality_error_to_the_loss():
+    dataset = ConformerDataset.from_systems([embedded("C[C@H](N)O"), embedded("C[C@H]1CO[C@@H]1C")])
+    batch = collate_graphs([dataset[k] for k in range(len(dataset))])
+    losses = {}
+    for weight in (0.0, 10.0):
+        torch.manual_seed(0)
+        config = ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2, chiral_order=True, chirality_weight=weight)
+        losses[weight] = ConformerModel(config).training_loss(batch, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(losses[0.0]["aligned_mse"], losses[10.0]["aligned_mse"])
+    assert 0 <= losses[0.0]["wrong_handedness"] <= 1
     assert losses[10.0]["loss"] > losses[0.0]["loss"]
 
 

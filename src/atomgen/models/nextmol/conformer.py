@@ -6,7 +6,8 @@ noise it refines the coordinates it is given rather than rebuilding them. Traini
 each molecule, a cosine-schedule noise level, and the squared error between the predicted clean coordinates and
 the truth after the truth is optimally rotated onto the prediction (so the model is not asked to guess an
 orientation it cannot know), weighted by min-SNR-5 (`vp.min_snr_weight`); optionally, at low noise, also the error
-of the bond lengths and 1-3 distances (`local_geometry_weight`). Sampling: DDPM ancestral steps (fresh noise
+of the bond lengths and 1-3 distances (`local_geometry_weight`), and a hinge on the handedness of every
+stereocentre (`chirality_weight`). Sampling: DDPM ancestral steps (fresh noise
 at every step, so repeated calls give different conformers), centring every clean estimate.
 """
 
@@ -40,6 +41,10 @@ class ConformerConfig:
         local_geometry_weight: weight of an extra training loss on the lengths of bonds and of 1-3 distances
             (pairs one or two bonds apart) in the predicted clean coordinates, at low noise (an atomgen extension;
             0 is the paper's loss). Those distances decide whether a conformer perceives back to its molecule.
+        chirality_weight: weight of an extra training loss on the handedness of each stereocentre in the
+            predicted clean coordinates (`chirality_error`), min-SNR weighted like the main loss (an atomgen
+            extension; 0 is the paper's loss). A mirrored centre costs the aligned loss little (two neighbours
+            swap places), yet it is a different molecule.
     """
 
     dim: int = 192
@@ -52,6 +57,7 @@ class ConformerConfig:
     pair_push: bool = False
     chiral_order: bool = False
     local_geometry_weight: float = 0.0
+    chirality_weight: float = 0.0
 
 
 class ConformerModel(nn.Module):
@@ -95,7 +101,13 @@ class ConformerModel(nn.Module):
             # least min-SNR's cap, fading as the square of the SNR below it.
             low_noise = (snr_weight / snr_weight.new_tensor(vp.MIN_SNR_GAMMA)) ** 2
             loss = loss + self.config.local_geometry_weight * (local_mse * low_noise).mean()
-        return {"loss": loss, "aligned_mse": aligned_mse.detach(), "local_mse": local_mse.mean().detach()}
+        chirality, centres = chirality_error(predicted, clean, batch["chiral_order"])
+        count = centres.sum().clamp(min=1)
+        if self.config.chirality_weight:
+            loss = loss + self.config.chirality_weight * (chirality.sum(-1) * snr_weight).sum() / count
+        wrong = (chirality > CHIRALITY_MARGIN**2).sum() / count  # the prediction's hand is the wrong one
+        return {"loss": loss, "aligned_mse": aligned_mse.detach(), "local_mse": local_mse.mean().detach(),
+                "wrong_handedness": wrong.detach()}
 
     @torch.no_grad()
     def generate(self, batch: dict[str, torch.Tensor], *, steps: int = 100, stochastic: bool = True,
@@ -109,6 +121,33 @@ class ConformerModel(nn.Module):
                                 stochastic=stochastic, generator=generator, project=lambda x: centre(x, mask))
         coordinates = (coordinates * self.config.coordinate_scale).cpu().numpy().astype(np.float64)
         return [coordinates[row, :n] for row, n in enumerate(batch["n_atoms"].tolist())]
+
+
+CHIRALITY_MARGIN = 0.2
+"""Normalised signed volume a stereocentre's prediction must reach on the true side; a tetrahedral centre's is
+about 0.77, so the margin asks for a clearly tetrahedral centre of the right hand, not a flat one."""
+
+
+def chirality_error(predicted: torch.Tensor, clean: torch.Tensor,
+                    chiral_order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the squared hinge on each stereocentre's handedness (B, N), zero at other atoms; stereocentre mask (B, N)).
+
+    A centre's handedness is the sign of the normalised signed volume u1·(u2×u3)/(|u1||u2||u3|) of the bonds to
+    its neighbours numbered 1, 2, 3 by `chiral_order` (B, N, N); the true sign is read from the clean
+    coordinates, so no convention enters. The hinge is max(0, margin - sign·volume)², zero for a prediction of
+    the right hand clearly away from flat. Rotation-invariant; a mirror image scores badly.
+    """
+    centre_mask = (chiral_order == 1).any(-1)  # (B, N)
+    neighbours = [(chiral_order == k).float().argmax(-1) for k in (1, 2, 3)]  # (B, N) each
+
+    def volumes(x: torch.Tensor) -> torch.Tensor:
+        bonds = [torch.gather(x, 1, index[..., None].expand(-1, -1, 3)) - x for index in neighbours]
+        unit = [bond / bond.norm(dim=-1, keepdim=True).clamp(min=1e-6) for bond in bonds]
+        return (unit[0] * torch.cross(unit[1], unit[2], dim=-1)).sum(-1)
+
+    hand = torch.sign(volumes(clean.float()))
+    hinge = (CHIRALITY_MARGIN - hand * volumes(predicted.float())).clamp(min=0) ** 2
+    return hinge * centre_mask, centre_mask
 
 
 def local_distance_error(predicted: torch.Tensor, clean: torch.Tensor, graph_distance: torch.Tensor,
