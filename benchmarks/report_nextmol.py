@@ -125,6 +125,6 @@ def _transfer(entry: dict) -> list[str]:
 
 def nextmol_sections(results: dict) -> list[str]:
     """Markdown lines for every NExT-Mol part that has results, in a fixed order."""
-    renderers = [("conformers", _conformers), ("stereo", _stereo), ("sampler", _sampler), ("denovo", _denovo), ("speed", _speed),
-                 ("geom-qm9", _geom_qm9), ("transfer", _transfer)]
+    renderers = [("conformers", _conformers), ("stereo", _stereo), ("sampler", _sampler), ("denovo", _denovo),
+                 ("speed", _speed), ("geom-qm9", _geom_qm9), ("transfer", _transfer)]
     return [line for part, render in renderers if part in results for line in render(results[part])]

@@ -18,7 +18,6 @@ at initialisation the head is the plain DiffMLP.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import torch
