@@ -4,12 +4,29 @@ replace some of their fields."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from atomgen.errors import InputError
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that `1e-3` (no dot) is a float as in YAML 1.2, not the string YAML 1.1 reads:
+    model settings are a free mapping, so nothing downstream would turn such a string back into a number."""
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def _load_yaml(text: str) -> Any:
+    """`text` parsed as YAML by the config loader."""
+    return yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader subclass: it builds no Python objects
 
 
 @dataclass(frozen=True)
@@ -118,7 +135,7 @@ def _merge_mapping(current: dict[str, Any], updates: dict[str, Any]) -> dict[str
 
 
 def _number(value: Any, kind: type, name: str) -> int | float:
-    """`value` as the int or float a numeric setting holds; YAML 1.1 reads `1e-6` (no dot) as a string."""
+    """`value` as the int or float a numeric setting holds (a numeric string such as "3e-4" is accepted too)."""
     try:
         number = float(value) if isinstance(value, str) else value
     except ValueError:
@@ -137,7 +154,7 @@ def _parse_override(text: str) -> dict[str, Any]:
     if "=" not in text:
         raise InputError(f"override {text!r} is not of the form section.key=value")
     path, raw = text.split("=", 1)
-    value: Any = yaml.safe_load(raw)
+    value: Any = _load_yaml(raw)
     for key in reversed(path.split(".")):
         value = {key: value}
     return value
@@ -149,7 +166,7 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | tup
     config = TrainConfig() if family is None else TrainConfig(family=family)
     if path is not None:
         try:
-            document = yaml.safe_load(Path(path).read_text()) or {}
+            document = _load_yaml(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise InputError(f"cannot read training config: {exc}", path) from None
         if not isinstance(document, dict):
