@@ -63,6 +63,26 @@ def test_a_dit_continues_from_a_trained_model_on_its_latent_scale(tmp_path, trai
         torch.testing.assert_close(continued.state_dict()[name], tensor, msg=name)
 
 
+def test_a_dit_warm_started_on_a_retrained_autoencoder_keeps_that_autoencoder(tmp_path, trained):
+    root, retrained = trained.parent.parent, tmp_path / "ae2"
+    data = ["--set", "model.preset=tiny", "--set", f"data.dataset={root / 'mols.sdf'},{root / 'cells.cif'}",
+            "--set", "data.shares=null", "--set", "data.batch_size=4", "--set", "trainer.precision=32",
+            "--set", "trainer.sample_every_steps=0", "--set", "optim.warmup_steps=1"]
+    assert main(["train", "adit", "--config", "configs/adit/joint-small-autoencoder.yaml", "--run-dir",
+                 str(retrained), "--set", "trainer.max_steps=2", "--set", f"init_from={trained}"] + data) == 0
+    run = tmp_path / "dit"
+    assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml", "--run-dir", str(run),
+                 "--set", "trainer.max_steps=1", "--set", "optim.lr=0", "--set",
+                 f"model.autoencoder={retrained / 'model'}", "--set", f"init_from={trained}"] + data) == 0
+    source, new_autoencoder = ADiTModel.from_pretrained(trained), ADiTModel.from_pretrained(retrained / "model")
+    warm = ADiTModel.from_pretrained(run / "model")
+    for name, tensor in warm.autoencoder.state_dict().items():
+        torch.testing.assert_close(tensor, new_autoencoder.autoencoder.state_dict()[name], msg=name)
+    for name, tensor in warm.denoiser.state_dict().items():  # a zero learning rate: still the trained DiT
+        torch.testing.assert_close(tensor, source.denoiser.state_dict()[name], msg=name)
+    assert warm.config.latent_scale != source.config.latent_scale  # measured on the new autoencoder's latents
+
+
 def test_the_decoder_stage_changes_only_the_decoder_of_a_trained_model(tmp_path, trained):
     molecules, crystals = trained.parent.parent / "mols.sdf", trained.parent.parent / "cells.cif"
     run = tmp_path / "decoder"

@@ -30,8 +30,9 @@ def build_adit(config: TrainConfig):
 
     `model.stage` is "autoencoder" (a new model) or "diffusion": then `model.autoencoder` names the finished
     autoencoder run's model folder, whose autoencoder is kept frozen while a new latent DiT trains on its latents
-    (scaled to unit standard deviation, measured here). With `init_from` a trained DiT continues instead, with the
-    autoencoder and latent scale of that model. "decoder" (with `init_from`, a trained model) trains only the
+    (scaled to unit standard deviation, measured here). With `init_from` a trained DiT continues instead: on the
+    same autoencoder it keeps its latent scale; on another (say, a retrained one) its DiT weights are only a warm
+    start, and the scale is measured afresh. "decoder" (with `init_from`, a trained model) trains only the
     decoder, on latents with added noise (`model.decoder_noise`), so that it reads the DiT's imprecise latents.
     """
     from dataclasses import replace
@@ -59,9 +60,13 @@ def build_adit(config: TrainConfig):
         if autoencoder_path is None:
             raise InputError("the diffusion stage needs model.autoencoder: the model folder of an autoencoder run")
         trained = ADiTModel.from_pretrained(autoencoder_path)
-        # A DiT continued from a trained model (`init_from`, which brings its autoencoder too) keeps the latent
-        # scale it learned on; a new DiT measures it.
-        scale = _trained_config(config.init_from, ADiTModel).latent_scale if config.init_from else None
+        # A DiT continued (`init_from`) on the autoencoder it was trained with keeps the latent scale it learned
+        # on; a new DiT, or one warm-started on another (retrained) autoencoder, measures it.
+        scale = None
+        if config.init_from:
+            start = ADiTModel.from_pretrained(config.init_from)
+            if _same_weights(start.autoencoder, trained.autoencoder):
+                scale = start.config.latent_scale
         model = ADiTModel(replace(trained.config, **data_fields, **{"latent_scale": scale, **options}))
         model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
         if model.config.latent_scale is None:
@@ -156,6 +161,14 @@ def _load_dataset(config: TrainConfig):
 
         return Pack(path) if path.is_dir() and (path / "meta.json").is_file() else read(path)
     raise InputError(f"unknown training dataset {config.data.dataset!r} (a name like 'qm9' or a file)")
+
+
+def _same_weights(first: torch.nn.Module, second: torch.nn.Module) -> bool:
+    """Whether two modules of one architecture hold identical weights."""
+    import torch
+
+    theirs = second.state_dict()
+    return all(torch.equal(tensor, theirs[name]) for name, tensor in first.state_dict().items())
 
 
 def build_nextmol(config: TrainConfig):

@@ -31,12 +31,15 @@ class EMA(L.Callback):
         # Warm-up of the decay (as in many EMA implementations) so early averages are not dominated by init.
         step = trainer.global_step
         decay = min(self.decay, (1 + step) / (10 + step))
+        # Frozen weights (a trained autoencoder under a new DiT) are copied, not averaged: x·d + x·(1 - d) is not
+        # exactly x in floating point, and a frozen part must come out bit for bit as it went in.
+        trained = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
         with torch.no_grad():
             for name, value in model.state_dict().items():
                 shadow = self.shadow[name]
                 if shadow.device != value.device:
                     shadow = self.shadow[name] = shadow.to(value.device)
-                if value.is_floating_point():
+                if name in trained:
                     shadow.mul_(decay).add_(value.detach().float(), alpha=1 - decay)
                 else:
                     shadow.copy_(value)

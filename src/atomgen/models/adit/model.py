@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -54,6 +55,19 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
             for module in self.autoencoder.decoder_modules():
                 module.requires_grad_(True)
         self.denoiser.requires_grad_(stage == "diffusion")
+
+    def warm_start(self, name_or_path: str | Path) -> list[str]:
+        """Start from a trained model's weights (see `checkpoint.warm_start`); returns the tensors kept.
+
+        In the diffusion stage only the DiT is taken: the autoencoder stays the one this stage was built on,
+        whose latent space the DiT is to learn.
+        """
+        if self.stage != "diffusion":
+            return super().warm_start(name_or_path)
+        own_autoencoder = {name: tensor.clone() for name, tensor in self.autoencoder.state_dict().items()}
+        kept = super().warm_start(name_or_path)
+        self.autoencoder.load_state_dict(own_autoencoder)
+        return kept
 
     # ---------------------------------------------------------------------------------------------------- training
     def training_loss(self, batch: dict[str, torch.Tensor], augment: bool = True,
