@@ -312,6 +312,23 @@ def test_the_chirality_weight_adds_the_chirality_error_to_the_loss():
     assert losses[10.0]["loss"] > losses[0.0]["loss"]
 
 
+def test_uniform_chirality_weighting_counts_the_high_noise_levels_min_snr_drowns():
+    dataset = ConformerDataset.from_systems([embedded("C[C@H](N)O"), embedded("C[C@H]1CO[C@@H]1C")])
+    batch = collate_graphs([dataset[k] for k in range(len(dataset))])
+    losses = {}
+    for weighting in ("min_snr", "uniform"):
+        torch.manual_seed(0)
+        config = ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2, chiral_order=True, chirality_weight=10.0,
+                                 chirality_noise_weighting=weighting)
+        # Seed 0 draws noise levels t = 0.70 and 0.80, where min-SNR weighs a term by 0.26 and 0.10.
+        losses[weighting] = ConformerModel(config).training_loss(batch, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(losses["min_snr"]["aligned_mse"], losses["uniform"]["aligned_mse"])
+    assert losses["min_snr"]["wrong_handedness"] > 0
+    assert losses["uniform"]["loss"] > losses["min_snr"]["loss"]
+    with pytest.raises(ValueError, match="chirality_noise_weighting"):
+        ConformerConfig(chirality_noise_weighting="snr")
+
+
 def test_every_atom_is_traced_to_the_selfies_symbol_that_placed_it():
     import selfies
 

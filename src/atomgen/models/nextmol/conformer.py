@@ -25,6 +25,10 @@ from atomgen.models.nextmol.alignment import kabsch_align
 from atomgen.models.nextmol.conformer_net import ConformerNetwork
 
 
+CHIRALITY_NOISE_WEIGHTINGS = ("min_snr", "uniform")
+"""How the chirality loss may be weighted across noise levels (`ConformerConfig.chirality_noise_weighting`)."""
+
+
 @dataclass(frozen=True)
 class ConformerConfig:
     """Hyperparameters of the conformer model.
@@ -42,9 +46,12 @@ class ConformerConfig:
             (pairs one or two bonds apart) in the predicted clean coordinates, at low noise (an atomgen extension;
             0 is the paper's loss). Those distances decide whether a conformer perceives back to its molecule.
         chirality_weight: weight of an extra training loss on the handedness of each stereocentre in the
-            predicted clean coordinates (`chirality_error`), min-SNR weighted like the main loss (an atomgen
-            extension; 0 is the paper's loss). A mirrored centre costs the aligned loss little (two neighbours
-            swap places), yet it is a different molecule.
+            predicted clean coordinates (`chirality_error`), an atomgen extension (0 is the paper's loss). A
+            mirrored centre costs the aligned loss little (two neighbours swap places), yet it is a different
+            molecule.
+        chirality_noise_weighting: how the chirality term is weighted across noise levels: "min_snr" like the
+            main loss, or "uniform" (the same at every level). The hand of a sample is decided at high noise,
+            where min-SNR weighs the term down to almost nothing; at low noise the estimate keeps its input's hand.
     """
 
     dim: int = 192
@@ -58,6 +65,12 @@ class ConformerConfig:
     chiral_order: bool = False
     local_geometry_weight: float = 0.0
     chirality_weight: float = 0.0
+    chirality_noise_weighting: str = "min_snr"
+
+    def __post_init__(self) -> None:
+        if self.chirality_noise_weighting not in CHIRALITY_NOISE_WEIGHTINGS:
+            raise ValueError(f"unknown chirality_noise_weighting {self.chirality_noise_weighting!r}; "
+                             f"choose from {CHIRALITY_NOISE_WEIGHTINGS}")
 
 
 class ConformerModel(nn.Module):
@@ -104,7 +117,8 @@ class ConformerModel(nn.Module):
         chirality, centres = chirality_error(predicted, clean, batch["chiral_order"])
         count = centres.sum().clamp(min=1)
         if self.config.chirality_weight:
-            loss = loss + self.config.chirality_weight * (chirality.sum(-1) * snr_weight).sum() / count
+            level_weight = snr_weight if self.config.chirality_noise_weighting == "min_snr" else torch.ones_like(t)
+            loss = loss + self.config.chirality_weight * (chirality.sum(-1) * level_weight).sum() / count
         wrong = (chirality > CHIRALITY_MARGIN**2).sum() / count  # the prediction's hand is the wrong one
         return {"loss": loss, "aligned_mse": aligned_mse.detach(), "local_mse": local_mse.mean().detach(),
                 "wrong_handedness": wrong.detach()}
