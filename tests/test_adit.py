@@ -184,6 +184,26 @@ def test_only_the_current_stage_trains(batch):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.denoiser.parameters())
 
 
+def test_the_dit_can_learn_posterior_draws_instead_of_means(batch):
+    means = tiny_model().with_latent_scale([batch])
+    draws = tiny_model(diffuse_posterior_samples=True).with_latent_scale([batch])
+    mask = batch["numbers"] > 0
+    mean, log_var = draws.autoencoder.encode(batch["numbers"], batch["positions"], batch["frac"],
+                                             batch["lattice_features"], batch["periodic"], mask)
+    # A fresh model's posterior is wide (std about 1), so its draws spread further than its means.
+    assert draws.config.latent_scale > 1.2 * means.config.latent_scale
+    scale = draws.config.latent_scale
+    latents = draws.latents(batch, torch.Generator().manual_seed(5), posterior_sample=True) * scale
+    epsilon = torch.randn(mean.shape, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(latents[mask], (mean + (0.5 * log_var).exp() * epsilon)[mask])
+    assert (latents[~mask] == 0).all()
+    # Training draws them with the loss's generator, so a seeded loss is reproducible.
+    draws.set_stage("diffusion")
+    losses = [draws.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"]
+              for _ in range(2)]
+    assert torch.isfinite(losses[0]) and losses[0] == losses[1]
+
+
 def test_the_decoder_stage_trains_only_the_decoder_on_noisy_latents(batch):
     model = tiny_model(decoder_noise=0.5)
     with pytest.raises(ValueError, match="latent scale"):

@@ -30,6 +30,8 @@ class ADiTConfig:
         frac_weight: weight of the fractional-coordinate loss, a squared chord (2πΔf)² per coordinate, relative
             to the Cartesian one (Å²); 1 weighs a fractional error like a Cartesian one in a 6 Å cell.
         dit_dim, dit_depth, dit_heads: the latent diffusion transformer.
+        diffuse_posterior_samples: the DiT learns draws from each atom's posterior (mean + std·ε) rather than the
+            means, so that what it must produce is what the decoder was trained to read, spread included.
         label_dropout: share of training systems whose label is hidden (classifier-free guidance).
         self_condition_prob: share of training steps that feed the model its own first guess.
         latent_scale: standard deviation of the training latents, measured when the diffusion stage starts;
@@ -55,6 +57,7 @@ class ADiTConfig:
     dit_dim: int = 256
     dit_depth: int = 6
     dit_heads: int = 8
+    diffuse_posterior_samples: bool = False
     label_dropout: float = 0.1
     self_condition_prob: float = 0.5
     latent_scale: float | None = None

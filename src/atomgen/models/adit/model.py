@@ -85,18 +85,25 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
         return self._diffusion_loss(batch, generator)
 
     @torch.no_grad()
-    def latents(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Per-atom latent means of a batch, divided by the latent scale (if known): the diffusion model's data."""
+    def latents(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None,
+                posterior_sample: bool = False) -> torch.Tensor:
+        """Per-atom latents of a batch, divided by the latent scale (if known): the diffusion model's data.
+
+        The encoder's means, or with `posterior_sample` a draw from each atom's posterior (mean + std·ε).
+        """
         mask = batch["numbers"] > 0
-        mean, _ = self.autoencoder.encode(batch["numbers"], batch["positions"], batch["frac"],
-                                          batch["lattice_features"], batch["periodic"], mask)
+        mean, log_var = self.autoencoder.encode(batch["numbers"], batch["positions"], batch["frac"],
+                                                batch["lattice_features"], batch["periodic"], mask)
+        if posterior_sample:
+            mean = mean + (0.5 * log_var).exp() * torch.randn(mean.shape, generator=generator, device=mean.device,
+                                                              dtype=mean.dtype)
         return mean / (self.config.latent_scale or 1.0) * mask.unsqueeze(-1)
 
     def _diffusion_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None
                         ) -> dict[str, torch.Tensor]:
         """Flow matching on the latents: predict the clean latent from a point on the noise-to-data line."""
         mask = batch["numbers"] > 0
-        clean = self.latents(batch).float()
+        clean = self.latents(batch, generator, posterior_sample=self.config.diffuse_posterior_samples).float()
         rows = clean.shape[0]
         t = sample_times(rows, clean.device, generator)
         noise = torch.randn(clean.shape, generator=generator, device=clean.device)
@@ -117,19 +124,19 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
 
     @torch.no_grad()
     def with_latent_scale(self, batches: Sequence[dict[str, torch.Tensor]]) -> "ADiTModel":
-        """A copy whose config carries the standard deviation of the latents of `batches` (the encoder's means).
+        """A copy whose config carries the standard deviation of the latents of `batches` (the encoder's means,
+        or posterior draws with a fixed seed if the DiT is to learn those).
 
         The diffusion model then sees latents of unit scale, whatever scale the autoencoder settled on.
         """
         from dataclasses import replace
 
+        generator = torch.Generator(device=self.device).manual_seed(0)
         values = []
         for batch in batches:
-            mask = batch["numbers"] > 0
-            mean, _ = self.autoencoder.encode(batch["numbers"], batch["positions"], batch["frac"],
-                                              batch["lattice_features"], batch["periodic"], mask)
-            values.append(mean[mask].float())
-        scale = float(torch.cat(values).std())
+            latents = self.latents(batch, generator, posterior_sample=self.config.diffuse_posterior_samples)
+            values.append(latents[batch["numbers"] > 0].float())
+        scale = float(torch.cat(values).std()) * (self.config.latent_scale or 1.0)  # undo any scale already set
         model = type(self)(replace(self.config, latent_scale=scale))
         model.load_state_dict(self.state_dict())
         return model
