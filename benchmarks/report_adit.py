@@ -130,6 +130,15 @@ def _latent_noise(entry: dict) -> list[str]:
              "|---|---|---|---|"]
     lines += [f"| {level} | {_pct(row['atom_stability'])} | {_pct(row['molecule_stability'])} | "
               f"{_pct(row['rdkit_validity'])} |" for level, row in r["rows"].items()]
+    by_number = r.get("by_latent_number_in_scales")
+    if by_number:
+        spread, std = by_number["spread_of_means"], by_number["posterior_std"]
+        lines += ["", "Per latent number (in latent scales): the spread of the encoder's means across atoms, and the "
+                  "median posterior standard deviation.", "",
+                  "| latent number | " + " | ".join(str(k) for k in range(len(std))) + " |",
+                  "|---" * (len(std) + 1) + "|",
+                  "| spread of means | " + " | ".join(f"{x:.2f}" for x in spread) + " |",
+                  "| posterior std | " + " | ".join(f"{x:.3f}" for x in std) + " |"]
     return lines + [""]
 
 
