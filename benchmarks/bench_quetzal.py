@@ -47,6 +47,10 @@ def samples(model_name: str, n: int, data_dir: str | None) -> dict:
             "details": report.details, "not_computed": report.not_computed}
 
 
+SAME_POSITION_TOLERANCE = 0.01
+"""Å: outputs of the cached and uncached paths closer than this everywhere count as the same molecule."""
+
+
 def kv_cache(model_name: str) -> dict:
     """A 29-atom molecule at batch 1 (and 64 of them at once), with and without the KV cache, same seed."""
     model = _model(model_name)
@@ -60,10 +64,15 @@ def kv_cache(model_name: str) -> dict:
                 outputs[cache] = model.sample(batch, seed=repeat, steps=30, batch_size=batch, progress=False,
                                               use_cache=cache, min_atoms=29, max_atoms=29)
                 timings[cache].append(time.perf_counter() - start)
-        same = all(np.array_equal(a.numbers, b.numbers) and np.allclose(a.positions, b.positions, atol=1e-3)
-                   for a, b in zip(outputs[True], outputs[False]))
+        same_types = all(np.array_equal(a.numbers, b.numbers) for a, b in zip(outputs[True], outputs[False]))
+        # The two paths sum in different orders, and float-level differences grow along the chain of atoms: the
+        # largest position difference is reported, and "the same molecule" allows 0.01 Å, far below chemistry.
+        shift = max(float(np.abs(a.positions - b.positions).max()) for a, b in zip(outputs[True], outputs[False])
+                    ) if same_types else None
         rows[str(batch)] = {"seconds_with_cache": min(timings[True]), "seconds_without_cache": min(timings[False]),
-                            "speedup": min(timings[False]) / min(timings[True]), "same_molecules": same}
+                            "speedup": min(timings[False]) / min(timings[True]),
+                            "same_molecules": same_types and shift < SAME_POSITION_TOLERANCE,
+                            "max_position_difference": shift}
     # Where the time goes at batch 1: the same molecule with a single Heun step isolates the transformer.
     start = time.perf_counter()
     model.sample(1, seed=0, steps=1, progress=False, min_atoms=29, max_atoms=29)

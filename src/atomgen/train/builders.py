@@ -60,14 +60,16 @@ def build_adit(config: TrainConfig):
         if autoencoder_path is None:
             raise InputError("the diffusion stage needs model.autoencoder: the model folder of an autoencoder run")
         trained = ADiTModel.from_pretrained(autoencoder_path)
-        # A DiT continued (`init_from`) on the autoencoder it was trained with keeps the latent scale it learned
-        # on; a new DiT, or one warm-started on another (retrained) autoencoder, measures it.
-        scale = None
+        # A DiT continued (`init_from`) on the latents it was trained on (same autoencoder, means or posterior
+        # draws as before) keeps the latent scale it learned on; a new DiT, or one warm-started on other latents
+        # (a retrained autoencoder), measures it.
+        dit_config = replace(trained.config, **data_fields, **{"latent_scale": None, **options})
         if config.init_from:
             start = ADiTModel.from_pretrained(config.init_from)
-            if _same_weights(start.autoencoder, trained.autoencoder):
-                scale = start.config.latent_scale
-        model = ADiTModel(replace(trained.config, **data_fields, **{"latent_scale": scale, **options}))
+            if (_same_weights(start.autoencoder, trained.autoencoder)
+                    and start.config.diffuse_posterior_samples == dit_config.diffuse_posterior_samples):
+                dit_config = replace(dit_config, latent_scale=start.config.latent_scale)
+        model = ADiTModel(dit_config)
         model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
         if model.config.latent_scale is None:
             model = model.with_latent_scale(_first_batches(dataset, collate_systems, config, batches=20))
