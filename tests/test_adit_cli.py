@@ -63,6 +63,20 @@ def test_a_dit_continues_from_a_trained_model_on_its_latent_scale(tmp_path, trai
         torch.testing.assert_close(continued.state_dict()[name], tensor, msg=name)
 
 
+def test_a_dit_switched_to_posterior_draws_measures_its_latent_scale_afresh(tmp_path, trained):
+    root, run = trained.parent.parent, tmp_path / "draws"
+    assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml", "--run-dir", str(run),
+                 "--set", "model.preset=tiny", "--set", f"data.dataset={root / 'mols.sdf'},{root / 'cells.cif'}",
+                 "--set", "data.shares=null", "--set", "data.batch_size=4", "--set", "trainer.precision=32",
+                 "--set", "trainer.max_steps=1", "--set", "trainer.sample_every_steps=0", "--set", "optim.lr=0",
+                 "--set", f"model.autoencoder={trained}", "--set", f"init_from={trained}",
+                 "--set", "model.diffuse_posterior_samples=true"]) == 0
+    source, draws = ADiTModel.from_pretrained(trained), ADiTModel.from_pretrained(run / "model")
+    assert draws.config.diffuse_posterior_samples
+    # A tiny model's posterior is wide, so draws spread much further than the means the source measured.
+    assert draws.config.latent_scale > 1.2 * source.config.latent_scale
+
+
 def test_a_dit_warm_started_on_a_retrained_autoencoder_keeps_that_autoencoder(tmp_path, trained):
     root, retrained = trained.parent.parent, tmp_path / "ae2"
     data = ["--set", "model.preset=tiny", "--set", f"data.dataset={root / 'mols.sdf'},{root / 'cells.cif'}",
