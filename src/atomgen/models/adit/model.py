@@ -94,10 +94,11 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
         mask = batch["numbers"] > 0
         mean, log_var = self.autoencoder.encode(batch["numbers"], batch["positions"], batch["frac"],
                                                 batch["lattice_features"], batch["periodic"], mask)
+        latent = mean
         if posterior_sample:
-            mean = mean + (0.5 * log_var).exp() * torch.randn(mean.shape, generator=generator, device=mean.device,
-                                                              dtype=mean.dtype)
-        return mean / (self.config.latent_scale or 1.0) * mask.unsqueeze(-1)
+            latent = mean + (0.5 * log_var).exp() * torch.randn(mean.shape, generator=generator, device=mean.device,
+                                                                dtype=mean.dtype)
+        return latent / (self.config.latent_scale or 1.0) * mask.unsqueeze(-1)
 
     def _diffusion_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None
                         ) -> dict[str, torch.Tensor]:
