@@ -39,6 +39,26 @@ def _samples(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _temperatures(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = ["## Quetzal: sampling temperatures", "",
+             f"{r['n']:,} molecules from `{r['model']}` per setting (seed 0, {r['steps']} Heun steps) against QM9. "
+             "The type temperature divides the atom-type logits; the position temperature scales the starting noise "
+             "of each atom's position ODE (`--position-temperature`). Both at 1 sample the model's own distribution, "
+             "the default. " + _where(entry, "temperatures"), "",
+             "| type T | position T | atom stability % | molecule stability % | RDKit validity % | uniqueness % | "
+             "novelty % | FCD | atom-type TV | bond-length W1 (Å) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        fcd, tv, w1 = row.get("fcd"), row.get("atom_type_tv"), row.get("bond_length_w1")
+        cells = [f"{row['temperature']:g}", f"{row['position_temperature']:g}"]
+        cells += [_pct(row[key]) for key in ("atom_stability", "molecule_stability", "rdkit_validity", "uniqueness",
+                                              "novelty")]
+        cells += ["n/a" if fcd is None else f"{fcd:.2f}", "n/a" if tv is None else f"{tv:.3f}",
+                  "n/a" if w1 is None else f"{w1:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _kv_cache(entry: dict) -> list[str]:
     r = entry["result"]
     lines = ["## Quetzal: what the KV cache saves", "",
@@ -135,7 +155,7 @@ def _precision(entry: dict) -> list[str]:
 
 def quetzal_sections(results: dict) -> list[str]:
     """Markdown lines for every Quetzal part that has results, in a fixed order."""
-    renderers = [("samples", _samples), ("kv-cache", _kv_cache),
+    renderers = [("samples", _samples), ("temperatures", _temperatures), ("kv-cache", _kv_cache),
                  ("throughput", lambda entry: _throughput(entry, results.get("train-throughput"))),
                  ("decoration", _decoration), ("scaffold", _scaffold), ("likelihood", _likelihood),
                  ("precision", _precision)]

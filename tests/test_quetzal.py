@@ -185,6 +185,25 @@ def test_likelihood_equals_the_closed_form_of_a_gaussian_head(tiny_model, monkey
     assert value == pytest.approx(expected, abs=0.01 * len(molecule))
 
 
+def test_position_temperature_scales_a_gaussian_heads_spread(tiny_model, monkeypatch):
+    """With the exact denoiser of N(μ(z), s²), each position's ODE is affine in its starting noise: scaling that
+    noise by τ moves every one-atom sample τ of the way from the noise-free point to the τ = 1 sample."""
+    s = 0.5
+
+    def exact_denoiser(x, sigma, cond_embedding, placed):
+        mean = cond_embedding[:, :3]
+        return mean + s**2 / (s**2 + sigma.unsqueeze(-1) ** 2) * (x - mean)
+
+    monkeypatch.setattr(tiny_model.network, "denoise", exact_denoiser)
+    drawn = {tau: np.stack([m.positions[0] for m in tiny_model.sample(
+        16, seed=5, steps=12, max_atoms=1, position_temperature=tau, progress=False)]) for tau in (0.0, 0.5, 1.0)}
+    assert np.allclose(drawn[0.5], 0.5 * (drawn[0.0] + drawn[1.0]), atol=1e-4)
+    spread = np.linalg.norm(drawn[1.0] - drawn[0.0], axis=-1)
+    assert s < spread.mean() < 4 * s  # at τ = 1 the samples spread as the Gaussian does (about s·|ε|)
+    with pytest.raises(InputError, match="position temperature must be at least 0"):
+        tiny_model.sample(2, position_temperature=-0.5, progress=False)
+
+
 def test_likelihood_does_not_change_under_rotation(tiny_model):
     molecule = embedded("CC(=O)NC")
     rotation = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64))[0]

@@ -22,7 +22,8 @@ def checkpoint(tmp_path_factory):
 
 def test_sample_then_likelihood(tmp_path, checkpoint, capsys):
     out = tmp_path / "samples.sdf"
-    assert main(["sample", "--model", str(checkpoint), "-n", "5", "-o", str(out), "--steps", "4"]) == 0
+    assert main(["sample", "--model", str(checkpoint), "-n", "5", "-o", str(out), "--steps", "4",
+                 "--position-temperature", "0.5"]) == 0
     assert len(read(out)) == 5
     table = tmp_path / "ll.csv"
     assert main(["likelihood", str(out), "--model", str(checkpoint), "--steps", "8", "-o", str(table)]) == 0
@@ -46,7 +47,8 @@ def test_complete_from_smiles(tmp_path, checkpoint):
     assert len(read(out)) == 3
 
 
-@pytest.mark.parametrize("case", ["unknown element", "too long", "wrong family", "corrupt", "bad smiles"])
+@pytest.mark.parametrize("case", ["unknown element", "too long", "wrong family", "corrupt", "bad smiles",
+                                  "negative temperature"])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, checkpoint, case, capsys):
     out = tmp_path / "out.sdf"
     model = str(checkpoint)
@@ -71,9 +73,12 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, checkpoint, case, capsys
         model = str(broken)
         args = ["sample", "-n", "2", "-o", str(out)]
         expected = "corrupt weights"
-    else:
+    elif case == "bad smiles":
         args = ["complete", "C1CC(", "-o", str(out)]
         expected = "cannot parse SMILES"
+    else:
+        args = ["sample", "-n", "2", "-o", str(out), "--position-temperature", "-1"]
+        expected = "position temperature must be at least 0"
     assert main(args + ["--model", model, "--steps", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]

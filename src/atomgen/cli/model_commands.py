@@ -39,7 +39,7 @@ def _is_folder(path: str) -> bool:
 
 # The `atomgen sample` options each family takes (beyond -n, --seed, --batch-size, --steps).
 _FAMILY_OPTIONS = {
-    "quetzal": ("temperature", "elements"),
+    "quetzal": ("temperature", "position_temperature", "elements"),
     "adit": ("kind", "label", "guidance", "sampler", "n_atoms"),
     "nextmol": ("temperature", "top_k"),
 }
@@ -207,6 +207,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     quetzal = p.add_argument_group("Quetzal")
     quetzal.add_argument("--temperature", type=float,
                          help="of the atom-type (Quetzal) or SELFIES-token (NExT-Mol) distribution (default 1)")
+    quetzal.add_argument("--position-temperature", type=float,
+                         help="scales the starting noise of each atom's position (default 1, the model's own; "
+                              "lower gives sharper geometry and less diversity)")
     quetzal.add_argument("--elements", help="comma-separated element symbols allowed (default: all the model knows)")
     adit = p.add_argument_group("ADiT")
     adit.add_argument("--kind", choices=["molecule", "crystal"], help="kind of system to generate")

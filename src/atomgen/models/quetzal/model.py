@@ -134,20 +134,25 @@ class QuetzalModel(nn.Module):
         return next(self.parameters()).device
 
     def _options(self, steps: int, temperature: float, elements: Sequence[int] | None, use_cache: bool,
-                 min_atoms: int = 1, max_atoms: int | None = None) -> SamplingOptions:
+                 min_atoms: int = 1, max_atoms: int | None = None, position_temperature: float = 1.0
+                 ) -> SamplingOptions:
+        for name, value in (("temperature", temperature), ("position temperature", position_temperature)):
+            if not value >= 0:
+                raise InputError(f"the {name} must be at least 0, got {value}")
         allowed = None
         if elements is not None:
             allowed = torch.zeros(len(self.config.elements) + 1, dtype=torch.bool)
             allowed[STOP] = True
             allowed[torch.as_tensor(self.classes(np.asarray(list(elements))))] = True
-        return SamplingOptions(steps=steps, temperature=temperature, allowed=allowed, use_cache=use_cache,
-                               min_atoms=min_atoms, max_atoms=max_atoms)
+        return SamplingOptions(steps=steps, temperature=temperature, position_temperature=position_temperature,
+                               allowed=allowed, use_cache=use_cache, min_atoms=min_atoms, max_atoms=max_atoms)
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(int(seed))
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = 30, temperature: float = 1.0,
-               elements: Sequence[int] | None = None, condition: dict | None = None, progress: bool = True,
+               position_temperature: float = 1.0, elements: Sequence[int] | None = None,
+               condition: dict | None = None, progress: bool = True,
                use_cache: bool = True, min_atoms: int = 1, max_atoms: int | None = None) -> list[AtomSystem]:
         """Generate `n` molecules from scratch.
 
@@ -157,6 +162,8 @@ class QuetzalModel(nn.Module):
             batch_size: molecules generated in lockstep.
             steps: Heun steps per atom position (quality saturates near 30 on QM9).
             temperature: of the type distribution (1 = the model's own; lower = more conservative).
+            position_temperature: scales the starting noise of each position's ODE (1 = the model's own
+                distribution; lower = sharper geometry and less diversity, see BENCHMARKS.md).
             elements: atomic numbers allowed (STOP always is); None allows all the model knows.
             condition: property conditioning; this model is unconditional, so it must be None.
             progress: show a progress bar.
@@ -167,13 +174,15 @@ class QuetzalModel(nn.Module):
             raise InputError("this Quetzal model is unconditional: it takes no condition")
         empty = AtomSystem(numbers=np.zeros(0, dtype=np.int64), positions=np.zeros((0, 3)))
         return self.extend([empty], n_per_prefix=n, seed=seed, batch_size=batch_size, steps=steps,
-                           temperature=temperature, elements=elements, progress=progress, use_cache=use_cache,
-                           centre=False, min_atoms=min_atoms, max_atoms=max_atoms)
+                           temperature=temperature, position_temperature=position_temperature, elements=elements,
+                           progress=progress, use_cache=use_cache, centre=False, min_atoms=min_atoms,
+                           max_atoms=max_atoms)
 
     def extend(self, prefixes: Sequence[AtomSystem], *, n_per_prefix: int = 1, seed: int = 0, batch_size: int = 256,
-               steps: int = 30, temperature: float = 1.0, elements: Sequence[int] | None = None,
-               progress: bool = True, use_cache: bool = True, centre: bool = True, min_atoms: int = 1,
-               max_atoms: int | None = None, source: str | Path | None = None) -> list[AtomSystem]:
+               steps: int = 30, temperature: float = 1.0, position_temperature: float = 1.0,
+               elements: Sequence[int] | None = None, progress: bool = True, use_cache: bool = True,
+               centre: bool = True, min_atoms: int = 1, max_atoms: int | None = None,
+               source: str | Path | None = None) -> list[AtomSystem]:
         """Complete each prefix molecule `n_per_prefix` times; results are in prefix order.
 
         The given atoms come first and unchanged. Prefixes are moved to the training frame (their heavy-atom
@@ -187,7 +196,7 @@ class QuetzalModel(nn.Module):
             classes = self.classes(prefix.numbers, source, index)
             offset = _anchor_centroid(prefix) if centre and len(prefix) else np.zeros(3)
             jobs.append((index, classes, prefix.positions - offset, offset))
-        options = self._options(steps, temperature, elements, use_cache, min_atoms, max_atoms)
+        options = self._options(steps, temperature, elements, use_cache, min_atoms, max_atoms, position_temperature)
         generator = self._generator(seed)
         results: list[list[AtomSystem]] = [[] for _ in prefixes]
         # Rows of one batch must share a prefix length; group by it, keeping the output order per prefix.
