@@ -81,6 +81,10 @@ def latent_noise(model_name: str, n: int, data_dir: str | None) -> dict:
                                     model.config.max_z)
     batch = collate_systems([dataset[k] for k in range(len(dataset))])
     mask = batch["numbers"] > 0
+    if model.config.latent_scale is None:
+        # An autoencoder-only checkpoint: measure the scale on these molecules. The DiT stage measures it on
+        # random training systems, about 95 % of whose atoms are QM9's, so the two units agree closely.
+        model = model.with_latent_scale([batch])
     scale = model.config.latent_scale
     generator = torch.Generator().manual_seed(0)
     rows = {}

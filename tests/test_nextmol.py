@@ -15,7 +15,8 @@ from atomgen.data.selfies_vocab import SelfiesVocabulary, selfies_to_smiles, smi
 from atomgen.diffusion import vp
 from atomgen.errors import InputError
 from atomgen.models.nextmol.alignment import chirality_agreement, kabsch_align
-from atomgen.models.nextmol.conformer import ConformerConfig, ConformerModel, chirality_error, local_distance_error
+from atomgen.models.nextmol.chirality import chirality_error, steer_chirality, stereocentre_volumes
+from atomgen.models.nextmol.conformer import ConformerConfig, ConformerModel, local_distance_error
 from atomgen.models.nextmol.language import SelfiesLanguageModel
 
 from .conftest import embedded
@@ -196,6 +197,50 @@ def test_vp_sampler_reaches_a_gaussian_target():
     for stochastic in (True, False):
         out = vp.sample(predict_clean, noise, 200, stochastic=stochastic, generator=torch.Generator().manual_seed(1))
         assert abs(out.mean().item() - m) < 0.02 and abs(out.std().item() - s) < 0.02
+
+
+def test_a_guide_moves_the_noisy_sample_so_that_the_steer_persists():
+    """A model that trusts its input (x̂₀ = x_t/α) keeps whatever the guide did: a shift d of one estimate comes
+    out as the same shift d of the sample, with either sampler. Steering x̂₀ alone would keep only a
+    fraction of it."""
+    shift = torch.tensor([0.7, -0.2, 0.1], dtype=torch.float64)
+
+    def trusting(x, t):
+        return x / vp.alpha_sigma(t)[0][:, None]
+
+    calls = []
+
+    def shift_third(clean, t):
+        calls.append(t)
+        return clean + shift if len(calls) == 3 else clean
+
+    noise = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for stochastic in (True, False):
+        calls.clear()
+        runs = [vp.sample(trusting, noise, 20, stochastic=stochastic, generator=torch.Generator().manual_seed(1),
+                          guide=guide) for guide in (None, shift_third)]
+        assert len(calls) == 20
+        assert torch.allclose(runs[1] - runs[0], shift.expand(5, 3), atol=1e-8)
+
+
+def test_the_steer_gives_every_stereocentre_its_hand_and_moves_nothing_else():
+    molecules = [embedded("C[C@H](N)O"), embedded("CCO"), embedded("C[C@H]1CO[C@@H]1C")]
+    dataset = ConformerDataset.from_systems(molecules)
+    batch = collate_graphs([dataset[k] for k in range(len(dataset))])
+    order = batch["chiral_order"]
+    mirrored = batch["positions"] * torch.tensor([-1.0, 1.0, 1.0]) / 1.5  # every centre of the wrong hand
+    volumes, centres = stereocentre_volumes(mirrored, order)
+    assert centres.sum().item() == 3 and torch.all(volumes[centres] < 0)
+    steered = steer_chirality(mirrored, order)
+    volumes, _ = stereocentre_volumes(steered, order)
+    assert torch.all(volumes[centres] > 0.3)
+    moved = (steered - mirrored).norm(dim=-1) > 0
+    involved = centres.clone()
+    for row, _, neighbour in order.nonzero().tolist():
+        involved[row, neighbour] = True
+    assert not torch.any(moved & ~involved)  # only the centres and their neighbours move
+    assert torch.equal(steered[1], mirrored[1])  # a molecule without stereocentres is left alone
+    assert torch.equal(steer_chirality(mirrored[1:2], order[1:2]), mirrored[1:2])
 
 
 def test_kabsch_undoes_rotations_but_not_reflections():

@@ -50,6 +50,18 @@ def test_conformers_of_a_smiles_and_of_a_file_keep_the_input_order(tmp_path, tra
     assert counts == [9, 9, 12, 12, 6, 6]
 
 
+def test_the_chirality_steer_moves_chiral_molecules_only(tmp_path, trained):
+    written = {}
+    for smiles in ("CCO", "C[C@H](N)O"):
+        for flag in ([], ["--no-chirality-steer"]):
+            out = tmp_path / f"{len(written)}.sdf"
+            assert main(["conformers", smiles, "-n", "2", "-o", str(out), "--model", str(trained), "--steps", "6",
+                         "--stereo-retries", "0", *flag]) == 0
+            written[smiles, bool(flag)] = out.read_text()
+    assert written["CCO", True] == written["CCO", False]
+    assert written["C[C@H](N)O", True] != written["C[C@H](N)O", False]
+
+
 @pytest.mark.parametrize("smiles, message", [
     ("C1CC(", "cannot parse SMILES 'C1CC('"),
     ("CCCl", "element Cl is not one this model knows"),

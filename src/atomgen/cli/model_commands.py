@@ -170,7 +170,8 @@ def _cmd_conformers(args: argparse.Namespace) -> None:
     smiles, source = _read_smiles(args.input)
     model = load_model(args.model, family="nextmol", device=args.device)
     systems = model.conformers(smiles, args.n, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
-                               skip_invalid=args.skip_invalid, source=source, stereo_retries=args.stereo_retries)
+                               skip_invalid=args.skip_invalid, source=source, stereo_retries=args.stereo_retries,
+                               steer_chirality=not args.no_chirality_steer)
     write(args.output, systems)
     print(f"wrote {len(systems)} conformers of {len(systems) // max(args.n, 1)} molecules to {args.output}")
 
@@ -258,6 +259,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stereo-retries", type=int, default=2,
                    help="draws again a conformer with a wrong relative configuration of its stereocentres, up to "
                         "this many times (default 2)")
+    p.add_argument("--no-chirality-steer", action="store_true",
+                   help="do not steer stereocentres to their hand while sampling (the model alone)")
     p.set_defaults(func=_cmd_conformers)
 
     p = sub.add_parser("train", help="train a model with Lightning (CPU, GPUs, nodes: set trainer.* in the config)")

@@ -66,7 +66,8 @@ def noisy(clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Te
 
 def sample(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, *, stochastic: bool = True,
            generator: torch.Generator | None = None,
-           project: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+           project: Callable[[torch.Tensor], torch.Tensor] | None = None,
+           guide: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Go from pure noise (t = MAX_T) to data in `steps` steps.
 
     Args:
@@ -76,6 +77,9 @@ def sample(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, *, st
         stochastic: DDPM's ancestral step (fresh noise at every step) or, when False, DDIM's deterministic one.
         generator: random numbers of the ancestral steps.
         project: applied to every x̂₀ before it is used (e.g. removing the centre of mass of each system).
+        guide: steers x̂₀, given (x̂₀, t), after `project`. The noisy sample moves with it, x_t += α(t)·(steered -
+            x̂₀), keeping its noise: steering x̂₀ alone would let the next estimate, made from the unmoved x_t,
+            undo the steer.
     """
     if steps < 1:
         raise ValueError(f"at least one sampling step is needed, not {steps}")
@@ -87,6 +91,10 @@ def sample(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, *, st
         if project is not None:
             clean = project(clean)
         alpha, sigma = alpha_sigma(t)
+        if guide is not None:
+            steered = guide(clean, t.expand(rows))
+            x = x + alpha * (steered - clean)
+            clean = steered
         alpha_next, sigma_next = alpha_sigma(t_next)
         if t_next <= 0:
             x = clean

@@ -8,7 +8,8 @@ the truth after the truth is optimally rotated onto the prediction (so the model
 orientation it cannot know), weighted by min-SNR-5 (`vp.min_snr_weight`); optionally, at low noise, also the error
 of the bond lengths and 1-3 distances (`local_geometry_weight`), and a hinge on the handedness of every
 stereocentre (`chirality_weight`). Sampling: DDPM ancestral steps (fresh noise
-at every step, so repeated calls give different conformers), centring every clean estimate.
+at every step, so repeated calls give different conformers), centring every clean estimate and, early in the
+chain, steering it to the right hand at every stereocentre (`chirality.steer_chirality`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch import nn
 from atomgen.data.augment import centre, random_rotations
 from atomgen.diffusion import vp
 from atomgen.models.nextmol.alignment import kabsch_align
+from atomgen.models.nextmol.chirality import CHIRALITY_MARGIN, STEER_TIMES, chirality_error, steer_chirality
 from atomgen.models.nextmol.conformer_net import ConformerNetwork
 
 
@@ -125,43 +127,28 @@ class ConformerModel(nn.Module):
 
     @torch.no_grad()
     def generate(self, batch: dict[str, torch.Tensor], *, steps: int = 100, stochastic: bool = True,
-                 generator: torch.Generator | None = None, context: torch.Tensor | None = None) -> list[np.ndarray]:
-        """Coordinates (Å, centred) of every molecule of a batch of graphs."""
+                 generator: torch.Generator | None = None, context: torch.Tensor | None = None,
+                 steer: bool = True) -> list[np.ndarray]:
+        """Coordinates (Å, centred) of every molecule of a batch of graphs.
+
+        `steer` moves every clean estimate early in the chain so that each stereocentre has the hand its chiral
+        order asks for (`chirality.steer_chirality`); the model on its own decides hands about at random.
+        """
         mask = batch["mask"]
         device = mask.device
         noise = torch.randn(*mask.shape, 3, generator=generator, device=device)
         noise = centre(noise, mask)
+
+        def steer_hands(clean: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            if not STEER_TIMES[0] <= float(t[0]) <= STEER_TIMES[1]:
+                return clean
+            return centre(steer_chirality(clean, batch["chiral_order"]), mask)
+
         coordinates = vp.sample(lambda x, t: self._predict(x, t, batch, context).float(), noise, steps,
-                                stochastic=stochastic, generator=generator, project=lambda x: centre(x, mask))
+                                stochastic=stochastic, generator=generator, project=lambda x: centre(x, mask),
+                                guide=steer_hands if steer else None)
         coordinates = (coordinates * self.config.coordinate_scale).cpu().numpy().astype(np.float64)
         return [coordinates[row, :n] for row, n in enumerate(batch["n_atoms"].tolist())]
-
-
-CHIRALITY_MARGIN = 0.2
-"""Normalised signed volume a stereocentre's prediction must reach on the true side; a tetrahedral centre's is
-about 0.77, so the margin asks for a clearly tetrahedral centre of the right hand, not a flat one."""
-
-
-def chirality_error(predicted: torch.Tensor, clean: torch.Tensor,
-                    chiral_order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the squared hinge on each stereocentre's handedness (B, N), zero at other atoms; stereocentre mask (B, N)).
-
-    A centre's handedness is the sign of the normalised signed volume u1·(u2×u3)/(|u1||u2||u3|) of the bonds to
-    its neighbours numbered 1, 2, 3 by `chiral_order` (B, N, N); the true sign is read from the clean
-    coordinates, so no convention enters. The hinge is max(0, margin - sign·volume)², zero for a prediction of
-    the right hand clearly away from flat. Rotation-invariant; a mirror image scores badly.
-    """
-    centre_mask = (chiral_order == 1).any(-1)  # (B, N)
-    neighbours = [(chiral_order == k).float().argmax(-1) for k in (1, 2, 3)]  # (B, N) each
-
-    def volumes(x: torch.Tensor) -> torch.Tensor:
-        bonds = [torch.gather(x, 1, index[..., None].expand(-1, -1, 3)) - x for index in neighbours]
-        unit = [bond / bond.norm(dim=-1, keepdim=True).clamp(min=1e-6) for bond in bonds]
-        return (unit[0] * torch.cross(unit[1], unit[2], dim=-1)).sum(-1)
-
-    hand = torch.sign(volumes(clean.float()))
-    hinge = (CHIRALITY_MARGIN - hand * volumes(predicted.float())).clamp(min=0) ** 2
-    return hinge * centre_mask, centre_mask
 
 
 def local_distance_error(predicted: torch.Tensor, clean: torch.Tensor, graph_distance: torch.Tensor,

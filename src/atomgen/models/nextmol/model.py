@@ -1,10 +1,11 @@
 """NExTMolModel: a SELFIES language model and a conformer model in one object, and the pipeline between them.
 
 `sample(n)` writes n molecules as SELFIES (always valid), then builds a 3D conformer for each; `conformers(smiles,
-n)` builds n conformers for any molecule. The conformer model is not equivariant, so a generated structure can
-come out as the mirror image of the molecule asked for; for a molecule with stereocentres, the mirror image is
-kept instead whenever it agrees with more of them (reflection changes nothing else about a conformer), and a
-conformer whose centres disagree in a way no reflection mends (two of three right, say) is drawn again.
+n)` builds n conformers for any molecule. The conformer model is not equivariant, and on its own it picks the
+hand of a stereocentre about at random: the sampler steers every centre to its hand early in the chain; a
+conformer that still comes out wrong is replaced by its mirror image whenever that agrees with more centres
+(reflection changes nothing else about a conformer), and one whose centres disagree in a way no reflection mends
+(two of three right, say) is drawn again.
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
     @torch.no_grad()
     def conformers(self, smiles: Sequence, n: int = 1, *, seed: int = 0, steps: int | None = None,
                    batch_size: int = 256, progress: bool = True, skip_invalid: bool = False,
-                   source: str | None = None, stereo_retries: int = 2, stochastic: bool = True
-                   ) -> list[AtomSystem]:
+                   source: str | None = None, stereo_retries: int = 2, stochastic: bool = True,
+                   steer_chirality: bool = True) -> list[AtomSystem]:
         """n conformers (hydrogens included, bonds set) of each molecule, in input order.
 
         Molecules are SMILES, or RDKit molecules with explicit hydrogens and stereochemistry assigned, whose atom
@@ -165,9 +166,11 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
         molecule that cannot be parsed or built is an InputError naming its record, or with `skip_invalid` a
         warning, and it is left out.
 
-        A conformer of a molecule with several stereocentres can come out with a wrong relative configuration,
-        which no reflection mends: it is drawn again, up to `stereo_retries` times, and the draw with the most
-        centres right is kept.
+        Stereocentres: `steer_chirality` steers every centre to its hand early in the sampling chain
+        (`ConformerModel.generate`). A conformer that still comes out with a centre wrong is replaced by its
+        mirror image when that gets more centres right; one with a wrong relative configuration, which no
+        reflection mends, is drawn again, up to `stereo_retries` times, and the draw with the most centres right
+        is kept.
 
         `stochastic` picks DDPM's ancestral sampler (the default); False picks DDIM's deterministic one.
         """
@@ -186,18 +189,21 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
         rows = [job for job in jobs for _ in range(n)]
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         with tqdm(total=len(rows), desc="conformers", unit="conf", disable=not progress) as bar:
-            drawn = self._draw(rows, range(len(rows)), steps, stochastic, batch_size, generator, bar)
+            drawn = self._draw(rows, range(len(rows)), steps, stochastic, steer_chirality, batch_size, generator,
+                               bar)
         for _ in range(stereo_retries):
             wrong = [k for k, (_, agree, total) in drawn.items() if agree < total]
             if not wrong:
                 break
-            for k, again in self._draw(rows, wrong, steps, stochastic, batch_size, generator).items():
+            for k, again in self._draw(rows, wrong, steps, stochastic, steer_chirality, batch_size,
+                                       generator).items():
                 if again[1] > drawn[k][1]:
                     drawn[k] = again
         return [_system(mol, graph, drawn[k][0], record) for k, (record, mol, graph) in enumerate(rows)]
 
-    def _draw(self, rows: list, which: Sequence[int], steps: int | None, stochastic: bool, batch_size: int,
-              generator: torch.Generator, bar: tqdm | None = None) -> dict[int, tuple[np.ndarray, int, int]]:
+    def _draw(self, rows: list, which: Sequence[int], steps: int | None, stochastic: bool, steer: bool,
+              batch_size: int, generator: torch.Generator, bar: tqdm | None = None
+              ) -> dict[int, tuple[np.ndarray, int, int]]:
         """{row: (positions, stereocentres right, stereocentres)} of one new conformer of each chosen row."""
         order = sorted(which, key=lambda k: len(rows[k][2]))  # similar sizes: little padding
         drawn = {}
@@ -207,7 +213,7 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
             batch = {key: value.to(self.device) for key, value in batch.items()}
             coordinates = self.conformer.generate(batch, steps=steps or self.config.sampling_steps,
                                                   stochastic=stochastic, generator=generator,
-                                                  context=self.atom_context(batch))
+                                                  context=self.atom_context(batch), steer=steer)
             for k, positions in zip(chunk, coordinates):
                 drawn[k] = _mirror_if_better(rows[k][1], positions)
             if bar is not None:
