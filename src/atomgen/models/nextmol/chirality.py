@@ -43,9 +43,10 @@ STEER_MARGIN = 0.5
 """Signed volume the steer asks of every stereocentre: well on the counter-clockwise side, a little short of a
 tetrahedral centre's 0.7 so that strained ring centres (down to about 0.1 in QM9) are not bent further."""
 STEER_TIMES = (0.3, 1.0)
-"""Diffusion times at which the sampler steers: the hand of a centre is decided early in the chain (and the model
-alone picks it about at random); below 0.3 the model finishes the local geometry unsteered, which keeps bond
-lengths as good as without the steer."""
+"""Diffusion times at which the sampler steers: the hand of a centre is decided early in the chain, where the model
+alone often picks the wrong one; below 0.3 the model finishes the local geometry unsteered, which keeps bond
+lengths as good as without the steer. A hand the model insists on (some ring centres) survives the steer, and
+is left to the mirror and the retries of `NExTMolModel.conformers`."""
 STEER_ITERATIONS = 40
 STEER_STEP = 0.02
 """Gradient steps of the steer, and their size in model units (about 0.03 Å per unit of gradient)."""

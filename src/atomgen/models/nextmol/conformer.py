@@ -132,7 +132,7 @@ class ConformerModel(nn.Module):
         """Coordinates (Å, centred) of every molecule of a batch of graphs.
 
         `steer` moves every clean estimate early in the chain so that each stereocentre has the hand its chiral
-        order asks for (`chirality.steer_chirality`); the model on its own decides hands about at random.
+        order asks for (`chirality.steer_chirality`); the model on its own often picks the wrong hand.
         """
         mask = batch["mask"]
         device = mask.device

@@ -1,8 +1,8 @@
 """NExTMolModel: a SELFIES language model and a conformer model in one object, and the pipeline between them.
 
 `sample(n)` writes n molecules as SELFIES (always valid), then builds a 3D conformer for each; `conformers(smiles,
-n)` builds n conformers for any molecule. The conformer model is not equivariant, and on its own it picks the
-hand of a stereocentre about at random: the sampler steers every centre to its hand early in the chain; a
+n)` builds n conformers for any molecule. The conformer model is not equivariant, and on its own it often picks
+the wrong hand at a stereocentre: the sampler steers every centre to its hand early in the chain; a
 conformer that still comes out wrong is replaced by its mirror image whenever that agrees with more centres
 (reflection changes nothing else about a conformer), and one whose centres disagree in a way no reflection mends
 (two of three right, say) is drawn again.
