@@ -12,6 +12,8 @@ from atomgen.errors import InputError
 
 DEFAULT_QUETZAL = "quetzal-qm9-small"
 DEFAULT_NEXTMOL = "nextmol-qm9"
+RELAX_HELP = ("polish each conformer with a short MMFF94 minimisation (RDKit); one MMFF cannot type, or whose "
+              "stereochemistry it would change, is kept as generated")
 
 
 def _elements(text: str | None) -> list[int] | None:
@@ -41,7 +43,7 @@ def _is_folder(path: str) -> bool:
 _FAMILY_OPTIONS = {
     "quetzal": ("temperature", "position_temperature", "elements"),
     "adit": ("kind", "label", "guidance", "sampler", "n_atoms"),
-    "nextmol": ("temperature", "top_k"),
+    "nextmol": ("temperature", "top_k", "relax"),
 }
 
 
@@ -171,7 +173,7 @@ def _cmd_conformers(args: argparse.Namespace) -> None:
     model = load_model(args.model, family="nextmol", device=args.device)
     systems = model.conformers(smiles, args.n, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
                                skip_invalid=args.skip_invalid, source=source, stereo_retries=args.stereo_retries,
-                               steer_chirality=not args.no_chirality_steer)
+                               steer_chirality=not args.no_chirality_steer, relax=args.relax)
     write(args.output, systems)
     print(f"wrote {len(systems)} conformers of {len(systems) // max(args.n, 1)} molecules to {args.output}")
 
@@ -220,6 +222,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     adit.add_argument("--n-atoms", type=int, help="atoms per system (default: drawn from the training data)")
     nextmol = p.add_argument_group("NExT-Mol")
     nextmol.add_argument("--top-k", type=int, help="draw each SELFIES token among the k most likely (default: all)")
+    nextmol.add_argument("--relax", action="store_const", const=True, help=RELAX_HELP)
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("likelihood", help="exact log-likelihood (nats) of each molecule in a file")
@@ -261,6 +264,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "this many times (default 2)")
     p.add_argument("--no-chirality-steer", action="store_true",
                    help="do not steer stereocentres to their hand while sampling (the model alone)")
+    p.add_argument("--relax", action="store_true", help=RELAX_HELP)
     p.set_defaults(func=_cmd_conformers)
 
     p = sub.add_parser("train", help="train a model with Lightning (CPU, GPUs, nodes: set trainer.* in the config)")

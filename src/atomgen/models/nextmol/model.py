@@ -29,6 +29,7 @@ from atomgen.models.nextmol.config import NExTMolConfig
 from atomgen.models.nextmol.conformer import ConformerModel
 from atomgen.models.nextmol.language import SelfiesLanguageModel
 from atomgen.system import AtomSystem
+from atomgen.tasks.relax import relax_all
 
 FAMILY = "nextmol"
 STAGES = ("language", "conformer")
@@ -101,8 +102,9 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int | None = None,
                condition: str | None = None, progress: bool = True, temperature: float = 1.0,
-               top_k: int | None = None, stochastic: bool = True) -> list[AtomSystem]:
-        """Generate n molecules de novo: SELFIES from the language model, then one conformer each.
+               top_k: int | None = None, stochastic: bool = True, relax: bool = False) -> list[AtomSystem]:
+        """Generate n molecules de novo: SELFIES from the language model, then one conformer each (polished
+        with MMFF94 when `relax`, see `conformers`).
 
         Molecules the conformer model cannot build (an element it was not trained on, more atoms than it
         takes) are replaced by new draws, so exactly n come back.
@@ -118,7 +120,7 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
                     accepted.append(smiles)
             draw += 1
         return self.conformers(accepted, 1, seed=seed, steps=steps, batch_size=batch_size, progress=progress,
-                               stochastic=stochastic)
+                               stochastic=stochastic, relax=relax)
 
     def _buildable(self, smiles: str) -> bool:
         try:
@@ -158,7 +160,7 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
     def conformers(self, smiles: Sequence, n: int = 1, *, seed: int = 0, steps: int | None = None,
                    batch_size: int = 256, progress: bool = True, skip_invalid: bool = False,
                    source: str | None = None, stereo_retries: int = 2, stochastic: bool = True,
-                   steer_chirality: bool = True) -> list[AtomSystem]:
+                   steer_chirality: bool = True, relax: bool = False) -> list[AtomSystem]:
         """n conformers (hydrogens included, bonds set) of each molecule, in input order.
 
         Molecules are SMILES, or RDKit molecules with explicit hydrogens and stereochemistry assigned, whose atom
@@ -173,6 +175,10 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
         is kept.
 
         `stochastic` picks DDPM's ancestral sampler (the default); False picks DDIM's deterministic one.
+
+        `relax` polishes every conformer with a short MMFF94 minimisation (`atomgen.tasks.relax`); a conformer
+        MMFF cannot type, or whose stereochemistry the minimisation would change, is kept as generated (a warning
+        counts them).
         """
         self.eval()
         jobs, skipped = [], 0
@@ -199,7 +205,13 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
                                        generator).items():
                 if again[1] > drawn[k][1]:
                     drawn[k] = again
-        return [_system(mol, graph, drawn[k][0], record) for k, (record, mol, graph) in enumerate(rows)]
+        systems = [_system(mol, graph, drawn[k][0], record) for k, (record, mol, graph) in enumerate(rows)]
+        if relax:
+            systems, unchanged = relax_all(systems)
+            if unchanged:
+                warnings.warn(f"MMFF relaxation left {unchanged} of {len(systems)} conformers as generated",
+                              stacklevel=2)
+        return systems
 
     def _draw(self, rows: list, which: Sequence[int], steps: int | None, stochastic: bool, steer: bool,
               batch_size: int, generator: torch.Generator, bar: tqdm | None = None
