@@ -203,6 +203,7 @@ def denovo(model_name: str, n: int, data_dir: str | None) -> dict:
     """n molecules (seed 0): SELFIES from the language model, one conformer each, full evaluator against QM9;
     then the same molecules after the MMFF relaxation (`atomgen.tasks.relax`), evaluated again."""
     from atomgen import evaluate
+    from atomgen.tasks.relax import relax_all
 
     model = _model(model_name)
     start = time.perf_counter()
