@@ -78,6 +78,10 @@ def _sampler(entry: dict) -> list[str]:
         rmsd = f"{row['rmsd_median']:.3f}" if "rmsd_median" in row else "-"
         lines.append(f"| {name} | {row['bond_length_mae']:.4f} | {_pct(row['bonds_within_0.02'])} | "
                      f"{_pct(row['atom_stability'])} | {_pct(row['molecule_stability'])} | {rmsd} |")
+    relaxed = [(name, row) for name, row in r["rows"].items() if "left_unrelaxed" in row]
+    lines += ["", *(f"\"{name}\": the conformers of the row above it after the opt-in MMFF94 relaxation (`--relax`); "
+                    f"{row['left_unrelaxed']} of {r['n']} were left as generated (MMFF could not type them, or the "
+                    "minimisation would have changed their stereochemistry)." for name, row in relaxed)]
     return lines + [""]
 
 

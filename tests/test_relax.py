@@ -67,3 +67,11 @@ def test_a_minimisation_that_would_change_stereochemistry_is_refused(monkeypatch
     monkeypatch.setattr(rdForceFieldHelpers, "MMFFOptimizeMolecule", mirroring_optimiser)
     system = from_rdkit(_minimised(smiles))
     assert (relax_mmff(system) is None) == refused
+
+
+@pytest.mark.parametrize("smiles", ["Cc1noc(=O)c(O)n1", "Cc1cc(F)c[nH]c1=O", "C/N=c1\\onc(C#N)o1"])
+def test_aromatic_rings_that_mmff_retypes_are_still_relaxed(smiles):
+    # MMFF's typing rewrites RDKit's aromaticity flags; that alone must not count as a change of stereochemistry.
+    system = from_rdkit(_minimised(smiles))
+    stretched = system.copy(positions=1.03 * system.positions)
+    assert relax_mmff(stretched) is not None

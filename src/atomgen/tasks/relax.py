@@ -33,10 +33,12 @@ def relax_mmff(system: AtomSystem, *, max_iters: int = MAX_ITERATIONS) -> AtomSy
         return None
     if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
         return None
-    before = _stereo_from_3d(mol)
+    template = Chem.Mol(mol)  # MMFF typing rewrites aromaticity flags; compare stereo on untouched copies
     rdForceFieldHelpers.MMFFOptimizeMolecule(mol, maxIters=max_iters)
     positions = mol.GetConformer().GetPositions()
-    if not np.isfinite(positions).all() or _stereo_from_3d(mol) != before:
+    if not np.isfinite(positions).all():
+        return None
+    if _stereo_from_3d(template, positions) != _stereo_from_3d(template, system.positions):
         return None
     return system.copy(positions=positions)
 
@@ -51,10 +53,14 @@ def relax_all(systems: Sequence[AtomSystem], *, max_iters: int = MAX_ITERATIONS)
     return relaxed, unchanged
 
 
-def _stereo_from_3d(mol) -> str:
-    """Isomeric SMILES with every stereocentre and double bond assigned from the conformer."""
+def _stereo_from_3d(mol, positions: np.ndarray) -> str:
+    """Isomeric SMILES of the molecule with every stereocentre and double bond assigned from these positions."""
     from rdkit import Chem
+    from rdkit.Geometry import Point3D
 
     copy = Chem.Mol(mol)
+    conformer = copy.GetConformer()
+    for k, (x, y, z) in enumerate(positions):
+        conformer.SetAtomPosition(k, Point3D(float(x), float(y), float(z)))
     Chem.AssignStereochemistryFrom3D(copy)
     return Chem.MolToSmiles(copy)
