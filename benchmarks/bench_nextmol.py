@@ -261,13 +261,15 @@ def geom_qm9(model_name: str, n: int, data_dir: str | None) -> dict:
         # Same seed, so the MMFF row optimises exactly the ETKDG row's embeddings.
         rows["ETKDG"].append(etkdg_conformers(reference, k, seed=index))
         rows["ETKDG+MMFF"].append(etkdg_conformers(reference, k, seed=index, mmff=True))
+    # A molecule some method makes no conformer of (ETKDG cannot embed a few) is left out of every row.
+    kept = [i for i in range(len(references)) if all(len(made[i]) for made in rows.values())]
     table = {}
     for name, generated in rows.items():
-        metrics = coverage_metrics(generated, [[ref] for ref in references], DELTA_QM9)
+        metrics = coverage_metrics([generated[i] for i in kept], [[references[i]] for i in kept], DELTA_QM9)
         metrics.pop("per_molecule")
         table[name] = metrics
-    return {"n_molecules": len(references),
-            "conformers_per_molecule_median": float(np.median(sizes)), "rows": table}
+    return {"n_molecules": len(kept), "left_out": len(references) - len(kept),
+            "conformers_per_molecule_median": float(np.median([sizes[i] for i in kept])), "rows": table}
 
 
 def transfer(without: str, with_transfer: str, n: int, k: int, data_dir: str | None) -> dict:

@@ -95,6 +95,8 @@ def test_coverage_metrics_aggregate_over_molecules():
     assert out["AMR-P"]["median"] == pytest.approx((0.95 + 0.5) / 2)
     with pytest.raises(InputError):
         coverage_metrics({"a": gens["a"]}, refs)
+    with pytest.raises(InputError, match="at least one generated"):  # a method that made no conformer of one
+        coverage_metrics([gens["a"], []], [refs["a"], refs["b"]])
 
 
 def test_single_reference_mean_and_median():

@@ -127,6 +127,9 @@ def rmsd_matrix(
 def coverage_from_matrix(rmsd: np.ndarray, delta: float = DELTA_QM9) -> dict[str, float]:
     """COV-R, AMR-R, COV-P, AMR-P of one molecule from its (n_ref, n_gen) RMSD matrix (covered: RMSD < delta)."""
     rmsd = np.asarray(rmsd, dtype=np.float64)
+    if rmsd.size == 0:
+        raise InputError(f"coverage needs at least one generated and one reference conformer, got "
+                         f"{rmsd.shape[1] if rmsd.ndim == 2 else 0} and {rmsd.shape[0]}")
     ref_min, gen_min = rmsd.min(axis=1), rmsd.min(axis=0)
     return {
         "COV-R": float(np.mean(ref_min < delta)),
