@@ -241,19 +241,20 @@ def geom_qm9(model_name: str, n: int, data_dir: str | None) -> dict:
         return Chem.MolToSmiles(Chem.RemoveHs(mol), isomericSmiles=False)
 
     with open(shared_data_dir() / "geom_qm9" / "conformer_test_smiles.csv") as handle:
-        listed = {}
+        listed, unparsable = {}, 0
         for row in csv.DictReader(handle):
             mol = Chem.MolFromSmiles(row["corrected_smiles"])
-            if mol is not None:
+            if mol is None:  # a few listed SMILES (charged aromatic rings) do not kekulise in RDKit
+                unparsable += 1
+            else:
                 listed.setdefault(graph_key(mol), int(row["n_conformers"]))
-    references, sizes = [], []
+    matched, sizes = [], []
     for system in load_qm9("test", data_dir):
         mol = mol_from_coordinates(system.numbers, system.positions)
         if mol is not None and graph_key(mol) in listed:
-            references.append(mol)
+            matched.append(mol)
             sizes.append(2 * listed.pop(graph_key(mol)))
-        if len(references) == n:
-            break
+    references, sizes = matched[:n], sizes[:n]
     model = _model(model_name)
     rows = {"NExT-Mol": [], "ETKDG": [], "ETKDG+MMFF": []}
     for index, (reference, k) in enumerate(zip(references, sizes)):
@@ -268,7 +269,8 @@ def geom_qm9(model_name: str, n: int, data_dir: str | None) -> dict:
         metrics = coverage_metrics([generated[i] for i in kept], [[references[i]] for i in kept], DELTA_QM9)
         metrics.pop("per_molecule")
         table[name] = metrics
-    return {"n_molecules": len(kept), "left_out": len(references) - len(kept),
+    return {"n_molecules": len(kept), "left_out": len(references) - len(kept), "listed_unparsable": unparsable,
+            "listed_in_qm9_test": len(matched),
             "conformers_per_molecule_median": float(np.median([sizes[i] for i in kept])), "rows": table}
 
 

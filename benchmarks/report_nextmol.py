@@ -118,8 +118,12 @@ def _geom_qm9(entry: dict) -> list[str]:
              "GEOM's CREST conformer ensembles are not reachable here, so this is not the published GEOM-QM9 "
              "protocol. Molecules of `geom_qm9/conformer_test_smiles.csv` that are also QM9 test molecules (same graph; "
              "QM9 train molecules are left out because the model has seen their geometry) get their QM9 DFT geometry "
-             f"as the one reference conformer; the first {r['n_molecules']} of them (QM9 test order) are scored"
-             + (f", leaving out {r['left_out']} that some method made no conformer of" if r.get("left_out") else "")
+             + (f"({r['listed_in_qm9_test']} of the list; RDKit cannot parse {r['listed_unparsable']} of its SMILES) "
+                if "listed_in_qm9_test" in r else "")
+             + f"as the one reference conformer; the first {r['n_molecules'] + r.get('left_out', 0)} of them (QM9 "
+             "test order) are taken"
+             + (f", and {r['left_out']} that some method made no conformer of are left out" if r.get("left_out")
+                else "")
              + ". "
              f"Every method makes 2K conformers per molecule (K = GEOM's ensemble size; median 2K = "
              f"{r['conformers_per_molecule_median']:.0f}); threshold 0.5 Å; mean (median) over molecules. "
