@@ -141,6 +141,25 @@ def settings(model_name: str, label: str, n: int) -> dict:
     return {"model": model_name, "label": label, "n": n, "rows": rows, "threads": torch.get_num_threads()}
 
 
+def molecule_settings(model_name: str, n: int) -> dict:
+    """Atom and molecule stability and RDKit validity of n molecules per sampler setting (as for crystals), seed 1.
+    All three are properties of the samples alone, so choosing a setting this way reads no test data."""
+    from atomgen.eval.evaluate import molecule_metrics
+    from atomgen.eval.molecules import analyse_molecules
+
+    model = _model(model_name)
+    rows = []
+    for sampler, steps, guidance in SAMPLER_SETTINGS:
+        start = time.perf_counter()
+        generated = model.sample(n, seed=1, condition="molecule", batch_size=500, steps=steps, guidance=guidance,
+                                 sampler=sampler, progress=False)
+        seconds = time.perf_counter() - start
+        metrics = molecule_metrics(analyse_molecules(generated, workers=1), set())
+        rows.append({"sampler": sampler, "steps": steps, "guidance": guidance, "seconds": seconds,
+                     **{key: metrics[key] for key in ("atom_stability", "molecule_stability", "rdkit_validity")}})
+    return {"model": model_name, "n": n, "rows": rows, "threads": torch.get_num_threads()}
+
+
 def molecules(model_name: str, n: int, data_dir: str | None) -> dict:
     """n molecules (seed 0, default steps and guidance) through the full evaluator against QM9."""
     from atomgen import evaluate
@@ -215,6 +234,7 @@ def main() -> None:
         "crystals": lambda: crystals(args.model, "perov_5", args.n),
         "carbon": lambda: crystals(args.model, "carbon_24", args.n // 2),
         "settings": lambda: settings(args.model, "perov_5", args.n // 2),
+        "molecule-settings": lambda: molecule_settings(args.model, args.n // 5),
         "molecules": lambda: molecules(args.model, args.n, args.data_dir),
         "latent-noise": lambda: latent_noise(args.model, args.n // 3, args.data_dir),
         "throughput": lambda: throughput(args.model, args.quetzal),

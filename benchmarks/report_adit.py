@@ -85,6 +85,20 @@ def _settings(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _molecule_settings(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = ["## ADiT: sampler settings for molecules", "",
+             f"{r['n']} molecules from `{r['model']}` per setting (seed 1, batch 500, {r['threads']} threads). "
+             "Stability and validity are properties of the samples alone, so no test data is read in choosing a "
+             "setting. " + _where(entry, "molecule-settings"), "",
+             "| sampler | steps | guidance | atom stability % | molecule stability % | RDKit validity % | seconds |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {row['sampler']} | {row['steps']} | {row['guidance']:g} | {_pct(row['atom_stability'])} | "
+              f"{_pct(row['molecule_stability'])} | {_pct(row['rdkit_validity'])} | {row['seconds']:.0f} |"
+              for row in r["rows"]]
+    return lines + [""]
+
+
 def _throughput(entry: dict) -> list[str]:
     r = entry["result"]
     names = {"adit_molecule": "ADiT, molecules (100 Euler steps, guidance 2)",
@@ -145,6 +159,7 @@ def _latent_noise(entry: dict) -> list[str]:
 def adit_sections(results: dict) -> list[str]:
     """Markdown lines for every ADiT part that has results, in a fixed order."""
     renderers = [("reconstruction", _reconstruction), ("crystals", lambda e: _crystals(e, "crystals")),
-                 ("carbon", lambda e: _crystals(e, "carbon")), ("settings", _settings), ("molecules", _molecules),
+                 ("carbon", lambda e: _crystals(e, "carbon")), ("settings", _settings),
+                 ("molecules", _molecules), ("molecule-settings", _molecule_settings),
                  ("latent-noise", _latent_noise), ("joint-vs-single", _joint_vs_single), ("throughput", _throughput)]
     return [line for part, render in renderers if part in results for line in render(results[part])]
