@@ -118,10 +118,10 @@ def _geom_qm9(entry: dict) -> list[str]:
              "GEOM's CREST conformer ensembles are not reachable here, so this is not the published GEOM-QM9 "
              "protocol. Molecules of `geom_qm9/conformer_test_smiles.csv` that are also QM9 test molecules (same graph; "
              "QM9 train molecules are left out because the model has seen their geometry) get their QM9 DFT geometry "
-             + (f"({r['listed_in_qm9_test']} of the list; RDKit cannot parse {r['listed_unparsable']} of its SMILES) "
+             "as the one reference conformer"
+             + (f" ({r['listed_in_qm9_test']} of the list; RDKit cannot parse {r['listed_unparsable']} of its SMILES)"
                 if "listed_in_qm9_test" in r else "")
-             + f"as the one reference conformer; the first {r['n_molecules'] + r.get('left_out', 0)} of them (QM9 "
-             "test order) are taken"
+             + f"; the first {r['n_molecules'] + r.get('left_out', 0)} of them (QM9 test order) are taken"
              + (f", and {r['left_out']} that some method made no conformer of are left out" if r.get("left_out")
                 else "")
              + ". "
