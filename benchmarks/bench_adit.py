@@ -123,22 +123,32 @@ SAMPLER_SETTINGS = [("euler", 100, 2.0), ("euler", 100, 1.0), ("euler", 100, 3.0
                     ("heun", 50, 2.0), ("heun", 100, 2.0)]
 
 
+def _per_sampler_setting(model_name: str, condition: str, n: int, score) -> list[dict]:
+    """n systems of one condition (seed 1) per sampler setting, each row the setting, its sampling time and
+    `score(samples)`, a dict of metrics."""
+    model = _model(model_name)
+    rows = []
+    for sampler, steps, guidance in SAMPLER_SETTINGS:
+        start = time.perf_counter()
+        generated = model.sample(n, seed=1, condition=condition, batch_size=500, steps=steps, guidance=guidance,
+                                 sampler=sampler, progress=False)
+        seconds = time.perf_counter() - start
+        rows.append({"sampler": sampler, "steps": steps, "guidance": guidance, "seconds": seconds,
+                     **score(generated)})
+    return rows
+
+
 def settings(model_name: str, label: str, n: int) -> dict:
     """Structural and compositional validity of n crystals of one class per sampler setting (sampler, steps,
     guidance), seed 1. Both are properties of the samples alone: choosing a setting this way reads no test data."""
     from atomgen.eval.crystals import compositionally_valid, structurally_valid
 
-    model = _model(model_name)
-    rows = []
-    for sampler, steps, guidance in SAMPLER_SETTINGS:
-        start = time.perf_counter()
-        generated = model.sample(n, seed=1, condition=label, batch_size=500, steps=steps, guidance=guidance,
-                                 sampler=sampler, progress=False)
-        seconds = time.perf_counter() - start
-        rows.append({"sampler": sampler, "steps": steps, "guidance": guidance, "seconds": seconds,
-                     "structural_validity": float(np.mean([structurally_valid(s) for s in generated])),
-                     "compositional_validity": float(np.mean([compositionally_valid(s) for s in generated]))})
-    return {"model": model_name, "label": label, "n": n, "rows": rows, "threads": torch.get_num_threads()}
+    def score(generated) -> dict:
+        return {"structural_validity": float(np.mean([structurally_valid(s) for s in generated])),
+                "compositional_validity": float(np.mean([compositionally_valid(s) for s in generated]))}
+
+    return {"model": model_name, "label": label, "n": n, "rows": _per_sampler_setting(model_name, label, n, score),
+            "threads": torch.get_num_threads()}
 
 
 def molecule_settings(model_name: str, n: int) -> dict:
@@ -147,17 +157,12 @@ def molecule_settings(model_name: str, n: int) -> dict:
     from atomgen.eval.evaluate import molecule_metrics
     from atomgen.eval.molecules import analyse_molecules
 
-    model = _model(model_name)
-    rows = []
-    for sampler, steps, guidance in SAMPLER_SETTINGS:
-        start = time.perf_counter()
-        generated = model.sample(n, seed=1, condition="molecule", batch_size=500, steps=steps, guidance=guidance,
-                                 sampler=sampler, progress=False)
-        seconds = time.perf_counter() - start
+    def score(generated) -> dict:
         metrics = molecule_metrics(analyse_molecules(generated, workers=1), set())
-        rows.append({"sampler": sampler, "steps": steps, "guidance": guidance, "seconds": seconds,
-                     **{key: metrics[key] for key in ("atom_stability", "molecule_stability", "rdkit_validity")}})
-    return {"model": model_name, "n": n, "rows": rows, "threads": torch.get_num_threads()}
+        return {key: metrics[key] for key in ("atom_stability", "molecule_stability", "rdkit_validity")}
+
+    return {"model": model_name, "n": n, "rows": _per_sampler_setting(model_name, "molecule", n, score),
+            "threads": torch.get_num_threads()}
 
 
 def molecules(model_name: str, n: int, data_dir: str | None) -> dict:

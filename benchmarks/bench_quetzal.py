@@ -1,4 +1,4 @@
-"""Quetzal benchmark: samples, sampling temperatures and steps, KV cache, throughput, training, decoration, completion, NLL.
+"""Quetzal benchmark: samples, temperatures, Heun steps, KV cache, throughput, training, decoration, completion, NLL.
 
     python benchmarks/bench_quetzal.py [--parts samples,kv-cache,...] [--model quetzal-qm9-small] [--data-dir DIR]
 
@@ -269,11 +269,12 @@ def precision(model_name: str, data_dir: str | None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="samples,temperatures,heun-steps,kv-cache,throughput,train-throughput,decoration,"
-                                           "scaffold,likelihood,precision")
+    parser.add_argument("--parts", default="samples,temperatures,heun-steps,kv-cache,throughput,train-throughput,"
+                                           "decoration,scaffold,likelihood,precision")
     parser.add_argument("--model", default="quetzal-qm9-small")
     parser.add_argument("-n", type=int, default=1000,
-                        help="molecules for 'samples', 'temperatures' and 'heun-steps' (each setting) and 'decoration'")
+                        help="molecules for 'samples', 'decoration', and each setting of 'temperatures' and "
+                             "'heun-steps'")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     parts = {
