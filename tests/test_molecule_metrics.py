@@ -13,6 +13,8 @@ from atomgen.eval.evaluate import evaluate, molecule_metrics
 from atomgen.eval.molecules import analyse_molecule, analyse_molecules
 from atomgen.system import AtomSystem
 
+from .conftest import embedded
+
 
 def methane(ch: float = 1.09) -> AtomSystem:
     d = ch / np.sqrt(3)
@@ -44,6 +46,46 @@ def test_carbon_with_five_bonds_is_unstable_and_invalid():
     analysis = analyse_molecule(system.numbers, system.positions)
     assert not analysis.stable and analysis.n_stable_atoms == 5
     assert analysis.edm_smiles is None
+
+
+def _stretched(system: AtomSystem, i: int, j: int, length: float) -> AtomSystem:
+    """`system` with atom j and everything on its side of the i-j bond moved so that the bond is `length` Å."""
+    positions = system.positions.copy()
+    axis = positions[j] - positions[i]
+    axis /= np.linalg.norm(axis)
+    side = (positions - positions[i]) @ axis >= (positions[j] - positions[i]) @ axis - 1e-6
+    positions[side] += (length - np.linalg.norm(system.positions[j] - system.positions[i])) * axis
+    return AtomSystem(system.numbers, positions)
+
+
+def test_instability_causes_tell_the_failures_apart():
+    ethylene = embedded("C=C")  # atoms 0, 1 are the carbons; each carbon's hydrogens lie on its own side
+    assert analyse_molecule(ethylene.numbers, ethylene.positions).instability is None
+    # A double bond too long to read as double: the connectivity still admits C=C.
+    longer = _stretched(ethylene, 0, 1, 1.45)
+    assert analyse_molecule(longer.numbers, longer.positions).instability == "bond_orders"
+    # One hydrogen fewer: an odd number of valences, no closed-shell molecule whatever the geometry.
+    radical = AtomSystem(ethylene.numbers[:-1], ethylene.positions[:-1])
+    assert analyse_molecule(radical.numbers, radical.positions).instability == "odd_valence"
+    # A carbon with five neighbours.
+    directions = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1]], dtype=float)
+    crowded = AtomSystem([6] + [1] * 5, np.vstack([[0, 0, 0], 1.09 * directions]))
+    assert analyse_molecule(crowded.numbers, crowded.positions).instability == "overcrowded"
+    # Ethane pulled apart: two methyls, even valences, but no bonding of this connectivity fills them.
+    ethane = embedded("CC")
+    apart = _stretched(ethane, 0, 1, 2.2)
+    assert analyse_molecule(apart.numbers, apart.positions).instability == "connectivity"
+
+
+def test_evaluation_reports_the_share_of_each_instability_cause(small_molecules):
+    ethylene = embedded("C=C")
+    radical = AtomSystem(ethylene.numbers[:-1], ethylene.positions[:-1])
+    report = evaluate([ethylene, radical, ethylene, radical], small_molecules, seed=0, fcd=False,
+                      posebusters=False, strain=False)
+    causes = report.details["instability_causes"]
+    assert causes["odd_valence"] == pytest.approx(0.5)
+    assert sum(causes.values()) == pytest.approx(1 - report.metrics["molecule_stability"])
+    assert "- odd valence: 50.00 %" in report.to_markdown()
 
 
 def test_uniqueness_novelty_and_validity_counts(small_molecules):

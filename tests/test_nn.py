@@ -1,10 +1,12 @@
-"""Shared blocks: the KV cache gives what a full causal pass gives; random rotations are proper and uniform."""
+"""Shared blocks: the KV cache gives what a full causal pass gives; distance biases are invariant and start at zero;
+random rotations are proper and uniform."""
 
 from __future__ import annotations
 
 import torch
 
 from atomgen.data.augment import augment_molecules, centre, random_rotations
+from atomgen.nn.distance_bias import DistanceBias
 from atomgen.nn.transformer import TransformerStack
 
 
@@ -32,6 +34,39 @@ def test_kv_cache_keep_drops_rows():
         cache.keep(torch.tensor([2, 0]))
         last = stack(x[[2, 0], 3:4], causal=True, cache=cache)
     assert torch.allclose(last[:, 0], full[[2, 0], 3], atol=1e-5)
+
+
+def test_distance_bias_starts_at_zero_and_is_invariant_under_rigid_motions():
+    torch.manual_seed(2)
+    bias = DistanceBias(layers=3, heads=2)
+    points = torch.randn(2, 5, 3) * 2
+    assert all(torch.equal(b, torch.zeros(2, 2, 5, 5)) for b in bias(points, points))
+    torch.nn.init.normal_(bias.mlp[-1].weight)
+    rotation = random_rotations(1, generator=torch.Generator().manual_seed(0))[0]
+    moved = points @ rotation.T + torch.tensor([1.0, -2.0, 0.5])
+    before, after = bias(points, points), bias(moved, moved)
+    assert len(before) == 3 and before[0].shape == (2, 2, 5, 5)
+    assert before[0].abs().max() > 0.1
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(before, after))
+    # A row of queries against the same keys is the matching row of the full matrix (what the KV cache asks for).
+    row = bias(points[:, 3:4], points[:, :4])
+    assert all(torch.allclose(r, b[:, :, 3:4, :4], atol=1e-6) for r, b in zip(row, before))
+
+
+def test_per_layer_attention_biases_reach_their_own_layer_and_the_cache_agrees():
+    torch.manual_seed(3)
+    stack = TransformerStack(depth=2, dim=16, heads=2).eval()
+    x = torch.randn(2, 5, 16)
+    biases = [torch.randn(2, 2, 5, 5), torch.zeros(2, 2, 5, 5)]
+    with torch.no_grad():
+        plain = stack(x, causal=True)
+        biased = stack(x, causal=True, mask=biases)
+        cache = stack.new_cache(batch=2, capacity=5, like=x)
+        pieces = [stack(x[:, :2], causal=True, cache=cache, mask=[b[:, :, :2, :2] for b in biases])]
+        pieces += [stack(x[:, k:k + 1], causal=True, cache=cache, mask=[b[:, :, k:k + 1, :k + 1] for b in biases])
+                   for k in range(2, 5)]
+    assert not torch.allclose(plain, biased, atol=1e-3)
+    assert torch.allclose(torch.cat(pieces, dim=1), biased, atol=1e-5)
 
 
 def test_adaln_zero_block_starts_as_identity():

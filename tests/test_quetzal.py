@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,10 +24,16 @@ from atomgen.tasks.decorate import decorate, hydrogen_rmsd, rdkit_decorate
 from .conftest import embedded
 
 
-@pytest.fixture(params=[False, True], ids=["paper-head", "prefix-geometry-head"])
+@pytest.fixture(params=["paper", "prefix-geometry-head", "distance-attention"])
 def tiny_model(request) -> QuetzalModel:
     torch.manual_seed(0)
-    return QuetzalModel(preset("tiny", prefix_geometry=request.param)).eval()
+    extended = request.param != "paper"
+    model = QuetzalModel(preset("tiny", prefix_geometry=extended,
+                                attention_distances=request.param == "distance-attention")).eval()
+    if model.network.distance_bias is not None:
+        # Its output layer starts at zero; give it weights, so the tests see biases that matter.
+        torch.nn.init.normal_(model.network.distance_bias.mlp[-1].weight, std=1.0)
+    return model
 
 
 def _batch(molecules):
@@ -138,6 +145,41 @@ def test_cache_and_no_cache_give_the_same_molecules(tiny_model):
     for a, b in zip(with_cache, without):
         assert np.array_equal(a.numbers, b.numbers)
         assert np.allclose(a.positions, b.positions, atol=1e-4)
+
+
+def test_teacher_forced_logits_match_the_cached_trunk_atom_by_atom(tiny_model, small_molecules):
+    batch = _batch(small_molecules[:1])
+    atoms, atom_positions = batch["types"], batch["positions"]
+    types = torch.cat([torch.full((1, 1), START), atoms], dim=1)  # START, a_1 ... a_n
+    positions = torch.cat([torch.zeros(1, 1, 3), atom_positions], dim=1)
+    next_types = torch.cat([atoms, torch.full((1, 1), STOP)], dim=1)
+    with torch.no_grad():
+        forced, forced_conditions = tiny_model.network(types, positions, next_types)
+        trunk = CachedTrunk(tiny_model.network, types[:, :1], positions[:, :1])
+        cached, conditions = [trunk.logits], []
+        for k in range(1, types.shape[1]):
+            conditions.append(trunk.condition(types[:, k]))
+            trunk.append(types[:, k], positions[:, k])
+            cached.append(trunk.logits)
+    assert torch.allclose(torch.stack(cached, dim=1), forced, atol=1e-4)
+    assert torch.allclose(torch.stack(conditions, dim=1), forced_conditions[:, :-1], atol=1e-4)
+    with torch.no_grad():  # a prefix of three tokens at once (decoration, completion), then the next atom
+        trunk = CachedTrunk(tiny_model.network, types[:, :3], positions[:, :3])
+        assert torch.allclose(trunk.logits, forced[:, 2], atol=1e-4)
+        assert torch.allclose(trunk.condition(types[:, 3]), forced_conditions[:, 2], atol=1e-4)
+        trunk.append(types[:, 3], positions[:, 3])
+        assert torch.allclose(trunk.logits, forced[:, 3], atol=1e-4)
+
+
+def test_distance_attention_starts_where_the_model_without_it_is():
+    torch.manual_seed(0)
+    plain = QuetzalModel(preset("tiny", prefix_geometry=True)).eval()
+    extended = QuetzalModel(preset("tiny", prefix_geometry=True, attention_distances=True)).eval()
+    missing, unexpected = extended.network.load_state_dict(plain.network.state_dict(), strict=False)
+    assert not unexpected and all(name.startswith("distance_bias.") for name in missing)
+    a = plain.sample(4, seed=5, steps=6, progress=False)
+    b = extended.sample(4, seed=5, steps=6, progress=False)
+    assert all(np.array_equal(x.numbers, y.numbers) and np.allclose(x.positions, y.positions) for x, y in zip(a, b))
 
 
 def test_sampling_is_seeded_and_respects_masks_and_limits():
@@ -293,8 +335,7 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_model):
     (other / "config.json").write_text((other / "config.json").read_text().replace('"quetzal"', '"adit"'))
     with pytest.raises(InputError, match="'adit' model, not a 'quetzal'"):
         QuetzalModel.from_pretrained(other)
-    geometry = tiny_model.config.prefix_geometry
-    wider = QuetzalModel(preset("tiny", dim=48, prefix_geometry=geometry)).save(tmp_path / "wider")
+    wider = QuetzalModel(replace(tiny_model.config, dim=48)).save(tmp_path / "wider")
     (wider / "config.json").write_text((folder / "config.json").read_text())
     with pytest.raises(InputError, match="has shape"):
         QuetzalModel.from_pretrained(wider)

@@ -11,6 +11,7 @@ import numpy as np
 
 from atomgen.errors import InputError
 from atomgen.eval.distributions import distribution_distances, geometry_statistics
+from atomgen.eval.instability import CAUSES
 from atomgen.eval.molecules import MoleculeAnalysis, analyse_molecules, perceive_molecule
 from atomgen.eval.reference import CrystalReference, MoleculeReference, load_reference
 from atomgen.eval.report import EvaluationReport
@@ -81,6 +82,8 @@ def _evaluate_molecules(
             "edm_valid": sum(a.edm_smiles is not None for a in analyses),
             "rdkit_valid": sum(a.rdkit_smiles is not None for a in analyses),
         },
+        # Share of all samples that are unstable for each cause (they add up to 1 - molecule stability).
+        "instability_causes": {cause: sum(a.instability == cause for a in analyses) / n for cause in CAUSES},
     }
     metrics.update(distances)
     not_computed: dict[str, str] = {}

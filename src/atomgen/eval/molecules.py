@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from atomgen.eval.bonds import edm_bond_orders, stable_atoms
+from atomgen.eval.instability import instability_cause
 from atomgen.system import AtomSystem
 
 _PARALLEL_THRESHOLD = 500  # below this, starting worker processes costs more than it saves
@@ -31,6 +32,7 @@ class MoleculeAnalysis:
             (total charge 0), None if perception or sanitisation fails.
         n_fragments: fragments of the RDKit-perceived molecule (0 when perception failed).
         edm_bonds: (M, 3) rows (i, j, order) of EDM bonds.
+        instability: why the molecule is not stable (one of `atomgen.eval.instability.CAUSES`), None if it is.
     """
 
     n_atoms: int
@@ -39,6 +41,7 @@ class MoleculeAnalysis:
     rdkit_smiles: str | None
     n_fragments: int
     edm_bonds: np.ndarray
+    instability: str | None = None
 
     @property
     def stable(self) -> bool:
@@ -55,7 +58,7 @@ def analyse_molecule(numbers: np.ndarray, positions: np.ndarray) -> MoleculeAnal
     """Analyse one molecule given its atomic numbers and positions (Å); an empty one is invalid and unstable."""
     if len(numbers) == 0:
         return MoleculeAnalysis(n_atoms=0, n_stable_atoms=0, edm_smiles=None, rdkit_smiles=None, n_fragments=0,
-                                edm_bonds=np.zeros((0, 3), dtype=np.int64))
+                                edm_bonds=np.zeros((0, 3), dtype=np.int64), instability="connectivity")
     orders = edm_bond_orders(numbers, positions)
     stable = stable_atoms(numbers, orders)
     i, j = np.nonzero(np.triu(orders))
@@ -68,6 +71,7 @@ def analyse_molecule(numbers: np.ndarray, positions: np.ndarray) -> MoleculeAnal
         rdkit_smiles=rdkit_smiles,
         n_fragments=n_fragments,
         edm_bonds=bonds,
+        instability=instability_cause(numbers, positions, orders, stable),
     )
 
 

@@ -118,6 +118,10 @@ class EvaluationReport:
             "",
             self.table(),
         ]
+        causes = self.details.get("instability_causes")
+        if causes:
+            lines += ["", "Unstable molecules by cause (share of all samples; see `atomgen.eval.instability`):"]
+            lines += [f"- {cause.replace('_', ' ')}: {_fmt(share, 'pct')}" for cause, share in causes.items()]
         if self.not_computed:
             lines += ["", "Not computed:"] + [f"- {k}: {v}" for k, v in self.not_computed.items()]
         lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in self.versions.items())]

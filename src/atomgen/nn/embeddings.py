@@ -1,4 +1,5 @@
-"""Embeddings of continuous inputs: random Fourier features of coordinates and of noise levels."""
+"""Embeddings of continuous inputs: random Fourier features of coordinates, of noise levels, and Gaussian
+functions of distances."""
 
 from __future__ import annotations
 
@@ -54,3 +55,15 @@ class ScalarEmbedding(nn.Module):
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         angles = t.float().unsqueeze(-1) * self.frequencies
         return self.mlp(torch.cat([angles.cos(), angles.sin()], dim=-1))
+
+
+class GaussianDistances(nn.Module):
+    """Gaussian functions of a distance on a fixed grid (Å), the usual smooth encoding of a length."""
+
+    def __init__(self, count: int = 32, cutoff: float = 10.0):
+        super().__init__()
+        self.register_buffer("centres", torch.linspace(0.0, cutoff, count))
+        self.width = cutoff / (count - 1)
+
+    def forward(self, distance: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-0.5 * ((distance.unsqueeze(-1) - self.centres) / self.width) ** 2)

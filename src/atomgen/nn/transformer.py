@@ -7,6 +7,7 @@ bidirectional blocks conditioned through adaLN-zero, and NExT-Mol adds a pair bi
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +73,8 @@ class SelfAttention(nn.Module):
             allowed = torch.ones(length, past + length, dtype=torch.bool, device=x.device).tril(past)
             mask = allowed if mask is None else _combine_masks(mask, allowed)
             causal = False
+        if mask is not None and mask.dtype != torch.bool:
+            mask = mask.to(q.dtype)  # an additive bias computed in float32 joins bf16 attention under autocast
         with _attention_backend(q):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         return self.out(y.transpose(1, 2).reshape(batch, length, dim))
@@ -132,7 +135,11 @@ class TransformerBlock(nn.Module):
 
 
 class TransformerStack(nn.Module):
-    """A sequence of blocks that threads one KV cache (one slot per layer) through all of them."""
+    """A sequence of blocks that threads one KV cache (one slot per layer) through all of them.
+
+    `mask` is one attention mask (boolean, or an additive bias) for every layer, or a sequence of them, one per
+    layer (as `DistanceBias` gives).
+    """
 
     def __init__(self, depth: int, dim: int, heads: int, mlp_ratio: float = 4.0, cond_dim: int | None = None):
         super().__init__()
@@ -145,10 +152,15 @@ class TransformerStack(nn.Module):
         return KVCache(len(self.blocks), batch, self.heads, self.dim // self.heads, capacity,
                        device=like.device, dtype=like.dtype)
 
-    def forward(self, x: torch.Tensor, *, causal: bool = False, mask: torch.Tensor | None = None,
+    def forward(self, x: torch.Tensor, *, causal: bool = False,
+                mask: torch.Tensor | Sequence[torch.Tensor] | None = None,
                 cond: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+        per_layer = mask is not None and not isinstance(mask, torch.Tensor)
+        if per_layer and len(mask) != len(self.blocks):
+            raise ValueError(f"{len(mask)} per-layer masks for {len(self.blocks)} layers")
         for layer, block in enumerate(self.blocks):
-            x = block(x, causal=causal, mask=mask, cond=cond, cache=cache, layer=layer)
+            layer_mask = mask[layer] if per_layer else mask
+            x = block(x, causal=causal, mask=layer_mask, cond=cond, cache=cache, layer=layer)
         if cache is not None:
             cache.length += x.shape[1]
         return x

@@ -32,19 +32,7 @@ from atomgen.data.molecular_graphs import (
     GRAPH_DISTANCE_CLASSES,
 )
 from atomgen.nn.adaln import modulate
-from atomgen.nn.embeddings import PointEmbedding, ScalarEmbedding
-
-
-class GaussianDistances(nn.Module):
-    """Gaussian functions of a distance on a fixed grid (Å), the usual smooth encoding of a length."""
-
-    def __init__(self, count: int = 32, cutoff: float = 10.0):
-        super().__init__()
-        self.register_buffer("centres", torch.linspace(0.0, cutoff, count))
-        self.width = cutoff / (count - 1)
-
-    def forward(self, distance: torch.Tensor) -> torch.Tensor:
-        return torch.exp(-0.5 * ((distance.unsqueeze(-1) - self.centres) / self.width) ** 2)
+from atomgen.nn.embeddings import GaussianDistances, PointEmbedding, ScalarEmbedding
 
 
 class RelationalBlock(nn.Module):

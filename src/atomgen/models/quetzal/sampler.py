@@ -23,8 +23,16 @@ from atomgen.diffusion.edm import heun_sample, karras_sigmas
 from atomgen.models.quetzal.network import START, STOP, QuetzalNetwork
 
 
+def _rows(biases: list[torch.Tensor] | None, rows: torch.Tensor) -> list[torch.Tensor] | None:
+    return None if biases is None else [bias[rows] for bias in biases]
+
+
 class CachedTrunk:
-    """Keeps the keys and values of both transformer halves; each new atom costs one token per layer."""
+    """Keeps the keys and values of both transformer halves; each new atom costs one token per layer.
+
+    With distance-biased attention it also keeps the positions of every token, so the new token's biases (its
+    distances to the tokens before it) cost one row, not the whole matrix.
+    """
 
     def __init__(self, network: QuetzalNetwork, types: torch.Tensor, positions: torch.Tensor):
         self.network = network
@@ -33,27 +41,39 @@ class CachedTrunk:
         tokens = network.embed(types, positions)
         self.type_cache = network.type_stack.new_cache(batch, capacity, tokens)
         self.position_cache = network.position_stack.new_cache(batch, capacity, tokens)
-        hidden, logits = network.type_logits(tokens, self.type_cache)
+        self.positions = positions.new_zeros(batch, capacity, 3)
+        self.positions[:, :length] = positions
+        type_biases, position_biases = network.attention_biases(positions, positions)
+        hidden, logits = network.type_logits(tokens, self.type_cache, type_biases)
         if length > 1:  # the prefix's own next types are known: feed them to the second half now
-            network.condition(hidden[:, :-1], types[:, 1:], self.position_cache)
+            prefix_biases = None if position_biases is None else [b[:, :, :-1, :-1] for b in position_biases]
+            network.condition(hidden[:, :-1], types[:, 1:], self.position_cache, prefix_biases)
         self.length = length
         self.last_hidden = hidden[:, -1:]
+        self.last_position_biases = None if position_biases is None else [b[:, :, -1:] for b in position_biases]
         self.logits = logits[:, -1]
 
     def keep(self, rows: torch.Tensor) -> None:
         self.type_cache.keep(rows)
         self.position_cache.keep(rows)
+        self.positions = self.positions[rows]
         self.last_hidden = self.last_hidden[rows]
+        self.last_position_biases = _rows(self.last_position_biases, rows)
         self.logits = self.logits[rows]
 
     def condition(self, next_types: torch.Tensor) -> torch.Tensor:
-        return self.network.condition(self.last_hidden, next_types[:, None], self.position_cache)[:, 0]
+        return self.network.condition(self.last_hidden, next_types[:, None], self.position_cache,
+                                      self.last_position_biases)[:, 0]
 
     def append(self, types: torch.Tensor, positions: torch.Tensor) -> None:
         tokens = self.network.embed(types[:, None], positions[:, None], offset=self.length)
-        hidden, logits = self.network.type_logits(tokens, self.type_cache)
+        self.positions[:, self.length] = positions
+        type_biases, position_biases = self.network.attention_biases(
+            positions[:, None], self.positions[:, :self.length + 1])
+        hidden, logits = self.network.type_logits(tokens, self.type_cache, type_biases)
         self.length += 1
         self.last_hidden = hidden
+        self.last_position_biases = position_biases  # the same token is the second half's next query
         self.logits = logits[:, -1]
 
 
@@ -67,16 +87,19 @@ class UncachedTrunk:
         self._refresh()
 
     def _refresh(self) -> None:
-        self.hidden, logits = self.network.type_logits(self.network.embed(self.types, self.positions))
+        type_biases, self.position_biases = self.network.attention_biases(self.positions, self.positions)
+        self.hidden, logits = self.network.type_logits(self.network.embed(self.types, self.positions),
+                                                       biases=type_biases)
         self.logits = logits[:, -1]
 
     def keep(self, rows: torch.Tensor) -> None:
         self.types, self.positions = self.types[rows], self.positions[rows]
         self.hidden, self.logits = self.hidden[rows], self.logits[rows]
+        self.position_biases = _rows(self.position_biases, rows)
 
     def condition(self, next_types: torch.Tensor) -> torch.Tensor:
         all_next = torch.cat([self.types[:, 1:], next_types[:, None]], dim=1)
-        return self.network.condition(self.hidden, all_next)[:, -1]
+        return self.network.condition(self.hidden, all_next, biases=self.position_biases)[:, -1]
 
     def append(self, types: torch.Tensor, positions: torch.Tensor) -> None:
         self.types = torch.cat([self.types, types[:, None]], dim=1)
