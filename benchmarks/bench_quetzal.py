@@ -1,4 +1,5 @@
-"""Quetzal benchmark: samples, temperatures, Heun steps, KV cache, throughput, training, decoration, completion, NLL.
+"""Quetzal benchmark: samples, temperatures, Heun steps, KV cache, throughput (CPU, GPU), training, decoration,
+completion, NLL.
 
     python benchmarks/bench_quetzal.py [--parts samples,kv-cache,...] [--model quetzal-qm9-small] [--data-dir DIR]
 
@@ -129,49 +130,64 @@ def kv_cache(model_name: str) -> dict:
     return rows
 
 
-def throughput(model_name: str) -> dict:
-    """Molecules per second at 30 Heun steps for several batch sizes (1,024 molecules each)."""
-    model = _model(model_name)
+def throughput(model_name: str, device: str = "cpu") -> dict:
+    """Molecules per second at 30 Heun steps for several batch sizes: 1,024 molecules each on a CPU, 4,096 on a
+    GPU (whose batches are larger)."""
+    model = _model(model_name).to(device)
+    count, batches = (1024, (64, 256, 1024)) if device == "cpu" else (4096, (256, 1024, 4096))
+    model.sample(min(batches), seed=0, steps=2, batch_size=min(batches), progress=False)  # warm-up: kernels, caches
     rows = {}
-    for batch in (64, 256, 1024):
+    for batch in batches:
         start = time.perf_counter()
-        generated = model.sample(1024, seed=1, steps=30, batch_size=batch, progress=False)
+        generated = model.sample(count, seed=1, steps=30, batch_size=batch, progress=False)
         seconds = time.perf_counter() - start
-        rows[str(batch)] = {"molecules_per_second": 1024 / seconds,
+        rows[str(batch)] = {"molecules_per_second": count / seconds,
                             "atoms_per_molecule": float(np.mean([len(m) for m in generated]))}
     best = max(rows, key=lambda b: rows[b]["molecules_per_second"])
-    return {"by_batch_size": rows, "best_batch_size": int(best), "threads": torch.get_num_threads()}
+    return {"by_batch_size": rows, "best_batch_size": int(best), "molecules": count, "device": _device_name(device),
+            "threads": torch.get_num_threads()}
 
 
-def train_throughput(data_dir: str | None) -> dict:
-    """Training atoms per second of the small preset at batch 128 on QM9 train: the shipped head (prefix geometry)
-    in fp32 and bf16 autocast, and the paper's head in bf16."""
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else "CPU"
+
+
+def train_throughput(data_dir: str | None, device: str = "cpu") -> dict:
+    """Training atoms per second of the small preset on QM9 train: the shipped head (prefix geometry) in fp32 and
+    bf16 autocast and the paper's head in bf16, at batch 128; on a GPU also at batch 512."""
     from atomgen.data.qm9 import load_qm9
     from atomgen.data.sequences import AtomSequenceDataset, collate_sequences
     from atomgen.models.quetzal import QuetzalModel, preset
 
     dataset = AtomSequenceDataset(load_qm9("train", data_dir), (1, 6, 7, 8, 9))
     order = np.random.default_rng(0).permutation(len(dataset))
-    batches = [collate_sequences([dataset[int(k)] for k in order[i * 128 : (i + 1) * 128]]) for i in range(12)]
     rows = {}
-    for head, geometry, precision in (("prefix geometry", True, "fp32"), ("prefix geometry", True, "bf16-mixed"),
-                                      ("paper", False, "bf16-mixed")):
-        torch.manual_seed(0)
-        model = QuetzalModel(preset("small", prefix_geometry=geometry))
-        optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        atoms, seconds = 0, 0.0
-        for step, batch in enumerate(batches):
-            start = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision != "fp32"):
-                loss = model.training_loss(batch)["loss"]
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            if step >= 2:  # the first steps warm up allocators and kernels
-                seconds += time.perf_counter() - start
-                atoms += int(batch["n_atoms"].sum())
-        rows[f"{head} head, {precision}"] = {"atoms_per_second": atoms / seconds}
-    return {"batch_size": 128, "preset": "small", "by_setting": rows, "threads": torch.get_num_threads()}
+    for batch_size in (128,) if device == "cpu" else (128, 512):
+        batches = [collate_sequences([dataset[int(k)] for k in order[i * batch_size : (i + 1) * batch_size]])
+                   for i in range(12)]
+        batches = [{key: value.to(device) for key, value in batch.items()} for batch in batches]
+        for head, geometry, precision in (("prefix geometry", True, "fp32"), ("prefix geometry", True, "bf16-mixed"),
+                                          ("paper", False, "bf16-mixed")):
+            torch.manual_seed(0)
+            model = QuetzalModel(preset("small", prefix_geometry=geometry)).to(device)
+            optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            atoms, seconds = 0, 0.0
+            for step, batch in enumerate(batches):
+                start = time.perf_counter()
+                with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision != "fp32"):
+                    loss = model.training_loss(batch)["loss"]
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                if device != "cpu":
+                    torch.cuda.synchronize(device)  # GPU work is queued: time it done
+                if step >= 2:  # the first steps warm up allocators and kernels
+                    seconds += time.perf_counter() - start
+                    atoms += int(batch["n_atoms"].sum())
+            label = f"{head} head, {precision}" + ("" if device == "cpu" else f", batch {batch_size}")
+            rows[label] = {"atoms_per_second": atoms / seconds}
+    return {"batch_size": 128, "preset": "small", "by_setting": rows, "device": _device_name(device),
+            "threads": torch.get_num_threads()}
 
 
 def decoration(model_name: str, n: int, data_dir: str | None) -> dict:
@@ -267,6 +283,12 @@ def precision(model_name: str, data_dir: str | None) -> dict:
             "rows": [{"sigma": s, "identity": s * 3**0.5, **errors[s]} for s in PROBE_SIGMAS]}
 
 
+def _cuda() -> str:
+    if not torch.cuda.is_available():
+        raise SystemExit("the gpu-* parts need a CUDA GPU; none is visible")
+    return "cuda"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="samples,temperatures,heun-steps,kv-cache,throughput,train-throughput,"
@@ -284,6 +306,8 @@ def main() -> None:
         "kv-cache": lambda: kv_cache(args.model),
         "throughput": lambda: throughput(args.model),
         "train-throughput": lambda: train_throughput(args.data_dir),
+        "gpu-throughput": lambda: throughput(args.model, _cuda()),
+        "gpu-train-throughput": lambda: train_throughput(args.data_dir, _cuda()),
         "decoration": lambda: decoration(args.model, args.n, args.data_dir),
         "scaffold": lambda: scaffold(args.model, 100, 10, args.data_dir),
         "likelihood": lambda: likelihood(args.model, args.data_dir),

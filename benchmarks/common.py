@@ -21,8 +21,11 @@ def _git(*args: str) -> str:
 
 
 def machine() -> str:
-    """A one-line description of the machine a number was measured on."""
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """A one-line description of the machine a number was measured on (its GPU too, where one is visible)."""
+    import torch
+
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{platform.machine()}, {os.cpu_count()} cores{gpu}, Python {platform.python_version()}"
 
 
 def run_parts(parts: dict[str, Callable[[], dict]], selected: list[str], results_file: Path) -> dict:

@@ -106,17 +106,19 @@ def _kv_cache(entry: dict) -> list[str]:
     return lines + [""]
 
 
-def _throughput(entry: dict, train: dict | None) -> list[str]:
+def _throughput(entry: dict, train: dict | None, gpu: bool = False) -> list[str]:
     r = entry["result"]
-    lines = ["## Quetzal: throughput on this CPU", "",
-             f"Sampling 1,024 molecules at 30 Heun steps, {r['threads']} threads. " + _where(entry, "throughput"), "",
+    part, train_part = ("gpu-throughput", "gpu-train-throughput") if gpu else ("throughput", "train-throughput")
+    lines = [f"## Quetzal: throughput on {'one GPU (' + r['device'] + ')' if gpu else 'this CPU'}", "",
+             f"Sampling {r.get('molecules', 1024):,} molecules at 30 Heun steps, {r['threads']} CPU threads. "
+             + _where(entry, part), "",
              "| batch size | molecules / s | atoms / molecule |", "|---|---|---|"]
     for batch, row in r["by_batch_size"].items():
         lines.append(f"| {batch} | {row['molecules_per_second']:.1f} | {row['atoms_per_molecule']:.1f} |")
     if train:
         t = train["result"]
-        lines += ["", f"Training, small preset, batch {t['batch_size']} QM9 molecules, {t['threads']} threads "
-                  "(AdamW steps after two warm-up steps). " + _where(train, "train-throughput"), "",
+        lines += ["", f"Training, small preset, batches of QM9 molecules (128 unless named), {t['threads']} CPU "
+                  "threads (AdamW steps after two warm-up steps). " + _where(train, train_part), "",
                   "| setting | atoms / s |", "|---|---|"]
         lines += [f"| {p} | {row['atoms_per_second']:.0f} |" for p, row in t["by_setting"].items()]
     return lines + [""]
@@ -182,6 +184,7 @@ def quetzal_sections(results: dict) -> list[str]:
     renderers = [("samples", _samples), ("temperatures", _temperatures), ("heun-steps", _heun_steps),
                  ("kv-cache", _kv_cache),
                  ("throughput", lambda entry: _throughput(entry, results.get("train-throughput"))),
+                 ("gpu-throughput", lambda entry: _throughput(entry, results.get("gpu-train-throughput"), gpu=True)),
                  ("decoration", _decoration), ("scaffold", _scaffold), ("likelihood", _likelihood),
                  ("precision", _precision)]
     return [line for part, render in renderers if part in results for line in render(results[part])]

@@ -17,7 +17,8 @@ def test_overrides_reach_nested_settings_and_keep_their_types():
     assert config.trainer.max_steps == 10_000 and isinstance(config.trainer.max_steps, int)
     assert config.trainer.checkpoint_minutes == 1.0 and isinstance(config.trainer.checkpoint_minutes, float)
     assert config.data.shares is None
-    assert config.model == {"preset": "small", "atom_order": "dataset", "prefix_geometry": False}
+    assert config.model == {"preset": "small", "atom_order": "dataset", "prefix_geometry": False,
+                            "attention_distances": False}
 
 
 def test_exponent_numbers_without_a_dot_are_floats_in_free_model_settings(tmp_path):
