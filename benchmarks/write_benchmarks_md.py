@@ -77,6 +77,12 @@ def _subsets_section(entry: dict) -> list[str]:
     ]
     for seed, metrics in r["by_seed"].items():
         lines.append(f"| {seed} | " + " | ".join(_pct(metrics.get(k)) for k in keys) + " |")
+    if "instability_causes_by_seed" in r:
+        lines += ["", ("Why the dataset's own unstable molecules fail, as shares of all molecules "
+                       "(`atomgen.eval.instability`):"), ""]
+        for seed, causes in r["instability_causes_by_seed"].items():
+            lines.append(f"- seed {seed}: " + ", ".join(f"{cause.replace('_', ' ')} {_pct(share)} %"
+                                                         for cause, share in causes.items()))
     return lines + [""]
 
 
