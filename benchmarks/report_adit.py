@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from report_format import instability_causes, provenance
 from report_format import num as _num
 from report_format import pct as _pct
-from report_format import provenance
 
 CRYSTAL_TARGETS = {"structural_validity": 99.0, "compositional_validity": 95.0, "uniqueness": 90.0}
 COMMAND = "python benchmarks/bench_adit.py --parts"
@@ -70,6 +70,10 @@ def _molecules(entry: dict) -> list[str]:
     for key, label in rows:
         lines.append(f"| {label} | {_pct(m.get(key))} | {'≥ 85' if key == 'rdkit_validity' else ''} |")
     lines.append(f"| FCD vs test | {_num(m.get('fcd'))} | |")
+    causes = r.get("details", {}).get("instability_causes")
+    if causes:  # results from before the evaluator classified its failures have none
+        lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
+                  + instability_causes(causes) + "."]
     return lines + [""]
 
 

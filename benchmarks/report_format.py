@@ -16,3 +16,8 @@ def num(value) -> str:
 def provenance(entry: dict, command: str, part: str) -> str:
     """Where a stored result came from: the command, machine, commit and date."""
     return f"Command: `{command} {part}` ({entry['machine']}, commit {entry['commit']}, {entry['date']})."
+
+
+def instability_causes(causes: dict) -> str:
+    """The shares of samples that each instability cause (`atomgen.eval.instability`) accounts for, in one line."""
+    return "; ".join(f"{cause.replace('_', ' ')} {pct(share)} %" for cause, share in causes.items())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from report_format import instability_causes
+
 # Published Quetzal QM9 rows (Cheng, Sun et al., 2025; 10k samples, 60 steps), percentages.
 PAPER_165M = {"atom_stability": 98.3, "molecule_stability": 87.6, "edm_validity": 94.7, "edm_valid_unique": 90.1,
               "rdkit_validity": 99.1}
@@ -39,7 +41,7 @@ def _samples(entry: dict) -> list[str]:
     causes = r.get("details", {}).get("instability_causes")
     if causes:  # results from before the evaluator classified its failures have none
         lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
-                  + "; ".join(f"{cause.replace('_', ' ')} {_pct(share)} %" for cause, share in causes.items())
+                  + instability_causes(causes)
                   + ". Odd valence means a wrong number of hydrogens (no closed-shell bonding exists); bond orders, "
                   "that the atoms and their neighbours are right but some bond length sets the wrong EDM order."]
     return lines + [""]

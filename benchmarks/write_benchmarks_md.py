@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from report_adit import adit_sections
+from report_format import instability_causes
 from report_nextmol import nextmol_sections
 from report_quetzal import quetzal_sections
 
@@ -81,8 +82,7 @@ def _subsets_section(entry: dict) -> list[str]:
         lines += ["", ("Why the dataset's own unstable molecules fail, as shares of all molecules "
                        "(`atomgen.eval.instability`):"), ""]
         for seed, causes in r["instability_causes_by_seed"].items():
-            lines.append(f"- seed {seed}: " + ", ".join(f"{cause.replace('_', ' ')} {_pct(share)} %"
-                                                         for cause, share in causes.items()))
+            lines.append(f"- seed {seed}: {instability_causes(causes)}")
     return lines + [""]
 
 
