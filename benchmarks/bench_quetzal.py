@@ -55,18 +55,40 @@ TEMPERATURE_GRID = ((1.0, 1.0), (1.0, 0.7), (1.0, 0.5), (1.0, 0.3), (0.5, 1.0), 
 def temperatures(model_name: str, n: int, data_dir: str | None) -> dict:
     """n molecules (seed 0, 30 Heun steps) at each pair of sampling temperatures, against QM9: what sharper
     sampling buys in stability and costs in diversity and faithfulness (FCD; PoseBusters and strain left out)."""
-    from atomgen import evaluate
-
     model = _model(model_name)
     rows = []
     for type_temperature, position_temperature in TEMPERATURE_GRID:
-        generated = model.sample(n, seed=0, steps=30, batch_size=250, temperature=type_temperature,
-                                 position_temperature=position_temperature, progress=False)
-        metrics = evaluate(generated, "qm9", seed=0, data_dir=data_dir, posebusters=False, strain=False).metrics
+        report = _sample_and_evaluate(model, n, data_dir, temperature=type_temperature,
+                                      position_temperature=position_temperature)
         rows.append({"temperature": type_temperature, "position_temperature": position_temperature,
-                     **{key: metrics.get(key) for key in ("atom_stability", "molecule_stability", "rdkit_validity",
-                                                           "uniqueness", "novelty", "fcd", "atom_type_tv",
-                                                           "bond_length_w1")}})
+                     **{key: report.metrics.get(key) for key in SETTING_METRICS}})
+    return {"model": model_name, "n": n, "steps": 30, "rows": rows}
+
+
+SETTING_METRICS = ("atom_stability", "molecule_stability", "rdkit_validity", "uniqueness", "novelty", "fcd",
+                   "atom_type_tv", "bond_length_w1")
+"""What the sampler-setting parts record of each setting."""
+
+
+def _sample_and_evaluate(model, n: int, data_dir: str | None, **options):
+    """n molecules (seed 0, 30 Heun steps) with the given sampling options, evaluated against QM9 without
+    PoseBusters and strain (the slow parts)."""
+    from atomgen import evaluate
+
+    generated = model.sample(n, seed=0, steps=30, batch_size=250, progress=False, **options)
+    return evaluate(generated, "qm9", seed=0, data_dir=data_dir, posebusters=False, strain=False)
+
+
+def closed_shell(model_name: str, n: int, data_dir: str | None) -> dict:
+    """n molecules (seed 0, 30 Heun steps) with and without `closed_shell` (STOP only at an even valence sum),
+    against QM9, with the causes of instability: what forbidding an odd count of odd-valence atoms changes."""
+    model = _model(model_name)
+    rows = []
+    for closed in (False, True):
+        report = _sample_and_evaluate(model, n, data_dir, closed_shell=closed)
+        rows.append({"closed_shell": closed, **{key: report.metrics.get(key) for key in SETTING_METRICS},
+                     "n_atoms_tv": report.metrics.get("n_atoms_tv"),
+                     "instability_causes": report.details["instability_causes"]})
     return {"model": model_name, "n": n, "steps": 30, "rows": rows}
 
 
@@ -291,18 +313,19 @@ def _cuda() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="samples,temperatures,heun-steps,kv-cache,throughput,train-throughput,"
-                                           "decoration,scaffold,likelihood,precision")
+    parser.add_argument("--parts", default="samples,temperatures,heun-steps,closed-shell,kv-cache,throughput,"
+                                           "train-throughput,decoration,scaffold,likelihood,precision")
     parser.add_argument("--model", default="quetzal-qm9-small")
     parser.add_argument("-n", type=int, default=1000,
-                        help="molecules for 'samples', 'decoration', and each setting of 'temperatures' and "
-                             "'heun-steps'")
+                        help="molecules for 'samples', 'decoration', and each setting of 'temperatures', "
+                             "'heun-steps' and 'closed-shell'")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     parts = {
         "samples": lambda: samples(args.model, args.n, args.data_dir),
         "temperatures": lambda: temperatures(args.model, args.n, args.data_dir),
         "heun-steps": lambda: heun_steps(args.model, args.n, args.data_dir),
+        "closed-shell": lambda: closed_shell(args.model, args.n, args.data_dir),
         "kv-cache": lambda: kv_cache(args.model),
         "throughput": lambda: throughput(args.model),
         "train-throughput": lambda: train_throughput(args.data_dir),

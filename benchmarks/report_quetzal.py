@@ -67,6 +67,25 @@ def _temperatures(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _closed_shell(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = ["## Quetzal: closed-shell stopping", "",
+             f"{r['n']:,} molecules from `{r['model']}` per setting (seed 0, {r['steps']} Heun steps, temperatures 1) "
+             "against QM9. With `closed_shell` (`--closed-shell`) STOP is allowed only while the atoms' valences sum "
+             "to an even number, so that a closed-shell molecule of them can exist. " + _where(entry, "closed-shell"),
+             "", "| closed shell | atom stability % | molecule stability % | RDKit validity % | uniqueness % | "
+             "novelty % | FCD | atom-type TV | atoms-per-molecule TV | causes of instability (% of samples) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        cells = ["yes" if row["closed_shell"] else "no"]
+        cells += [_pct(row[key]) for key in ("atom_stability", "molecule_stability", "rdkit_validity", "uniqueness",
+                                              "novelty")]
+        cells += [f"{row['fcd']:.2f}", f"{row['atom_type_tv']:.3f}", f"{row['n_atoms_tv']:.3f}",
+                  instability_causes(row["instability_causes"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _heun_steps(entry: dict) -> list[str]:
     r = entry["result"]
     lines = ["## Quetzal: Heun steps of the position ODE", "",
@@ -184,6 +203,7 @@ def _precision(entry: dict) -> list[str]:
 def quetzal_sections(results: dict) -> list[str]:
     """Markdown lines for every Quetzal part that has results, in a fixed order."""
     renderers = [("samples", _samples), ("temperatures", _temperatures), ("heun-steps", _heun_steps),
+                 ("closed-shell", _closed_shell),
                  ("kv-cache", _kv_cache),
                  ("throughput", lambda entry: _throughput(entry, results.get("train-throughput"))),
                  ("gpu-throughput", lambda entry: _throughput(entry, results.get("gpu-train-throughput"), gpu=True)),

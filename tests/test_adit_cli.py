@@ -142,6 +142,7 @@ def test_sample_molecules_to_sdf(tmp_path, trained):
     (["--label", "perov_5"], "unknown class label 'perov_5'"),
     (["--n-atoms", "64"], "1 to 32 atoms, not 64"),
     (["--temperature", "0.5"], "--temperature: not an option of this adit model"),
+    (["--closed-shell"], "--closed-shell: not an option of this adit model"),
     (["--kind", "crystal", "--label", "cells"], "--kind or --label, not both"),
 ])
 def test_bad_requests_exit_2_and_write_nothing(tmp_path, trained, capsys, extra, message):

@@ -193,6 +193,22 @@ def test_sampling_is_seeded_and_respects_masks_and_limits():
         model.sample(2, elements=[16], progress=False)
 
 
+def test_closed_shell_sampling_stops_only_at_an_even_valence_sum():
+    torch.manual_seed(0)
+    model = QuetzalModel(preset("tiny", max_atoms=12)).eval()
+    odd = {1, 7, 9}  # H, N, F: odd EDM valences; C and O even
+
+    def odd_sum(molecule) -> bool:
+        return sum(int(z) in odd for z in molecule.numbers) % 2 == 1
+
+    free = model.sample(60, seed=3, steps=2, progress=False)
+    closed = model.sample(60, seed=3, steps=2, progress=False, closed_shell=True)
+    assert any(odd_sum(m) for m in free)  # an untrained model stops anywhere: the constraint has work to do
+    # Only a molecule that reached the atom limit may end on an odd sum (the limit forces STOP).
+    assert not any(odd_sum(m) for m in closed if len(m) < 12)
+    assert model._valence_parity().tolist() == [0, 1, 0, 1, 0, 1]  # STOP, then H, C, N, O, F
+
+
 def test_likelihood_equals_the_closed_form_of_a_gaussian_head(tiny_model, monkeypatch):
     """With the head replaced by the exact denoiser of N(μ(z), s²) (μ read off the conditioning vector), every
     position term has a closed form; the type terms are recomputed step by step through the KV-cached trunk, so

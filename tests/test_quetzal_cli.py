@@ -31,6 +31,15 @@ def test_sample_then_likelihood(tmp_path, checkpoint, capsys):
     assert rows[0].startswith("index,name,n_atoms,log_likelihood_nats") and len(rows) == 6
 
 
+def test_closed_shell_sampling_from_the_command_line(tmp_path, checkpoint):
+    out = tmp_path / "closed.xyz"
+    assert main(["sample", "--model", str(checkpoint), "-n", "12", "-o", str(out), "--steps", "2", "--seed", "3",
+                 "--closed-shell"]) == 0
+    molecules = read(out)
+    odd_counts = [sum(int(z) in (1, 7, 9) for z in m.numbers) for m in molecules]  # H, N, F have odd valences
+    assert len(molecules) == 12 and all(count % 2 == 0 for m, count in zip(molecules, odd_counts) if len(m) < 32)
+
+
 def test_decorate_keeps_order_of_a_multi_frame_xyz(tmp_path, checkpoint):
     molecules = [embedded("CCO"), embedded("c1ccccc1"), embedded("CC#N")]
     source = write(tmp_path / "in.xyz", molecules)

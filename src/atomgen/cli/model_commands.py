@@ -41,7 +41,7 @@ def _is_folder(path: str) -> bool:
 
 # The `atomgen sample` options each family takes (beyond -n, --seed, --batch-size, --steps).
 _FAMILY_OPTIONS = {
-    "quetzal": ("temperature", "position_temperature", "elements"),
+    "quetzal": ("temperature", "position_temperature", "elements", "closed_shell"),
     "adit": ("kind", "label", "guidance", "sampler", "n_atoms"),
     "nextmol": ("temperature", "top_k", "relax"),
 }
@@ -214,6 +214,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="scales the starting noise of each atom's position (default 1, the model's own; "
                               "lower gives sharper geometry and less diversity)")
     quetzal.add_argument("--elements", help="comma-separated element symbols allowed (default: all the model knows)")
+    quetzal.add_argument("--closed-shell", action="store_const", const=True,
+                         help="stop a molecule only when its atoms' valences sum to an even number, so that a "
+                              "closed-shell molecule of them can exist")
     adit = p.add_argument_group("ADiT")
     adit.add_argument("--kind", choices=["molecule", "crystal"], help="kind of system to generate")
     adit.add_argument("--label", help="class label to generate (a training dataset, e.g. perov_5)")

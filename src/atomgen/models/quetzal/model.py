@@ -134,8 +134,8 @@ class QuetzalModel(nn.Module):
         return next(self.parameters()).device
 
     def _options(self, steps: int, temperature: float, elements: Sequence[int] | None, use_cache: bool,
-                 min_atoms: int = 1, max_atoms: int | None = None, position_temperature: float = 1.0
-                 ) -> SamplingOptions:
+                 min_atoms: int = 1, max_atoms: int | None = None, position_temperature: float = 1.0,
+                 closed_shell: bool = False) -> SamplingOptions:
         for name, value in (("temperature", temperature), ("position temperature", position_temperature)):
             if not value >= 0:
                 raise InputError(f"the {name} must be at least 0, got {value}")
@@ -145,7 +145,19 @@ class QuetzalModel(nn.Module):
             allowed[STOP] = True
             allowed[torch.as_tensor(self.classes(np.asarray(list(elements))))] = True
         return SamplingOptions(steps=steps, temperature=temperature, position_temperature=position_temperature,
-                               allowed=allowed, use_cache=use_cache, min_atoms=min_atoms, max_atoms=max_atoms)
+                               allowed=allowed, use_cache=use_cache, min_atoms=min_atoms, max_atoms=max_atoms,
+                               valence_parity=self._valence_parity() if closed_shell else None)
+
+    def _valence_parity(self) -> torch.Tensor:
+        """Per type class (STOP first), the parity of the element's EDM valences: 0 even, 1 odd, -1 mixed."""
+        from atomgen.eval.bonds import edm_tables
+
+        _, allowed, _ = edm_tables()
+        parity = [0]
+        for z in self.config.elements:
+            odd = set(np.flatnonzero(allowed[z]) % 2)
+            parity.append(int(odd.pop()) if len(odd) == 1 else -1)
+        return torch.tensor(parity)
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(int(seed))
@@ -153,7 +165,8 @@ class QuetzalModel(nn.Module):
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = 30, temperature: float = 1.0,
                position_temperature: float = 1.0, elements: Sequence[int] | None = None,
                condition: dict | None = None, progress: bool = True,
-               use_cache: bool = True, min_atoms: int = 1, max_atoms: int | None = None) -> list[AtomSystem]:
+               use_cache: bool = True, min_atoms: int = 1, max_atoms: int | None = None,
+               closed_shell: bool = False) -> list[AtomSystem]:
         """Generate `n` molecules from scratch.
 
         Args:
@@ -169,6 +182,8 @@ class QuetzalModel(nn.Module):
             progress: show a progress bar.
             use_cache: False recomputes the prefix for every atom (for measuring the cache only).
             min_atoms, max_atoms: bounds on the number of atoms (STOP is masked below, forced at the top).
+            closed_shell: allow STOP only when the atoms' valences sum to an even number, so that a closed-shell
+                molecule of them can exist (no longer the model's own distribution; see BENCHMARKS.md).
         """
         if condition is not None:
             raise InputError("this Quetzal model is unconditional: it takes no condition")
@@ -176,13 +191,13 @@ class QuetzalModel(nn.Module):
         return self.extend([empty], n_per_prefix=n, seed=seed, batch_size=batch_size, steps=steps,
                            temperature=temperature, position_temperature=position_temperature, elements=elements,
                            progress=progress, use_cache=use_cache, centre=False, min_atoms=min_atoms,
-                           max_atoms=max_atoms)
+                           max_atoms=max_atoms, closed_shell=closed_shell)
 
     def extend(self, prefixes: Sequence[AtomSystem], *, n_per_prefix: int = 1, seed: int = 0, batch_size: int = 256,
                steps: int = 30, temperature: float = 1.0, position_temperature: float = 1.0,
                elements: Sequence[int] | None = None, progress: bool = True, use_cache: bool = True,
                centre: bool = True, min_atoms: int = 1, max_atoms: int | None = None,
-               source: str | Path | None = None) -> list[AtomSystem]:
+               closed_shell: bool = False, source: str | Path | None = None) -> list[AtomSystem]:
         """Complete each prefix molecule `n_per_prefix` times; results are in prefix order.
 
         The given atoms come first and unchanged. Prefixes are moved to the training frame (their heavy-atom
@@ -196,7 +211,8 @@ class QuetzalModel(nn.Module):
             classes = self.classes(prefix.numbers, source, index)
             offset = _anchor_centroid(prefix) if centre and len(prefix) else np.zeros(3)
             jobs.append((index, classes, prefix.positions - offset, offset))
-        options = self._options(steps, temperature, elements, use_cache, min_atoms, max_atoms, position_temperature)
+        options = self._options(steps, temperature, elements, use_cache, min_atoms, max_atoms, position_temperature,
+                                closed_shell)
         generator = self._generator(seed)
         results: list[list[AtomSystem]] = [[] for _ in prefixes]
         # Rows of one batch must share a prefix length; group by it, keeping the output order per prefix.

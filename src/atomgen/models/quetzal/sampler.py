@@ -121,6 +121,10 @@ class SamplingOptions:
         use_cache: False recomputes the prefix for every atom (only useful to measure what the cache saves).
         min_atoms: STOP is not allowed before the molecule has this many atoms (a molecule is never empty).
         max_atoms: STOP is forced once the molecule has this many atoms (None: the model's own maximum).
+        valence_parity: per type class (index 0 is STOP), the parity of the element's valence (0 even, 1 odd,
+            -1 mixed). When given, STOP is allowed only while the valences placed so far sum to an even number,
+            since no closed-shell molecule of atoms with an odd sum exists; a molecule with a mixed-parity element
+            may always stop. None leaves STOP to the model.
     """
 
     steps: int = 30
@@ -130,16 +134,19 @@ class SamplingOptions:
     use_cache: bool = True
     min_atoms: int = 1
     max_atoms: int | None = None
+    valence_parity: torch.Tensor | None = None
 
 
 def _sample_types(logits: torch.Tensor, options: SamplingOptions, generator: torch.Generator | None,
-                  force_stop: torch.Tensor, stop_allowed: bool) -> torch.Tensor:
-    """Draw one type class per row by inverse-CDF sampling (one uniform per row, whatever the batch layout)."""
+                  force_stop: torch.Tensor, stop_allowed: torch.Tensor) -> torch.Tensor:
+    """Draw one type class per row by inverse-CDF sampling (one uniform per row, whatever the batch layout).
+
+    `force_stop` and `stop_allowed` are per-row booleans; forcing wins."""
     if options.allowed is not None:
         logits = logits.masked_fill(~options.allowed.to(logits.device), float("-inf"))
-    if not stop_allowed:
+    if not stop_allowed.all():
         logits = logits.clone()
-        logits[:, STOP] = float("-inf")
+        logits[~stop_allowed, STOP] = float("-inf")
     uniform = torch.rand(logits.shape[0], generator=generator, device=logits.device, dtype=torch.float64)
     if options.temperature == 0:
         choice = logits.argmax(-1)
@@ -174,9 +181,15 @@ def generate_batch(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_p
     out_positions = [list(p) for p in prefix_positions.tolist()]
     n_atoms = prefix
     limit = min(options.max_atoms or network.config.max_atoms, network.config.max_atoms)
+    parity = None if options.valence_parity is None else options.valence_parity.to(device)
     while rows.numel():
         force_stop = torch.full((rows.numel(),), n_atoms >= limit, device=device)
-        next_types = _sample_types(trunk.logits, options, generator, force_stop, n_atoms >= options.min_atoms)
+        stop_allowed = torch.full((rows.numel(),), n_atoms >= options.min_atoms, device=device)
+        if parity is not None:
+            placed_parity = parity[placed_types]
+            closable = (placed_parity < 0).any(dim=1) | (placed_parity.clamp(min=0).sum(dim=1) % 2 == 0)
+            stop_allowed &= closable
+        next_types = _sample_types(trunk.logits, options, generator, force_stop, stop_allowed)
         going = next_types != STOP
         if not going.all():
             keep = going.nonzero().squeeze(-1)
