@@ -155,10 +155,11 @@ def _decoration(entry: dict) -> list[str]:
              + _where(entry, "decoration"), "",
              "| method | " + " | ".join(f"< {t} Å %" for t in thresholds) + " | right H count % | median RMSD (Å) | s |",
              "|---" * (len(thresholds) + 4) + "|"]
-    for name in ("quetzal", "rdkit"):
+    labels = {"quetzal": "quetzal", "quetzal_closed_shell": "quetzal, closed shell", "rdkit": "rdkit"}
+    for name, label in labels.items():
         row = r[name]
         cells = " | ".join(_pct(row["fraction_below"][str(t)]) for t in thresholds)
-        lines.append(f"| {name} | {cells} | {_pct(row['correct_hydrogen_count'])} | {row['median_rmsd']:.3f} | "
+        lines.append(f"| {label} | {cells} | {_pct(row['correct_hydrogen_count'])} | {row['median_rmsd']:.3f} | "
                      f"{row['seconds']:.0f} |")
     return lines + [""]
 

@@ -48,6 +48,12 @@ def test_decorate_keeps_order_of_a_multi_frame_xyz(tmp_path, checkpoint):
     assert main(args) == 0
     result = read(out)
     assert [int((m.numbers != 1).sum()) for m in result] == [3, 6, 3]
+    # Closed shell: CCO, benzene and acetonitrile need an even, even and odd number of hydrogens (N's valence is odd).
+    assert main(args + ["--closed-shell"]) == 0
+    closed = read(out)
+    assert len(closed) == 3
+    # A molecule that reached the atom limit (32) was made to stop whatever its parity.
+    assert all(int((m.numbers == 1).sum()) % 2 == odd for m, odd in zip(closed, (0, 0, 1)) if len(m) < 32)
 
 
 def test_complete_from_smiles(tmp_path, checkpoint):

@@ -115,7 +115,7 @@ def _cmd_decorate(args: argparse.Namespace) -> None:
     model = load_model(args.model, family="quetzal", device=args.device)
     molecules = read(args.input)
     decorated = decorate(model, molecules, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
-                         source=args.input)
+                         closed_shell=args.closed_shell, source=args.input)
     write(args.output, decorated)
     print(f"wrote {len(decorated)} decorated molecules to {args.output}")
 
@@ -241,6 +241,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decorate", help="add hydrogens to heavy atoms (one output molecule per input, in order)")
     p.add_argument("input", help="SDF or XYZ with heavy atoms (any hydrogens are replaced)")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--closed-shell", action="store_true",
+                   help="stop only when the valences sum to an even number (the hydrogen count's parity is right)")
     _add_model_options(p)
     p.set_defaults(func=_cmd_decorate)
 

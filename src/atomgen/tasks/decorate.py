@@ -22,10 +22,12 @@ def heavy_atoms(system: AtomSystem) -> AtomSystem:
 
 
 def decorate(model, molecules: Sequence[AtomSystem], *, seed: int = 0, steps: int = 30, batch_size: int = 256,
-             temperature: float = 1.0, progress: bool = True, source: str | Path | None = None) -> list[AtomSystem]:
+             temperature: float = 1.0, closed_shell: bool = False, progress: bool = True,
+             source: str | Path | None = None) -> list[AtomSystem]:
     """Add hydrogens to each molecule's heavy atoms (any hydrogens given are dropped first).
 
-    Returns one molecule per input, in input order, its heavy atoms unchanged and first.
+    Returns one molecule per input, in input order, its heavy atoms unchanged and first. `closed_shell` stops
+    only at an even valence sum (see `QuetzalModel.sample`), so the hydrogen count's parity is always possible.
     """
     if 1 not in model.config.elements:
         from atomgen.errors import InputError
@@ -33,7 +35,7 @@ def decorate(model, molecules: Sequence[AtomSystem], *, seed: int = 0, steps: in
         raise InputError("this model never emits hydrogen, so it cannot decorate")
     prefixes = [heavy_atoms(m) for m in molecules]
     decorated = model.extend(prefixes, seed=seed, steps=steps, batch_size=batch_size, temperature=temperature,
-                             elements=[1], progress=progress, source=source)
+                             elements=[1], closed_shell=closed_shell, progress=progress, source=source)
     for system, original in zip(decorated, molecules):
         system.name = original.name
     return decorated
