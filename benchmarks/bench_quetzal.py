@@ -52,19 +52,6 @@ TEMPERATURE_GRID = ((1.0, 1.0), (1.0, 0.7), (1.0, 0.5), (1.0, 0.3), (0.5, 1.0), 
 """(type temperature, position temperature) pairs of the 'temperatures' part; (1, 1) is the model's own."""
 
 
-def temperatures(model_name: str, n: int, data_dir: str | None) -> dict:
-    """n molecules (seed 0, 30 Heun steps) at each pair of sampling temperatures, against QM9: what sharper
-    sampling buys in stability and costs in diversity and faithfulness (FCD; PoseBusters and strain left out)."""
-    model = _model(model_name)
-    rows = []
-    for type_temperature, position_temperature in TEMPERATURE_GRID:
-        report = _sample_and_evaluate(model, n, data_dir, temperature=type_temperature,
-                                      position_temperature=position_temperature)
-        rows.append({"temperature": type_temperature, "position_temperature": position_temperature,
-                     **{key: report.metrics.get(key) for key in SETTING_METRICS}})
-    return {"model": model_name, "n": n, "steps": 30, "rows": rows}
-
-
 SETTING_METRICS = ("atom_stability", "molecule_stability", "rdkit_validity", "uniqueness", "novelty", "fcd",
                    "atom_type_tv", "bond_length_w1")
 """What the sampler-setting parts record of each setting."""
@@ -77,6 +64,19 @@ def _sample_and_evaluate(model, n: int, data_dir: str | None, **options):
 
     generated = model.sample(n, seed=0, steps=30, batch_size=250, progress=False, **options)
     return evaluate(generated, "qm9", seed=0, data_dir=data_dir, posebusters=False, strain=False)
+
+
+def temperatures(model_name: str, n: int, data_dir: str | None) -> dict:
+    """n molecules (seed 0, 30 Heun steps) at each pair of sampling temperatures, against QM9: what sharper
+    sampling buys in stability and costs in diversity and faithfulness (FCD; PoseBusters and strain left out)."""
+    model = _model(model_name)
+    rows = []
+    for type_temperature, position_temperature in TEMPERATURE_GRID:
+        report = _sample_and_evaluate(model, n, data_dir, temperature=type_temperature,
+                                      position_temperature=position_temperature)
+        rows.append({"temperature": type_temperature, "position_temperature": position_temperature,
+                     **{key: report.metrics.get(key) for key in SETTING_METRICS}})
+    return {"model": model_name, "n": n, "steps": 30, "rows": rows}
 
 
 def closed_shell(model_name: str, n: int, data_dir: str | None) -> dict:

@@ -70,10 +70,8 @@ def _molecules(entry: dict) -> list[str]:
     for key, label in rows:
         lines.append(f"| {label} | {_pct(m.get(key))} | {'≥ 85' if key == 'rdkit_validity' else ''} |")
     lines.append(f"| FCD vs test | {_num(m.get('fcd'))} | |")
-    causes = r.get("details", {}).get("instability_causes")
-    if causes:  # results from before the evaluator classified its failures have none
-        lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
-                  + instability_causes(causes) + "."]
+    lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
+              + instability_causes(r["details"]["instability_causes"]) + "."]
     return lines + [""]
 
 

@@ -38,12 +38,10 @@ def _samples(entry: dict) -> list[str]:
                        ("bond_length_w1", "Bond-length W1 (Å)"), ("strain_median", "Strain median (kcal/mol)")]:
         value = m.get(key)
         lines.append(f"| {label} | {'n/a' if value is None else f'{value:.4g}'} | | |")
-    causes = r.get("details", {}).get("instability_causes")
-    if causes:  # results from before the evaluator classified its failures have none
-        lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
-                  + instability_causes(causes)
-                  + ". Odd valence means a wrong number of hydrogens (no closed-shell bonding exists); bond orders, "
-                  "that the atoms and their neighbours are right but some bond length sets the wrong EDM order."]
+    lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
+              + instability_causes(r["details"]["instability_causes"])
+              + ". Odd valence means a wrong number of hydrogens (no closed-shell bonding exists); bond orders, "
+              "that the atoms and their neighbours are right but some bond length sets the wrong EDM order."]
     return lines + [""]
 
 
