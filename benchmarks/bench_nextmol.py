@@ -168,8 +168,11 @@ def _geometry_scores(references: list, positions: list[np.ndarray]) -> dict:
             "molecule_stability": float(np.mean([row.all() for row in stable]))}
 
 
-SAMPLER_SETTINGS = {"DDPM, 100 steps": (True, 100), "DDPM, 50 steps": (True, 50), "DDIM, 100 steps": (False, 100),
-                    "DDIM, 50 steps": (False, 50), "DDIM, 20 steps": (False, 20)}
+SAMPLER_SETTINGS = {"DDPM, 100 steps": (True, 100, 0), "DDPM, 50 steps": (True, 50, 0),
+                    "DDPM, 50 steps, 10 refine steps": (True, 50, 10), "DDIM, 100 steps": (False, 100, 0),
+                    "DDIM, 50 steps": (False, 50, 0), "DDIM, 20 steps": (False, 20, 0),
+                    "DDIM, 20 steps, 10 refine steps": (False, 20, 10)}
+"""name: (stochastic, diffusion steps, refine steps) of the 'sampler' part."""
 
 
 def sampler(model_name: str, n: int, data_dir: str | None) -> dict:
@@ -184,13 +187,14 @@ def sampler(model_name: str, n: int, data_dir: str | None) -> dict:
     references = _test_references(n, data_dir)
     rows = {"DFT geometry (reference)": _geometry_scores(
         references, [mol.GetConformer().GetPositions() for mol in references])}
-    for name, (stochastic, steps) in SAMPLER_SETTINGS.items():
+    default = (True, model.config.sampling_steps, model.config.refine_steps)
+    for name, (stochastic, steps, refine_steps) in SAMPLER_SETTINGS.items():
         generated = model.conformers(references, 1, seed=0, steps=steps, stochastic=stochastic, stereo_retries=0,
-                                     progress=False)
+                                     refine_steps=refine_steps, progress=False)
         rmsd = single_reference_rmsd([[system] for system in generated], references)
         rows[name] = {**_geometry_scores(references, [system.positions for system in generated]),
                       "rmsd_median": rmsd["median"], "rmsd_mean": rmsd["mean"]}
-        if (stochastic, steps) == (True, model.config.sampling_steps):  # the default, also with the polish
+        if (stochastic, steps, refine_steps) == default:  # the default sampler, also with the MMFF polish
             relaxed, unchanged = relax_all(generated)
             rmsd = single_reference_rmsd([[system] for system in relaxed], references)
             rows[f"{name}, MMFF-relaxed"] = {
@@ -216,7 +220,8 @@ def denovo(model_name: str, n: int, data_dir: str | None) -> dict:
     relaxed_report = evaluate(relaxed, "qm9", seed=0, data_dir=data_dir, max_expensive=500)
     return {"model": model_name, "n": n, "sampling_seconds": seconds, "metrics": report.metrics,
             "details": report.details,
-            "relaxed": {"metrics": relaxed_report.metrics, "left_unrelaxed": unchanged, "seconds": relax_seconds}}
+            "relaxed": {"metrics": relaxed_report.metrics, "details": relaxed_report.details,
+                        "left_unrelaxed": unchanged, "seconds": relax_seconds}}
 
 
 def geom_qm9(model_name: str, n: int, data_dir: str | None) -> dict:

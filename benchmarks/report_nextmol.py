@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from report_format import instability_causes, provenance
 from report_format import num as _num
 from report_format import pct as _pct
-from report_format import provenance
 
 COMMAND = "python benchmarks/bench_nextmol.py --parts"
 
@@ -70,7 +70,8 @@ def _sampler(entry: dict) -> list[str]:
              "no stereo retries), against each molecule's DFT geometry: the mean absolute error of the bond lengths "
              "of the molecular graph, the share of bonds within 0.02 Å, EDM's atom and molecule stability of the "
              "geometry (the bond orders it perceives from distances must give every atom a right valence), and the "
-             "heavy-atom RMSD to the DFT geometry. The first row scores the DFT geometries themselves. "
+             "heavy-atom RMSD to the DFT geometry. The first row scores the DFT geometries themselves. Refine "
+             "steps are denoising iterations at one small noise level after the chain (`vp.refine`, `--refine-steps`). "
              + _where(entry, "sampler"), "",
              "| setting | bond MAE (Å) | bonds within 0.02 Å % | atom stability % | molecule stability % "
              "| median RMSD (Å) |", "|---|---|---|---|---|---|"]
@@ -107,6 +108,11 @@ def _denovo(entry: dict) -> list[str]:
                      + f"{target} |")
     lines.append(f"| FCD vs test | {_num(m.get('fcd'))} | " + (f"{_num(second.get('fcd'))} | " if second else "")
                  + "reported |")
+    if "instability_causes" in r["details"]:  # recorded since the refine steps (older runs lack it)
+        lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
+                  + instability_causes(r["details"]["instability_causes"])
+                  + (" (model); " + instability_causes(relaxed["details"]["instability_causes"])
+                     + " (model + MMFF relax)" if relaxed and "details" in relaxed else "") + "."]
     lines += ["", "The language model's own validity (every SELFIES decodes to a molecule) is 100 % by construction "
               "and tested on thousands of samples (`tests/test_nextmol.py`)."]
     return lines + [""]

@@ -69,3 +69,26 @@ def test_karras_schedule_and_preconditioning():
     assert torch.allclose(c_in**2 * (torch.tensor([0.3, 1.4, 20.0]) ** 2 + 1.4**2).unsqueeze(-1), torch.ones(3, 1))
     assert torch.allclose(c_skip[1], torch.tensor([0.5]))
     assert (c_out > 0).all()
+
+
+def test_vp_refine_climbs_to_the_mode_of_the_smoothed_density():
+    from atomgen.diffusion import vp
+
+    def exact_clean(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """E[x0 | x_t] for x0 ~ N(MEAN, STD² I) under the VP process x_t = α·x0 + σ·ε."""
+        alpha, sigma = vp.alpha_sigma(t.double())
+        alpha, sigma = alpha.unsqueeze(-1), sigma.unsqueeze(-1)
+        return MEAN + alpha * STD**2 / (alpha**2 * STD**2 + sigma**2) * (x - alpha * MEAN)
+
+    start = MEAN + torch.tensor([[1.0, 0.0, 0.0], [0.0, -2.0, 0.5]], dtype=torch.float64)
+    assert torch.equal(vp.refine(exact_clean, start, 0), start)
+    distances = [(vp.refine(exact_clean, start, k, t=0.1) - MEAN).norm(dim=-1) for k in (1, 10, 400)]
+    # Each iteration is a step up the smoothed density: always nearer its mode (MEAN), never past it.
+    assert (distances[0] < (start - MEAN).norm(dim=-1)).all()
+    assert (distances[1] < distances[0]).all() and (distances[2] < 1e-3).all()
+    # The per-iteration step is about σ², so at the default (tiny) noise level a sample barely moves.
+    moved = (vp.refine(exact_clean, start, 1) - start).norm(dim=-1)
+    assert (moved < 0.01 * (start - MEAN).norm(dim=-1)).all()
+    # `project` is applied after every iteration.
+    projected = vp.refine(exact_clean, start, 3, t=0.1, project=lambda x: x - x.mean(-1, keepdim=True))
+    assert torch.allclose(projected.mean(-1), torch.zeros(2, dtype=torch.float64), atol=1e-12)

@@ -14,6 +14,8 @@ DEFAULT_QUETZAL = "quetzal-qm9-small"
 DEFAULT_NEXTMOL = "nextmol-qm9"
 RELAX_HELP = ("polish each conformer with a short MMFF94 minimisation (RDKit); one MMFF cannot type, or whose "
               "stereochemistry it would change, is kept as generated")
+REFINE_HELP = ("denoising iterations at one small noise level after the diffusion chain, which tighten the bond "
+               "lengths (default: the model's own, 10 for nextmol-qm9; 0: none)")
 
 
 def _elements(text: str | None) -> list[int] | None:
@@ -43,7 +45,7 @@ def _is_folder(path: str) -> bool:
 _FAMILY_OPTIONS = {
     "quetzal": ("temperature", "position_temperature", "elements", "closed_shell"),
     "adit": ("kind", "label", "guidance", "sampler", "n_atoms"),
-    "nextmol": ("temperature", "top_k", "relax"),
+    "nextmol": ("temperature", "top_k", "refine_steps", "relax"),
 }
 
 
@@ -173,7 +175,8 @@ def _cmd_conformers(args: argparse.Namespace) -> None:
     model = load_model(args.model, family="nextmol", device=args.device)
     systems = model.conformers(smiles, args.n, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
                                skip_invalid=args.skip_invalid, source=source, stereo_retries=args.stereo_retries,
-                               steer_chirality=not args.no_chirality_steer, relax=args.relax)
+                               steer_chirality=not args.no_chirality_steer, refine_steps=args.refine_steps,
+                               relax=args.relax)
     write(args.output, systems)
     print(f"wrote {len(systems)} conformers of {len(systems) // max(args.n, 1)} molecules to {args.output}")
 
@@ -225,6 +228,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     adit.add_argument("--n-atoms", type=int, help="atoms per system (default: drawn from the training data)")
     nextmol = p.add_argument_group("NExT-Mol")
     nextmol.add_argument("--top-k", type=int, help="draw each SELFIES token among the k most likely (default: all)")
+    nextmol.add_argument("--refine-steps", type=int, help=REFINE_HELP)
     nextmol.add_argument("--relax", action="store_const", const=True, help=RELAX_HELP)
     p.set_defaults(func=_cmd_sample)
 
@@ -269,6 +273,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "this many times (default 2)")
     p.add_argument("--no-chirality-steer", action="store_true",
                    help="do not steer stereocentres to their hand while sampling (the model alone)")
+    p.add_argument("--refine-steps", type=int, help=REFINE_HELP)
     p.add_argument("--relax", action="store_true", help=RELAX_HELP)
     p.set_defaults(func=_cmd_conformers)
 

@@ -2,7 +2,8 @@
 
 x_t = α(t)·x₀ + σ(t)·ε with α² + σ² = 1 and α(t) = cos(π/2 · (t + s)/(1 + s)) normalised to α(0) = 1, for t in
 [0, 1]. The sampler is DDPM's ancestral step written for a model that predicts x₀ (stochastic: the usual choice
-when several different samples of one condition are wanted, as for conformers), or DDIM's deterministic one.
+when several different samples of one condition are wanted, as for conformers), or DDIM's deterministic one;
+`refine` may follow it, to move a finished sample to the nearest mode of the model's low-noise density.
 """
 
 from __future__ import annotations
@@ -108,4 +109,27 @@ def sample(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, *, st
             x = alpha_next * clean + kept * eps + variance.clamp(min=0.0).sqrt() * fresh
         else:
             x = alpha_next * clean + sigma_next * eps
+    return x
+
+
+REFINE_TIME = 0.005
+"""Noise level of `refine`: σ ≈ 0.017 data units, below the spread of a bond length, above the network's own error."""
+
+
+def refine(predict_clean: CleanPredictor, x: torch.Tensor, iterations: int, *, t: float = REFINE_TIME,
+           project: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Repeat x ← x̂₀(α(t)·x, t) at one small noise level t, `iterations` times, from a finished sample x.
+
+    The sample is read as a noisy point with no noise in it; its clean estimate is (α·x + σ²·∇log p_t(α·x))/α
+    (Tweedie), so each iteration is a gradient step of about σ² up the model's density smoothed at that level: a
+    deterministic, mode-seeking corrector with no fresh noise, whose fixed points are that density's modes. It
+    removes the jitter the last stochastic steps leave (for conformers: bond lengths a few hundredths of an
+    Ångström off) while moving the sample little, so it keeps the sample's mode.
+    """
+    times = torch.full((x.shape[0],), float(t), device=x.device)
+    alpha = float(alpha_sigma(torch.tensor(float(t)))[0])
+    for _ in range(iterations):
+        x = predict_clean(alpha * x, times)
+        if project is not None:
+            x = project(x)
     return x

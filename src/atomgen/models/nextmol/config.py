@@ -22,6 +22,8 @@ class NExTMolConfig:
             through an adapter (NExT-Mol's 1D-to-3D transfer).
         sampling_steps: default diffusion steps of conformer generation. More is not better here: each step at
             low noise adds a little error to the bonds (`bench_nextmol.py --parts sampler`).
+        refine_steps: default denoising iterations at one small noise level after the chain (`vp.refine`),
+            which take most of that error back out (same benchmark part).
     """
 
     symbols: tuple[str, ...] = ()
@@ -33,6 +35,7 @@ class NExTMolConfig:
     conformer: ConformerConfig = ConformerConfig()
     transfer: bool = False
     sampling_steps: int = 50
+    refine_steps: int = 10
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "symbols", tuple(str(s) for s in self.symbols))

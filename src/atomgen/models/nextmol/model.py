@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -102,7 +103,8 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int | None = None,
                condition: str | None = None, progress: bool = True, temperature: float = 1.0,
-               top_k: int | None = None, stochastic: bool = True, relax: bool = False) -> list[AtomSystem]:
+               top_k: int | None = None, stochastic: bool = True, refine_steps: int | None = None,
+               relax: bool = False) -> list[AtomSystem]:
         """Generate n molecules de novo: SELFIES from the language model, then one conformer each (polished
         with MMFF94 when `relax`, see `conformers`).
 
@@ -120,7 +122,7 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
                     accepted.append(smiles)
             draw += 1
         return self.conformers(accepted, 1, seed=seed, steps=steps, batch_size=batch_size, progress=progress,
-                               stochastic=stochastic, relax=relax)
+                               stochastic=stochastic, refine_steps=refine_steps, relax=relax)
 
     def _buildable(self, smiles: str) -> bool:
         try:
@@ -160,7 +162,8 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
     def conformers(self, smiles: Sequence, n: int = 1, *, seed: int = 0, steps: int | None = None,
                    batch_size: int = 256, progress: bool = True, skip_invalid: bool = False,
                    source: str | None = None, stereo_retries: int = 2, stochastic: bool = True,
-                   steer_chirality: bool = True, relax: bool = False) -> list[AtomSystem]:
+                   steer_chirality: bool = True, refine_steps: int | None = None,
+                   relax: bool = False) -> list[AtomSystem]:
         """n conformers (hydrogens included, bonds set) of each molecule, in input order.
 
         Molecules are SMILES, or RDKit molecules with explicit hydrogens and stereochemistry assigned, whose atom
@@ -175,6 +178,8 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
         is kept.
 
         `stochastic` picks DDPM's ancestral sampler (the default); False picks DDIM's deterministic one.
+        `refine_steps` denoising iterations at a small fixed noise level follow it (`vp.refine`; None: the
+        model's `refine_steps`, 0: none).
 
         `relax` polishes every conformer with a short MMFF94 minimisation (`atomgen.tasks.relax`); a conformer
         MMFF cannot type, or whose stereochemistry the minimisation would change, is kept as generated (a warning
@@ -192,17 +197,19 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
                 skipped += 1
         if skipped:
             warnings.warn(f"skipped {skipped} of {len(smiles)} molecules", stacklevel=3)
+        if refine_steps is not None and refine_steps < 0:
+            raise InputError(f"refine steps must be at least 0, got {refine_steps}")
+        sampler = _Sampler(steps or self.config.sampling_steps, stochastic, steer_chirality,
+                           self.config.refine_steps if refine_steps is None else refine_steps)
         rows = [job for job in jobs for _ in range(n)]
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         with tqdm(total=len(rows), desc="conformers", unit="conf", disable=not progress) as bar:
-            drawn = self._draw(rows, range(len(rows)), steps, stochastic, steer_chirality, batch_size, generator,
-                               bar)
+            drawn = self._draw(rows, range(len(rows)), sampler, batch_size, generator, bar)
         for _ in range(stereo_retries):
             wrong = [k for k, (_, agree, total) in drawn.items() if agree < total]
             if not wrong:
                 break
-            for k, again in self._draw(rows, wrong, steps, stochastic, steer_chirality, batch_size,
-                                       generator).items():
+            for k, again in self._draw(rows, wrong, sampler, batch_size, generator).items():
                 if again[1] > drawn[k][1]:
                     drawn[k] = again
         systems = [_system(mol, graph, drawn[k][0], record) for k, (record, mol, graph) in enumerate(rows)]
@@ -213,8 +220,8 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
                               stacklevel=2)
         return systems
 
-    def _draw(self, rows: list, which: Sequence[int], steps: int | None, stochastic: bool, steer: bool,
-              batch_size: int, generator: torch.Generator, bar: tqdm | None = None
+    def _draw(self, rows: list, which: Sequence[int], sampler: _Sampler, batch_size: int,
+              generator: torch.Generator, bar: tqdm | None = None
               ) -> dict[int, tuple[np.ndarray, int, int]]:
         """{row: (positions, stereocentres right, stereocentres)} of one new conformer of each chosen row."""
         order = sorted(which, key=lambda k: len(rows[k][2]))  # similar sizes: little padding
@@ -223,14 +230,24 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
             chunk = order[start : start + batch_size]
             batch = self.collate([(rows[k][2], None) for k in chunk])
             batch = {key: value.to(self.device) for key, value in batch.items()}
-            coordinates = self.conformer.generate(batch, steps=steps or self.config.sampling_steps,
-                                                  stochastic=stochastic, generator=generator,
-                                                  context=self.atom_context(batch), steer=steer)
+            coordinates = self.conformer.generate(batch, steps=sampler.steps, stochastic=sampler.stochastic,
+                                                  generator=generator, context=self.atom_context(batch),
+                                                  steer=sampler.steer, refine_steps=sampler.refine_steps)
             for k, positions in zip(chunk, coordinates):
                 drawn[k] = _mirror_if_better(rows[k][1], positions)
             if bar is not None:
                 bar.update(len(chunk))
         return drawn
+
+
+@dataclass(frozen=True)
+class _Sampler:
+    """The conformer sampler's settings of one `conformers` call (see `ConformerModel.generate`)."""
+
+    steps: int
+    stochastic: bool
+    steer: bool
+    refine_steps: int
 
 
 def _mirror_if_better(mol, positions: np.ndarray) -> tuple[np.ndarray, int, int]:
