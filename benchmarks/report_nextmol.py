@@ -108,11 +108,10 @@ def _denovo(entry: dict) -> list[str]:
                      + f"{target} |")
     lines.append(f"| FCD vs test | {_num(m.get('fcd'))} | " + (f"{_num(second.get('fcd'))} | " if second else "")
                  + "reported |")
-    if "instability_causes" in r["details"]:  # recorded since the refine steps (older runs lack it)
-        lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
-                  + instability_causes(r["details"]["instability_causes"])
-                  + (" (model); " + instability_causes(relaxed["details"]["instability_causes"])
-                     + " (model + MMFF relax)" if relaxed and "details" in relaxed else "") + "."]
+    lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
+              + instability_causes(r["details"]["instability_causes"])
+              + (" (model); " + instability_causes(relaxed["details"]["instability_causes"])
+                 + " (model + MMFF relax)" if relaxed else "") + "."]
     lines += ["", "The language model's own validity (every SELFIES decodes to a molecule) is 100 % by construction "
               "and tested on thousands of samples (`tests/test_nextmol.py`)."]
     return lines + [""]
