@@ -92,3 +92,20 @@ def test_vp_refine_climbs_to_the_mode_of_the_smoothed_density():
     # `project` is applied after every iteration.
     projected = vp.refine(exact_clean, start, 3, t=0.1, project=lambda x: x - x.mean(-1, keepdim=True))
     assert torch.allclose(projected.mean(-1), torch.zeros(2, dtype=torch.float64), atol=1e-12)
+
+
+def test_vp_training_times_over_sample_the_low_noise_band_by_the_share_asked():
+    from atomgen.diffusion import vp
+
+    generator = torch.Generator().manual_seed(0)
+    uniform = vp.sample_times(20_000, generator=generator)
+    assert 0.0 <= float(uniform.min()) and float(uniform.max()) <= vp.MAX_T
+    assert abs(float((uniform < vp.LOW_NOISE_TIME).float().mean()) - vp.LOW_NOISE_TIME / vp.MAX_T) < 0.01
+    times = vp.sample_times(20_000, generator=generator, low_noise_share=0.5)
+    # Half the rows come from the band, and the other half fall in it as often as uniform times do.
+    expected = 0.5 + 0.5 * vp.LOW_NOISE_TIME / vp.MAX_T
+    assert abs(float((times < vp.LOW_NOISE_TIME).float().mean()) - expected) < 0.01
+    assert float(times.max()) > 0.9  # the high-noise levels are still trained
+    assert (vp.sample_times(100, generator=generator, low_noise_share=1.0) < vp.LOW_NOISE_TIME).all()
+    with pytest.raises(ValueError, match="low_noise_share"):
+        vp.sample_times(4, low_noise_share=1.5)

@@ -374,6 +374,21 @@ def test_uniform_chirality_weighting_counts_the_high_noise_levels_min_snr_drowns
         ConformerConfig(chirality_noise_weighting="snr")
 
 
+def test_low_noise_share_moves_the_training_noise_levels_into_the_low_noise_band(small_molecules):
+    dataset = ConformerDataset.from_systems(small_molecules[:4])
+    batch = collate_graphs([dataset[k] for k in range(len(dataset))])
+    seen = {}
+    for share in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2, low_noise_share=share))
+        seen[share] = model.training_loss(batch, generator=torch.Generator().manual_seed(3))["aligned_mse"]
+    # The same untrained network errs far less when every molecule is only slightly noisy: at low noise the
+    # preconditioned estimate is almost its input.
+    assert seen[1.0] < 0.2 * seen[0.0]
+    with pytest.raises(ValueError, match="low_noise_share"):
+        ConformerConfig(low_noise_share=-0.1)
+
+
 def test_every_atom_is_traced_to_the_selfies_symbol_that_placed_it():
     import selfies
 
