@@ -175,11 +175,11 @@ SAMPLER_SETTINGS = {"DDPM, 100 steps": (True, 100, 0), "DDPM, 50 steps": (True, 
 """name: (stochastic, diffusion steps, refine steps) of the 'sampler' part."""
 
 
-def sampler(model_name: str, n: int, data_dir: str | None) -> dict:
-    """One conformer of each of n QM9 test molecules per sampler setting (seed 0, no stereo retries): bond-length
-    error against the DFT geometry, EDM stability, and the RMSD to it; the DFT geometries' own stability is the
-    ceiling (EDM's bond tables do not call every DFT geometry stable). The default sampler's conformers are
-    scored again after the MMFF relaxation (`atomgen.tasks.relax`)."""
+def sampler(model_name: str, n: int, data_dir: str | None, settings: list[str] | None = None) -> dict:
+    """One conformer of each of n QM9 test molecules per sampler setting (all of SAMPLER_SETTINGS, or the names in
+    `settings`; seed 0, no stereo retries): bond-length error against the DFT geometry, EDM stability, and the RMSD
+    to it; the DFT geometries' own stability is the ceiling (EDM's bond tables do not call every DFT geometry
+    stable). The default sampler's conformers are scored again after the MMFF relaxation (`atomgen.tasks.relax`)."""
     from atomgen.eval.conformers import single_reference_rmsd
     from atomgen.tasks.relax import relax_all
 
@@ -188,7 +188,8 @@ def sampler(model_name: str, n: int, data_dir: str | None) -> dict:
     rows = {"DFT geometry (reference)": _geometry_scores(
         references, [mol.GetConformer().GetPositions() for mol in references])}
     default = (True, model.config.sampling_steps, model.config.refine_steps)
-    for name, (stochastic, steps, refine_steps) in SAMPLER_SETTINGS.items():
+    for name in settings or SAMPLER_SETTINGS:
+        stochastic, steps, refine_steps = SAMPLER_SETTINGS[name]
         generated = model.conformers(references, 1, seed=0, steps=steps, stochastic=stochastic, stereo_retries=0,
                                      refine_steps=refine_steps, progress=False)
         rmsd = single_reference_rmsd([[system] for system in generated], references)
@@ -301,6 +302,8 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=10, help="conformers per molecule")
     parser.add_argument("--without-transfer", help="model folder trained without the 1D-to-3D transfer")
     parser.add_argument("--with-transfer", help="model folder trained with it, same size and budget")
+    parser.add_argument("--sampler-settings", nargs="+", choices=list(SAMPLER_SETTINGS), default=None,
+                        help="the 'sampler' part runs only these settings (quote each name)")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     parts = {
@@ -308,7 +311,7 @@ def main() -> None:
         "denovo": lambda: denovo(args.model, args.n, args.data_dir),
         "speed": lambda: speed(args.model, min(args.n, 100), args.k, args.data_dir),
         "stereo": lambda: stereo(args.model, args.n, args.k, args.data_dir),
-        "sampler": lambda: sampler(args.model, args.n, args.data_dir),
+        "sampler": lambda: sampler(args.model, args.n, args.data_dir, args.sampler_settings),
         "geom-qm9": lambda: geom_qm9(args.model, args.n, args.data_dir),
         "transfer": lambda: transfer(args.without_transfer, args.with_transfer, args.n // 3, args.k, args.data_dir),
     }
