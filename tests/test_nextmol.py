@@ -310,14 +310,21 @@ def test_local_distance_error_reads_only_bonds_and_1_3_pairs_and_ignores_rotatio
     assert torch.allclose(local_distance_error(padded, clean, distance, mask), torch.zeros(4), atol=1e-5)
 
 
-def test_the_local_geometry_weight_adds_the_local_error_to_the_loss(small_molecules):
-    dataset = ConformerDataset.from_systems(small_molecules[:4])
+def _losses_by_setting(systems: list, field: str, values: tuple, seed: int) -> dict:
+    """The training losses of one tiny conformer model (the same initial weights each time) on one batch of
+    `systems` at one seeded draw, for each value of the config field `field`."""
+    dataset = ConformerDataset.from_systems(systems)
     batch = collate_graphs([dataset[k] for k in range(len(dataset))])
     losses = {}
-    for weight in (0.0, 10.0):
+    for value in values:
         torch.manual_seed(0)
-        model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2, local_geometry_weight=weight))
-        losses[weight] = model.training_loss(batch, generator=torch.Generator().manual_seed(1))
+        model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2, **{field: value}))
+        losses[value] = model.training_loss(batch, generator=torch.Generator().manual_seed(seed))
+    return losses
+
+
+def test_the_local_geometry_weight_adds_the_local_error_to_the_loss(small_molecules):
+    losses = _losses_by_setting(small_molecules[:4], "local_geometry_weight", (0.0, 10.0), seed=1)
     assert torch.equal(losses[0.0]["aligned_mse"], losses[10.0]["aligned_mse"])
     assert losses[0.0]["local_mse"] > 0
     assert losses[10.0]["loss"] > losses[0.0]["loss"]
@@ -375,16 +382,10 @@ def test_uniform_chirality_weighting_counts_the_high_noise_levels_min_snr_drowns
 
 
 def test_low_noise_share_moves_the_training_noise_levels_into_the_low_noise_band(small_molecules):
-    dataset = ConformerDataset.from_systems(small_molecules[:4])
-    batch = collate_graphs([dataset[k] for k in range(len(dataset))])
-    seen = {}
-    for share in (0.0, 1.0):
-        torch.manual_seed(0)
-        model = ConformerModel(ConformerConfig(dim=32, pair_dim=16, depth=2, heads=2, low_noise_share=share))
-        seen[share] = model.training_loss(batch, generator=torch.Generator().manual_seed(3))["aligned_mse"]
+    losses = _losses_by_setting(small_molecules[:4], "low_noise_share", (0.0, 1.0), seed=3)
     # The same untrained network errs far less when every molecule is only slightly noisy: at low noise the
     # preconditioned estimate is almost its input.
-    assert seen[1.0] < 0.2 * seen[0.0]
+    assert losses[1.0]["aligned_mse"] < 0.2 * losses[0.0]["aligned_mse"]
     with pytest.raises(ValueError, match="low_noise_share"):
         ConformerConfig(low_noise_share=-0.1)
 

@@ -65,7 +65,7 @@ def sample_times(n: int, device: torch.device | str = "cpu", generator: torch.Ge
     if not 0.0 <= low_noise_share <= 1.0:
         raise ValueError(f"low_noise_share must lie in [0, 1], not {low_noise_share}")
     uniform = torch.rand(n, generator=generator, device=device)
-    if not low_noise_share:
+    if not low_noise_share:  # no second draw: runs without the share keep their random stream
         return uniform * MAX_T
     low = torch.rand(n, generator=generator, device=device) < low_noise_share
     return torch.where(low, uniform * LOW_NOISE_TIME, uniform * MAX_T)
