@@ -1,8 +1,10 @@
 """NExT-Mol benchmark: conformers against DFT geometries beside RDKit, stereo kept (and what keeps it), the
-sampler's bond-length precision, de novo molecules, conformer speed (at most 100 molecules), and 1D-to-3D transfer.
+sampler's bond-length precision, de novo molecules, conformer speed (at most 100 molecules), 1D-to-3D transfer,
+and a language model alone on a SMILES corpus (GEOM-DRUGS).
 
-    python benchmarks/bench_nextmol.py [--parts conformers,stereo,sampler,denovo,speed,geom-qm9,transfer]
-        [--model nextmol-qm9] [--without-transfer DIR --with-transfer DIR] [-n 1000] [-k 10] [--data-dir DIR]
+    python benchmarks/bench_nextmol.py [--parts conformers,stereo,sampler,denovo,speed,geom-qm9,transfer,language]
+        [--model nextmol-qm9] [--without-transfer DIR --with-transfer DIR] [--language-model DIR]
+        [--corpus geom-drugs] [-n 1000] [-k 10] [--data-dir DIR]
 
 Results go to benchmarks/results/nextmol.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
 Run it on an otherwise idle machine: the timings use every core.
@@ -294,6 +296,56 @@ def transfer(without: str, with_transfer: str, n: int, k: int, data_dir: str | N
     return {"n": len(references), "k": k, "rows": rows}
 
 
+def _smiles_metrics(smiles: list[str], train: set[str], reference: dict) -> dict:
+    """Validity, uniqueness among the valid, novelty among the unique (canonical SMILES), FCD against the
+    reference statistics, and the mean heavy-atom count of a list of SMILES."""
+    from rdkit import Chem
+
+    from atomgen.eval.fcd import fcd_from_statistics, fcd_statistics
+
+    canonical = [_canonical(text) for text in smiles]
+    valid = [text for text in canonical if text]
+    unique = set(valid)
+    heavy = [Chem.MolFromSmiles(text).GetNumAtoms() for text in valid]
+    return {"n": len(smiles), "validity": len(valid) / len(smiles), "uniqueness": len(unique) / max(1, len(valid)),
+            "novelty": len(unique - train) / max(1, len(unique)),
+            "fcd": fcd_from_statistics(fcd_statistics(valid), reference), "heavy_atoms_mean": float(np.mean(heavy))}
+
+
+def _canonical(text: str) -> str | None:
+    """RDKit's canonical SMILES of `text` (None when RDKit cannot parse it, or it holds no atom)."""
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
+
+    _quiet = BlockLogs()
+    mol = Chem.MolFromSmiles(text) if text else None
+    return Chem.MolToSmiles(mol) if mol is not None and mol.GetNumAtoms() else None
+
+
+def language(folder: str | None, corpus: str, n: int) -> dict:
+    """The language model alone, trained on a SMILES corpus: n samples (seed 0, temperature 1, no top-k) scored
+    against the corpus (novelty against its train split, FCD against its test split), beside n random SMILES of
+    its val split, which show what the data itself scores at that n."""
+    from atomgen.data.smiles_corpus import read_smiles_corpus
+    from atomgen.eval.fcd import fcd_statistics
+
+    if folder is None:
+        raise SystemExit("--parts language needs --language-model: the model folder of a language run")
+    model = _model(folder)
+    start = time.perf_counter()
+    samples = model.sample_smiles(n, seed=0)
+    seconds = time.perf_counter() - start
+    train = {text for text in map(_canonical, read_smiles_corpus(corpus, "train")) if text}
+    test = [text for text in map(_canonical, read_smiles_corpus(corpus, "test")) if text]
+    reference = fcd_statistics(test)
+    val = read_smiles_corpus(corpus, "val")
+    held_out = [val[int(k)] for k in np.random.default_rng(0).choice(len(val), size=min(n, len(val)), replace=False)]
+    return {"model": folder, "corpus": corpus, "n": n, "sampling_seconds": seconds, "n_train": len(train),
+            "n_test": len(test), "vocabulary": len(model.vocabulary) - 3, "max_length": model.config.max_length,
+            "rows": {"language model": _smiles_metrics(samples, train, reference),
+                     f"{corpus} val SMILES (the data itself)": _smiles_metrics(held_out, train, reference)}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="conformers,denovo,speed")
@@ -304,6 +356,8 @@ def main() -> None:
     parser.add_argument("--with-transfer", help="model folder trained with it, same size and budget")
     parser.add_argument("--sampler-settings", nargs="+", choices=list(SAMPLER_SETTINGS), default=None,
                         help="the 'sampler' part runs only these settings (quote each name)")
+    parser.add_argument("--language-model", help="the 'language' part: a language run's model folder")
+    parser.add_argument("--corpus", default="geom-drugs", help="the 'language' part: the SMILES corpus it learnt")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     parts = {
@@ -314,6 +368,7 @@ def main() -> None:
         "sampler": lambda: sampler(args.model, args.n, args.data_dir, args.sampler_settings),
         "geom-qm9": lambda: geom_qm9(args.model, args.n, args.data_dir),
         "transfer": lambda: transfer(args.without_transfer, args.with_transfer, args.n // 3, args.k, args.data_dir),
+        "language": lambda: language(args.language_model, args.corpus, args.n),
     }
     run_parts(parts, args.parts.split(","), RESULTS)
     write_benchmarks_md()

@@ -154,8 +154,25 @@ def _transfer(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _language(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = [f"## NExT-Mol: the language model alone on `{r['corpus']}` SMILES", "",
+             f"{r['n']:,} SMILES from the language model `{r['model']}` (`--language-model`; {r['vocabulary']} SELFIES symbols, at most "
+             f"{r['max_length']} with begin and end; seed 0, temperature 1, no top-k; sampled in "
+             f"{r['sampling_seconds']:.0f} s), beside {r['n']:,} random SMILES of the corpus's val split, which show "
+             f"what the data itself scores at this n. Canonical RDKit SMILES; novelty among the unique against the "
+             f"{r['n_train']:,} train molecules; FCD against the {r['n_test']:,} test molecules. "
+             + _where(entry, "language"), "",
+             "| SMILES | validity % | uniqueness % | novelty % | FCD vs test | heavy atoms (mean) |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {_pct(row['validity'])} | {_pct(row['uniqueness'])} | {_pct(row['novelty'])} | "
+              f"{_num(row['fcd'])} | {row['heavy_atoms_mean']:.1f} |" for name, row in r["rows"].items()]
+    return lines + [""]
+
+
 def nextmol_sections(results: dict) -> list[str]:
     """Markdown lines for every NExT-Mol part that has results, in a fixed order."""
     renderers = [("conformers", _conformers), ("stereo", _stereo), ("sampler", _sampler), ("denovo", _denovo),
-                 ("speed", _speed), ("geom-qm9", _geom_qm9), ("transfer", _transfer)]
+                 ("speed", _speed), ("geom-qm9", _geom_qm9), ("transfer", _transfer),
+                 ("language", _language)]
     return [line for part, render in renderers if part in results for line in render(results[part])]

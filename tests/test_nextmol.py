@@ -71,6 +71,26 @@ def test_every_sample_of_even_an_untrained_language_model_is_a_molecule(vocabula
         assert a.GetNumAtoms() == b.GetNumAtoms() and a.GetNumBonds() == b.GetNumBonds()
 
 
+def test_random_strings_of_drug_like_symbols_decode_to_molecules_rdkit_accepts():
+    # GEOM-DRUGS holds elements outside SELFIES' own valence table (Si, Bi, ...): unbounded, a Si could take
+    # six bonds and the molecule would not parse. Random strings with many branches try hard to overfill one.
+    from rdkit import Chem
+
+    drug_like = ["C[Si](C)(C)OC", "CC(C)[Se]C", "C[As](C)C", "Cl[Bi](Cl)Cl", "C[B](C)O", "[O-][N+](=O)c1ccsc1",
+                 "CS(=O)(=O)N", "CP(=O)(O)O", "Ic1ccccc1Br"]
+    vocabulary = SelfiesVocabulary.from_selfies([smiles_to_selfies(s) for s in drug_like])
+    symbols = vocabulary.tokens[3:]
+    assert {"[Si]", "[Se]", "[As]", "[Bi]"} <= set(symbols)
+    rng = np.random.default_rng(0)
+    branchy = [s for s in symbols if "Branch" in s or "Ring" in s]
+    atoms = [s for s in symbols if s not in branchy]
+    for _ in range(3000):  # the language model's first symbol always places an atom (`atom_mask`); so here
+        picks = [rng.choice(atoms), *rng.choice(symbols, size=int(rng.integers(1, 20)))]
+        text = "".join(str(s) + str(rng.choice(branchy)) if rng.random() < 0.5 else str(s) for s in picks)
+        smiles = selfies_to_smiles(text, closed_shell=True)
+        assert smiles and Chem.MolFromSmiles(smiles) is not None, text
+
+
 def test_closing_a_radical_adds_a_hydrogen_and_drops_a_lost_stereocentre():
     import selfies
     from rdkit import Chem

@@ -118,6 +118,43 @@ def test_de_novo_sampling_writes_molecules_with_bonds(tmp_path, trained):
                  "--guidance", "2"]) == 2
 
 
+def test_drug_like_stages_a_smiles_corpus_then_drugs_etkdg_geometries(tmp_path, caplog):
+    """The language stage on SMILES with no 3D data (as on GEOM-DRUGS), then the conformer stage on a built
+    drugs-etkdg split of the same molecules: elements beyond QM9's, charged atoms, and conformers of them."""
+    from rdkit import Chem
+
+    from atomgen.data.drugs import build_drugs_etkdg
+
+    drug_like = ["CC(=O)Nc1ccc(O)cc1", "Clc1ccc(S(N)(=O)=O)cc1", "C[N+](C)(C)CCO", "O=C([O-])c1ccncc1",
+                 "FC(F)(F)c1ccc(Br)cc1", "CCOC(=O)C1=CC=CS1"]
+    corpus = tmp_path / "drugs.smi"
+    corpus.write_text("\n".join(drug_like * 3 + ["not a smiles"]) + "\n")
+    tiny = ["--set", "model.preset=tiny", "--set", "data.batch_size=6", "--set", "trainer.max_steps=3",
+            "--set", "optim.warmup_steps=1"]
+    assert main(["train", "nextmol", "--config", "configs/nextmol/drugs-small-language.yaml",
+                 "--run-dir", str(tmp_path / "lm"), "--set", f"data.dataset={corpus}"] + tiny) == 0
+    assert "1 of 19 SMILES left out" in caplog.text
+    language = NExTMolModel.from_pretrained(tmp_path / "lm" / "model")
+    assert language.config.elements == (1, 6, 7, 8, 9, 16, 17, 35) and language.config.max_length == 96
+    assert "[Cl]" in language.vocabulary.tokens and "[N+1]" in language.vocabulary.tokens
+    assert all(text and Chem.MolFromSmiles(text) is not None for text in language.sample_smiles(40, seed=0))
+
+    smiles_dir = tmp_path / "geom_drugs"
+    smiles_dir.mkdir()
+    (smiles_dir / "geom_test_smiles.txt").write_text("\n".join(drug_like) + "\n")
+    build_drugs_etkdg(tmp_path / "data" / "drugs-etkdg", "test", smiles_dir=smiles_dir, workers=1, progress=False)
+    assert main(["train", "nextmol", "--config", "configs/nextmol/qm9-small-conformer.yaml",
+                 "--run-dir", str(tmp_path / "dmt"), "--set", f"model.language_model={tmp_path / 'lm' / 'model'}",
+                 "--set", "data.dataset=drugs-etkdg", "--set", "data.split=test",
+                 "--set", f"data.data_dir={tmp_path / 'data'}", "--set", "trainer.sample_every_steps=0",
+                 "--set", "trainer.precision=32"] + tiny) == 0
+    assert "molecules left out" not in caplog.text  # the SDF's own bonds and charges: the ions are kept too
+    model = NExTMolModel.from_pretrained(tmp_path / "dmt" / "model")
+    assert {16, 17, 35} <= set(model.config.elements)
+    made = model.conformers(["Clc1ccc(S(N)(=O)=O)cc1", "C[N+](C)(C)CCO"], 1, seed=0, steps=3, progress=False)
+    assert [m.n_atoms for m in made] == [17, 21] and all(np.isfinite(m.positions).all() for m in made)
+
+
 def test_conformer_model_loads_only_nextmol_checkpoints(tmp_path, capsys):
     import torch
 

@@ -44,13 +44,15 @@ class ConformerDataset(Dataset):
 
     @classmethod
     def from_systems(cls, systems: Sequence, progress: bool = False) -> "ConformerDataset":
-        """Perceive bonds (and chirality from 3D) of molecules; those whose bonds RDKit cannot perceive are left
-        out, as the evaluator counts them invalid."""
+        """The graphs of molecules (chirality read from 3D): their own bonds and charges where they have them (an
+        SDF), else bonds perceived from the coordinates. Those whose bonds RDKit cannot perceive, or whose own
+        bonds it cannot sanitise, are left out, as the evaluator counts them invalid."""
         from tqdm.auto import tqdm
 
         graphs, positions = [], []
         for system in tqdm(systems, desc="perceiving graphs", disable=not progress):
-            mol = mol_from_coordinates(system.numbers, system.positions)
+            mol = _mol_with_own_bonds(system) if system.bonds is not None else mol_from_coordinates(
+                system.numbers, system.positions)
             if mol is not None:
                 graphs.append(graph_from_mol(mol))
                 positions.append(system.positions)
@@ -109,6 +111,21 @@ class ConformerDataset(Dataset):
     def __getitem__(self, k: int) -> tuple[MolecularGraph, np.ndarray]:
         a, b = self.arrays["atom_offsets"][k : k + 2]
         return self.graph(k), self.arrays["positions"][a:b]
+
+
+def _mol_with_own_bonds(system):
+    """An RDKit molecule of a system's own bonds and charges with chirality read from 3D, or None when RDKit
+    cannot sanitise it."""
+    from rdkit import Chem
+
+    from atomgen.io.convert import to_rdkit
+
+    try:
+        mol = to_rdkit(system, sanitize=True)
+    except (ValueError, RuntimeError):  # RDKit's sanitisation errors derive from ValueError
+        return None
+    Chem.AssignStereochemistryFrom3D(mol)
+    return mol
 
 
 def graph_from_bonds(numbers: np.ndarray, atom_features: np.ndarray, bonds: np.ndarray, smiles: str,

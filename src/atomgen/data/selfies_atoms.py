@@ -15,10 +15,11 @@ def atom_symbol_index(mol, text: str) -> np.ndarray:
     the same molecule, 0-based over its symbols) of the symbol that placed it; a hydrogen gets its heavy
     neighbour's symbol. Atoms the string does not place (none, for a SELFIES of `mol` itself) get -1.
     """
-    import selfies
     from rdkit import Chem
 
-    decoded, attribution = selfies.decoder(text, attribute=True)
+    from atomgen.data.selfies_vocab import selfies_library
+
+    decoded, attribution = selfies_library().decoder(text, attribute=True)
     placed = Chem.MolFromSmiles(decoded)
     if placed is None:
         raise InputError(f"SELFIES {text!r} decodes to {decoded!r}, which RDKit cannot read")

@@ -12,14 +12,31 @@ from atomgen.data.selfies_vocab import SelfiesVocabulary, smiles_to_selfies
 from atomgen.errors import InputError
 
 
-def build_vocabulary(smiles: Sequence[str], *, variants: int = 4, seed: int = 0) -> SelfiesVocabulary:
+def build_vocabulary(smiles: Sequence[str], *, variants: int = 4, seed: int = 0,
+                     randomised_molecules: int | None = None) -> SelfiesVocabulary:
     """The symbols of each molecule's canonical SELFIES and of `variants` randomised ones: randomising moves
-    ring and branch symbols around, so the vocabulary must cover more than the canonical strings."""
+    ring and branch symbols around, so the vocabulary must cover more than the canonical strings.
+
+    `randomised_molecules` writes the randomised strings for a seeded random subset of that many molecules only
+    (every canonical string is still read): on a corpus of hundreds of thousands the full pass takes many minutes,
+    and a symbol that only a rare randomised string spells costs little, since `SelfiesDataset` then falls back
+    to the canonical string. A SMILES without a SELFIES form adds nothing (`SelfiesDataset` drops it).
+    """
     rng = np.random.default_rng(seed)
+    randomised = range(len(smiles))
+    if randomised_molecules is not None and randomised_molecules < len(smiles):
+        randomised = rng.choice(len(smiles), size=randomised_molecules, replace=False)
     corpus = []
     for text in smiles:
-        corpus.append(smiles_to_selfies(text))
-        corpus += [smiles_to_selfies(text, randomise=True, rng=rng) for _ in range(variants)]
+        try:
+            corpus.append(smiles_to_selfies(text))
+        except InputError:
+            continue
+    for k in randomised:
+        try:
+            corpus += [smiles_to_selfies(smiles[int(k)], randomise=True, rng=rng) for _ in range(variants)]
+        except InputError:
+            continue
     return SelfiesVocabulary.from_selfies(corpus)
 
 

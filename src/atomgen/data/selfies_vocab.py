@@ -15,14 +15,41 @@ from atomgen.errors import InputError
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIAL_TOKENS = (PAD, BOS, EOS)
+_constrained = False
+
+
+def selfies_library():
+    """The selfies module, with every neutral element it leaves unconstrained bounded by RDKit's largest valence.
+
+    SELFIES bounds the bonds of each atom by a table that covers the organic subset; any other element (Si, Se,
+    As, Bi, ...; GEOM-DRUGS has a few) may take 8, which decodes to molecules RDKit rejects (a six-bonded Si).
+    Elements RDKit allows any valence (metals) keep SELFIES' default. Set once, for the whole process.
+    """
+    global _constrained
+    import selfies
+
+    if not _constrained:
+        from rdkit import Chem
+
+        table = Chem.GetPeriodicTable()
+        constraints = selfies.get_semantic_constraints()
+        for number in range(2, 87):
+            valences = list(table.GetValenceList(number))
+            symbol = table.GetElementSymbol(number)
+            if symbol not in constraints and valences and -1 not in valences:
+                constraints[symbol] = max(valences)
+        selfies.set_semantic_constraints(constraints)
+        _constrained = True
+    return selfies
 
 
 def smiles_to_selfies(smiles: str, *, randomise: bool = False, rng: np.random.Generator | None = None) -> str:
     """The SELFIES of a SMILES (hydrogens implicit, stereochemistry kept); `randomise` starts the walk over the
     molecular graph at a random atom in a random order, the augmentation NExT-Mol trains with."""
-    import selfies
     from rdkit import Chem
     from rdkit.rdBase import BlockLogs
+
+    selfies = selfies_library()
 
     _quiet = BlockLogs()  # the InputError below says what is wrong in one line
     mol = Chem.MolFromSmiles(smiles)
@@ -49,9 +76,9 @@ def selfies_to_smiles(text: str, closed_shell: bool = False) -> str:
     `closed_shell`, each such unpaired electron becomes one more hydrogen, so the molecule is closed-shell like
     every training molecule; its graph and heavy atoms are unchanged.
     """
-    import selfies
     from rdkit import Chem
 
+    selfies = selfies_library()
     decoded = selfies.decoder(text)
     mol = Chem.MolFromSmiles(decoded) if decoded else None
     if mol is None:
@@ -80,8 +107,7 @@ class SelfiesVocabulary:
     @classmethod
     def from_selfies(cls, strings: Iterable[str]) -> "SelfiesVocabulary":
         """The vocabulary of every symbol in `strings`, sorted (so the same corpus always gives the same ids)."""
-        import selfies
-
+        selfies = selfies_library()
         seen: set[str] = set()
         for text in strings:
             seen.update(selfies.split_selfies(text))
@@ -114,7 +140,7 @@ class SelfiesVocabulary:
     def atom_mask(self) -> np.ndarray:
         """True for the symbols that place an atom on their own (not branches or rings): a string that starts
         with one of them always decodes to a molecule with at least one atom."""
-        import selfies
+        selfies = selfies_library()
 
         return np.array([k >= len(SPECIAL_TOKENS) and bool(selfies.decoder(token))
                          for k, token in enumerate(self.tokens)])

@@ -6,10 +6,13 @@ A builder returns (model, dataset, collate, weights): `model` exposes `training_
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from atomgen.errors import InputError
 from atomgen.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 
 def build_quetzal(config: TrainConfig):
@@ -178,39 +181,29 @@ def build_nextmol(config: TrainConfig):
 
     `model.stage` is "language" (a new model whose vocabulary is read from the training SMILES) or "conformer":
     then `model.language_model` names the finished language run's model folder, whose language model is kept
-    frozen while the conformer model trains on the same molecules' geometries.
+    frozen while the conformer model trains on the same molecules' geometries. The language stage also trains
+    on a SMILES corpus with no 3D data (`geom-drugs`, or a .smi/.txt file; `atomgen.data.smiles_corpus`).
     """
     from dataclasses import replace
 
-    from atomgen.data.conformer_data import load_qm9_graphs
-    from atomgen.models.nextmol import NExTMolModel, preset
+    from atomgen.data.smiles_corpus import corpus_elements, is_smiles_corpus, read_smiles_corpus
+    from atomgen.models.nextmol import NExTMolModel
 
     options = dict(config.model)
     stage = options.pop("stage", "language")
     language_path = options.pop("language_model", None)
-    preset_name = options.pop("preset", "small")
-    if config.data.dataset == "qm9":
-        graphs = load_qm9_graphs(config.data.split, config.data.data_dir)
-    elif Path(config.data.dataset).is_file():  # any file of 3D molecules; bonds perceived from coordinates
-        from atomgen.data.conformer_data import ConformerDataset
-        from atomgen.io.formats import read
-
-        graphs = ConformerDataset.from_systems(read(config.data.dataset))
-    else:
-        raise InputError(f"NExT-Mol trains on qm9 or a file of 3D molecules, not {config.data.dataset!r}")
+    if stage not in ("language", "conformer"):
+        raise InputError(f"unknown NExT-Mol stage {stage!r}: language or conformer")
+    if stage == "language" and is_smiles_corpus(config.data.dataset):
+        smiles = read_smiles_corpus(config.data.dataset, config.data.split)
+        return _nextmol_language_stage(config, options, smiles, corpus_elements(smiles))
+    graphs = _nextmol_graphs(config)
     elements = sorted({int(z) for z in graphs.arrays["numbers"]})
     if stage == "language":
-        from atomgen.data.selfies_data import SelfiesDataset, build_vocabulary, collate_token_ids
-
-        vocabulary = build_vocabulary(graphs.smiles, seed=config.trainer.seed)
-        model_config = preset(preset_name, symbols=vocabulary.tokens[3:], elements=elements, **options)
-        model = NExTMolModel(model_config, stage="language")
-        dataset = SelfiesDataset(graphs.smiles, model.vocabulary, model_config.max_length, seed=config.trainer.seed)
-        return model, dataset, collate_token_ids, None
-    if stage != "conformer":
-        raise InputError(f"unknown NExT-Mol stage {stage!r}: language or conformer")
+        return _nextmol_language_stage(config, options, graphs.smiles, elements)
     if language_path is None:
         raise InputError("the conformer stage needs model.language_model: the model folder of a language run")
+    options.pop("preset", None)
     trained = NExTMolModel.from_pretrained(language_path)
     # `model.conformer.*` options change single fields of the language run's conformer settings.
     conformer = replace(trained.config.conformer, **options.pop("conformer", {}))
@@ -218,6 +211,62 @@ def build_nextmol(config: TrainConfig):
                          stage="conformer")
     model.language.load_state_dict(trained.language.state_dict())
     return model, graphs, model.collate, None
+
+
+def _nextmol_graphs(config: TrainConfig):
+    """The molecular graphs and 3D geometries of a NExT-Mol training set: QM9, a built `drugs-etkdg` split
+    (`atomgen data drugs-etkdg`) or any file of 3D molecules; outside QM9, bonds are perceived from the
+    coordinates, and a molecule whose bonds RDKit cannot perceive is left out (counted in a warning)."""
+    from atomgen.data.conformer_data import ConformerDataset
+
+    if config.data.dataset == "qm9":
+        from atomgen.data.conformer_data import load_qm9_graphs
+
+        return load_qm9_graphs(config.data.split, config.data.data_dir)
+    if config.data.dataset == "drugs-etkdg":
+        from atomgen.data.drugs import NAME, load_drugs_etkdg
+        from atomgen.data.paths import data_dir
+
+        systems = load_drugs_etkdg(data_dir(config.data.data_dir) / NAME, config.data.split)
+    elif Path(config.data.dataset).is_file():
+        from atomgen.io.formats import read
+
+        systems = read(config.data.dataset)
+    else:
+        raise InputError(f"NExT-Mol trains on qm9, drugs-etkdg, a file of 3D molecules, or (language stage) a "
+                         f"SMILES corpus such as geom-drugs, not {config.data.dataset!r}")
+    graphs = ConformerDataset.from_systems(systems)
+    if len(graphs) < len(systems):
+        log.warning("%s: %d of %d molecules left out (RDKit cannot perceive their bonds from the coordinates)",
+                    config.data.dataset, len(systems) - len(graphs), len(systems))
+    if not len(graphs):
+        raise InputError(f"{config.data.dataset}: no molecule whose bonds RDKit can perceive")
+    return graphs
+
+
+def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements):
+    """A new language model whose vocabulary is read from `smiles`, and its randomised-SELFIES dataset.
+
+    `model.vocabulary_molecules` caps the molecules whose randomised strings join the vocabulary
+    (`build_vocabulary`'s `randomised_molecules`), for large corpora.
+    """
+    from atomgen.data.selfies_data import SelfiesDataset, build_vocabulary, collate_token_ids
+    from atomgen.models.nextmol import NExTMolModel, preset
+
+    preset_name = options.pop("preset", "small")
+    vocabulary = build_vocabulary(smiles, seed=config.trainer.seed,
+                                  randomised_molecules=options.pop("vocabulary_molecules", None))
+    model_config = preset(preset_name, symbols=vocabulary.tokens[3:], elements=tuple(elements), **options)
+    model = NExTMolModel(model_config, stage="language")
+    dataset = SelfiesDataset(smiles, model.vocabulary, model_config.max_length, seed=config.trainer.seed)
+    if not len(dataset):
+        raise InputError(f"{config.data.dataset}: no SMILES has a SELFIES of at most {model_config.max_length} "
+                         "symbols")
+    if len(dataset) < len(smiles):
+        log.warning(
+            "%s: %d of %d SMILES left out (unparsable, or SELFIES longer than max_length %d)",
+            config.data.dataset, len(smiles) - len(dataset), len(smiles), model_config.max_length)
+    return model, dataset, collate_token_ids, None
 
 
 BUILDERS = {"quetzal": build_quetzal, "adit": build_adit, "nextmol": build_nextmol}
