@@ -73,7 +73,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     trainer.fit(module, loader, ckpt_path=str(last) if resume else None)
     # The timed checkpoints can end minutes before the last step: save the end too, so that `--resume` with a
     # larger max_steps continues from where this run stopped (and with the same max_steps has nothing to redo).
-    trainer.save_checkpoint(last)
+    trainer.save_checkpoint(last, weights_only=False)  # optimizer and loop state too: what a resume needs
     if trainer.is_global_zero:
         ema.ema_model(module).cpu().save(run_dir / "model", extra={"train_config": config.to_dict(),
                                                                     "global_step": trainer.global_step})
