@@ -137,6 +137,18 @@ class SelfiesVocabulary:
                 symbols.append(self.tokens[k])
         return "".join(symbols)
 
+    def elements(self) -> tuple[int, ...]:
+        """Sorted atomic numbers that the symbols place, hydrogen included (SELFIES leave most hydrogens
+        implicit; the molecules they spell have them)."""
+        from rdkit import Chem
+
+        found = {1}
+        for token in self.tokens[len(SPECIAL_TOKENS):]:
+            mol = Chem.MolFromSmiles(selfies_library().decoder(token))  # one atom, or none for a ring or branch
+            if mol is not None:
+                found.update(atom.GetAtomicNum() for atom in mol.GetAtoms())
+        return tuple(sorted(found))
+
     def atom_mask(self) -> np.ndarray:
         """True for the symbols that place an atom on their own (not branches or rings): a string that starts
         with one of them always decodes to a molecule with at least one atom."""

@@ -7,7 +7,6 @@ lines starting with ``#`` are skipped) is a corpus too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from atomgen.data.paths import shared_data_dir
@@ -35,8 +34,8 @@ def corpus_path(name: str, split: str = "train") -> Path:
     return Path(name)
 
 
-def read_smiles_corpus(name: str, split: str = "train", limit: int | None = None) -> list[str]:
-    """The SMILES of a corpus in file order (at most `limit`); an empty corpus is an error naming the file."""
+def read_smiles_corpus(name: str, split: str = "train") -> list[str]:
+    """The SMILES of a corpus in file order; an empty corpus is an error naming the file."""
     path = corpus_path(name, split)
     smiles: list[str] = []
     with open(path, encoding="utf-8") as handle:
@@ -45,22 +44,6 @@ def read_smiles_corpus(name: str, split: str = "train", limit: int | None = None
             if not fields or fields[0].startswith("#"):
                 continue
             smiles.append(fields[0])
-            if limit is not None and len(smiles) >= limit:
-                break
     if not smiles:
         raise DatasetError(f"{path}: no SMILES in the file")
     return smiles
-
-
-def corpus_elements(smiles: Sequence[str]) -> tuple[int, ...]:
-    """Sorted atomic numbers that occur in the SMILES that RDKit parses, hydrogen included."""
-    from rdkit import Chem
-    from rdkit.rdBase import BlockLogs
-
-    _quiet = BlockLogs()  # unparsable lines are counted by the dataset that drops them
-    found = {1}  # SMILES leave most hydrogens implicit; the molecules they describe have them
-    for text in smiles:
-        mol = Chem.MolFromSmiles(text)
-        if mol is not None:
-            found.update(atom.GetAtomicNum() for atom in mol.GetAtoms())
-    return tuple(sorted(found))

@@ -186,7 +186,7 @@ def build_nextmol(config: TrainConfig):
     """
     from dataclasses import replace
 
-    from atomgen.data.smiles_corpus import corpus_elements, is_smiles_corpus, read_smiles_corpus
+    from atomgen.data.smiles_corpus import is_smiles_corpus, read_smiles_corpus
     from atomgen.models.nextmol import NExTMolModel
 
     options = dict(config.model)
@@ -195,8 +195,7 @@ def build_nextmol(config: TrainConfig):
     if stage not in ("language", "conformer"):
         raise InputError(f"unknown NExT-Mol stage {stage!r}: language or conformer")
     if stage == "language" and is_smiles_corpus(config.data.dataset):
-        smiles = read_smiles_corpus(config.data.dataset, config.data.split)
-        return _nextmol_language_stage(config, options, smiles, corpus_elements(smiles))
+        return _nextmol_language_stage(config, options, read_smiles_corpus(config.data.dataset, config.data.split))
     graphs = _nextmol_graphs(config)
     elements = sorted({int(z) for z in graphs.arrays["numbers"]})
     if stage == "language":
@@ -244,8 +243,9 @@ def _nextmol_graphs(config: TrainConfig):
     return graphs
 
 
-def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements):
-    """A new language model whose vocabulary is read from `smiles`, and its randomised-SELFIES dataset.
+def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements=None):
+    """A new language model whose vocabulary is read from `smiles`, and its randomised-SELFIES dataset; the
+    model records `elements`, by default those its vocabulary places.
 
     `model.vocabulary_molecules` caps the molecules whose randomised strings join the vocabulary
     (`build_vocabulary`'s `randomised_molecules`), for large corpora.
@@ -256,7 +256,8 @@ def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements
     preset_name = options.pop("preset", "small")
     vocabulary = build_vocabulary(smiles, seed=config.trainer.seed,
                                   randomised_molecules=options.pop("vocabulary_molecules", None))
-    model_config = preset(preset_name, symbols=vocabulary.tokens[3:], elements=tuple(elements), **options)
+    elements = vocabulary.elements() if elements is None else tuple(elements)
+    model_config = preset(preset_name, symbols=vocabulary.tokens[3:], elements=elements, **options)
     model = NExTMolModel(model_config, stage="language")
     dataset = SelfiesDataset(smiles, model.vocabulary, model_config.max_length, seed=config.trainer.seed)
     if not len(dataset):
