@@ -2,6 +2,7 @@
 completion, NLL.
 
     python benchmarks/bench_quetzal.py [--parts samples,kv-cache,...] [--model quetzal-qm9-small] [--data-dir DIR]
+    python benchmarks/bench_quetzal.py --parts seeds --against runs/NEW/model   # retrained weights beside the zoo's
 
 Results go to benchmarks/results/quetzal.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
 Run it on an otherwise idle machine: the timings use every core.
@@ -90,6 +91,44 @@ def closed_shell(model_name: str, n: int, data_dir: str | None) -> dict:
                      "n_atoms_tv": report.metrics.get("n_atoms_tv"),
                      "instability_causes": report.details["instability_causes"]})
     return {"model": model_name, "n": n, "steps": 30, "rows": rows}
+
+
+SEEDS = tuple(range(6))
+"""Seeds of the 'seeds' part; each draws its own n molecules."""
+
+SEED_METRICS = ("atom_stability", "molecule_stability", "rdkit_validity", "uniqueness")
+"""What the 'seeds' part records of each seed."""
+
+
+def seeds(model_name: str, against: str | None, n: int, data_dir: str | None) -> dict:
+    """n molecules per seed (seeds 0-5, 30 Heun steps, batch 256 as `atomgen sample` draws them) against QM9,
+    for one model or for two side by side: how much of a difference between two sets of weights is sampling noise.
+
+    The standard error of a difference of means is the binomial one of all molecules of each model together (the
+    two models' draws are independent even at the same seed, since their types diverge at the first atom); it is
+    given for the per-molecule shares only, not for atom stability, whose atoms are not independent draws."""
+    from atomgen import evaluate
+
+    models = {}
+    for name in [model_name] + ([against] if against else []):
+        model = _model(name)
+        rows = []
+        for seed in SEEDS:
+            generated = model.sample(n, seed=seed, steps=30, batch_size=256, progress=False)
+            report = evaluate(generated, "qm9", seed=0, data_dir=data_dir, fcd=False, posebusters=False,
+                              strain=False)
+            rows.append({"seed": seed, **{key: report.metrics.get(key) for key in SEED_METRICS}})
+        models[name] = {"rows": rows, "mean": {key: float(np.mean([row[key] for row in rows]))
+                                               for key in SEED_METRICS}}
+    result = {"n": n, "steps": 30, "seeds": list(SEEDS), "models": models}
+    if against:
+        total = n * len(SEEDS)
+        first, second = models[model_name]["mean"], models[against]["mean"]
+        result["difference"] = {key: {"value": second[key] - first[key],
+                                      "standard_error": float(np.sqrt((first[key] * (1 - first[key])
+                                                                       + second[key] * (1 - second[key])) / total))}
+                                for key in ("molecule_stability", "rdkit_validity")}
+    return result
 
 
 HEUN_STEP_GRID = (10, 20, 30, 60, 100)
@@ -319,9 +358,11 @@ def main() -> None:
     parser.add_argument("--parts", default="samples,temperatures,heun-steps,closed-shell,kv-cache,throughput,"
                                            "train-throughput,decoration,scaffold,likelihood,precision")
     parser.add_argument("--model", default="quetzal-qm9-small")
+    parser.add_argument("--against", default=None,
+                        help="a second model (zoo name or folder) that the 'seeds' part measures beside --model")
     parser.add_argument("-n", type=int, default=1000,
                         help="molecules for 'samples', 'decoration', and each setting of 'temperatures', "
-                             "'heun-steps' and 'closed-shell'")
+                             "'heun-steps', 'closed-shell' and 'seeds'")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     parts = {
@@ -329,6 +370,7 @@ def main() -> None:
         "temperatures": lambda: temperatures(args.model, args.n, args.data_dir),
         "heun-steps": lambda: heun_steps(args.model, args.n, args.data_dir),
         "closed-shell": lambda: closed_shell(args.model, args.n, args.data_dir),
+        "seeds": lambda: seeds(args.model, args.against, args.n, args.data_dir),
         "kv-cache": lambda: kv_cache(args.model),
         "throughput": lambda: throughput(args.model),
         "train-throughput": lambda: train_throughput(args.data_dir),

@@ -84,6 +84,32 @@ def _closed_shell(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _seeds(entry: dict) -> list[str]:
+    r = entry["result"]
+    names = list(r["models"])
+    lines = ["## Quetzal: sampling noise across seeds", "",
+             f"{r['n']:,} molecules per seed and model (seeds {r['seeds'][0]}-{r['seeds'][-1]}, {r['steps']} Heun "
+             "steps, batch 256 as `atomgen sample` draws them) against QM9, PoseBusters, strain and FCD left out. "
+             "The spread over seeds is what one run of 1,000 samples can say; a retrained model replaces the "
+             "shipped one only when it is better by clearly more than the standard error. "
+             + _where(entry, "seeds" + (f" --against {names[1]}" if len(names) > 1 else "")), "",
+             "| model | seed | atom stability % | molecule stability % | RDKit validity % | uniqueness % |",
+             "|---|---|---|---|---|---|"]
+    for name, model in r["models"].items():
+        for row in model["rows"] + [{"seed": "mean", **model["mean"]}]:
+            cells = [f"`{name}`", str(row["seed"])] + [_pct(row[key]) for key in
+                                                        ("atom_stability", "molecule_stability", "rdkit_validity",
+                                                         "uniqueness")]
+            lines.append("| " + " | ".join(cells) + " |")
+    if "difference" in r:
+        labels = {"molecule_stability": "molecule stability", "rdkit_validity": "RDKit validity"}
+        parts = [f"{labels[key]} {100 * d['value']:+.2f} ± {100 * d['standard_error']:.2f} points"
+                 for key, d in r["difference"].items()]
+        lines += ["", f"`{names[1]}` minus `{names[0]}` (mean over seeds ± one standard error): "
+                  + "; ".join(parts) + "."]
+    return lines + [""]
+
+
 def _heun_steps(entry: dict) -> list[str]:
     r = entry["result"]
     lines = ["## Quetzal: Heun steps of the position ODE", "",
@@ -202,7 +228,7 @@ def _precision(entry: dict) -> list[str]:
 def quetzal_sections(results: dict) -> list[str]:
     """Markdown lines for every Quetzal part that has results, in a fixed order."""
     renderers = [("samples", _samples), ("temperatures", _temperatures), ("heun-steps", _heun_steps),
-                 ("closed-shell", _closed_shell),
+                 ("closed-shell", _closed_shell), ("seeds", _seeds),
                  ("kv-cache", _kv_cache),
                  ("throughput", lambda entry: _throughput(entry, results.get("train-throughput"))),
                  ("gpu-throughput", lambda entry: _throughput(entry, results.get("gpu-train-throughput"), gpu=True)),
