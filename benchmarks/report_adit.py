@@ -54,6 +54,12 @@ def _crystals(entry: dict, part: str) -> list[str]:
     for key, label, fmt in rows:
         target = f"≥ {CRYSTAL_TARGETS[key]:.0f}" if key in CRYSTAL_TARGETS and r["label"] == "perov_5" else ""
         lines.append(f"| {label} | {fmt(m.get(key))} | {target} |")
+    failures = r.get("details", {}).get("structural_failures")
+    if failures:
+        lines += ["", "Why the structurally invalid crystals fail, as shares of all samples "
+                  "(`atomgen.eval.crystals.structural_failure`): " + instability_causes(failures)
+                  + ". Overlapping atoms are two atoms on one site; a short lattice vector puts an atom on its own "
+                  "periodic image."]
     return lines + [""]
 
 

@@ -24,6 +24,7 @@ from atomgen.eval.crystals import (
     min_interatomic_distance,
     n_elements,
     novel_mask,
+    structural_failure,
     structurally_valid,
     unique_labels,
 )
@@ -258,3 +259,19 @@ def test_reads_perov_5_rows_with_niggli_reduction(tmp_path):
         warnings.simplefilter("ignore")
         metrics = crystal_metrics(table.systems, table.systems, table.systems)
     assert metrics["structural_validity"] == 1.0 and metrics["novelty"] == 0.0
+
+
+def test_structural_failure_names_why_a_crystal_is_invalid():
+    lattice = np.eye(3) * 4.0
+    sound = AtomSystem(numbers=np.array([11, 17]), positions=np.array([[0, 0, 0], [2.0, 2.0, 2.0]]), lattice=lattice)
+    on_one_site = AtomSystem(numbers=np.array([11, 17]), positions=np.array([[0, 0, 0], [0.1, 0.2, 3.9]]),
+                             lattice=lattice)
+    tiny_cell = AtomSystem(numbers=np.array([6]), positions=np.zeros((1, 3)), lattice=np.diag([0.4, 5.0, 5.0]))
+    broken = AtomSystem(numbers=np.array([6]), positions=np.full((1, 3), np.nan), lattice=lattice)
+    assert structural_failure(sound) is None
+    assert structural_failure(on_one_site) == "overlapping atoms"  # 0.1, 0.2, -0.1 Å apart across the boundary
+    assert structural_failure(tiny_cell) == "short lattice vector"
+    assert structural_failure(broken) == "not finite"
+    shares = crystal_metrics([sound, on_one_site, tiny_cell, sound])["structural_failures"]
+    assert shares == {"no lattice": 0.0, "not finite": 0.0, "tiny volume": 0.0, "short lattice vector": 0.25,
+                      "overlapping atoms": 0.25}

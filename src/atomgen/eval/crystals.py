@@ -37,6 +37,7 @@ __all__ = [
     "min_interatomic_distance",
     "n_elements",
     "novel_mask",
+    "structural_failure",
     "structurally_valid",
     "unique_labels",
 ]
@@ -55,35 +56,61 @@ _IMAGES = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (
 
 
 # ------------------------------------------------------------------------------------------ per-sample checks
-def min_interatomic_distance(system: AtomSystem) -> float:
-    """Shortest distance in Å between two atoms of the infinite crystal (an atom and its own image included)."""
+def _closest_pair_and_image(system: AtomSystem) -> tuple[float, float]:
+    """Shortest distance in Å between two distinct atoms of the infinite crystal, and between an atom and its own
+    periodic image (the shortest lattice vector); inf where there is no pair."""
     from pymatgen.core import Lattice
 
     # In an LLL-reduced basis, wrapping fractional differences to [-0.5, 0.5) and trying the 27 neighbouring
     # images finds the minimum image (the same scheme as pymatgen's pbc_shortest_vectors).
     lll = Lattice(system.lattice).lll_matrix
     frac = np.linalg.solve(lll.T, system.positions.T).T
-    best = math.inf
+    image = float(np.sqrt(((np.delete(_IMAGES, 13, axis=0) @ lll) ** 2).sum(-1)).min())  # 13 is (0, 0, 0)
+    pair = math.inf
     for start in range(0, len(frac), 64):  # chunks keep the (n, n, 27, 3) array small for big cells
         diff = frac[start : start + 64, None, :] - frac[None, :, :]
         diff -= np.round(diff)
         cart = (diff[:, :, None, :] + _IMAGES[None, None, :, :]) @ lll
         dist = np.sqrt((cart**2).sum(-1))
         rows = np.arange(dist.shape[0])
-        dist[rows, rows + start, 13] = np.inf  # image 13 is (0, 0, 0): an atom and itself
-        best = min(best, float(dist.min()))
-    return best
+        dist[rows, rows + start, :] = np.inf  # an atom and itself, or its own images: counted in `image`
+        pair = min(pair, float(dist.min()))
+    return pair, image
+
+
+def min_interatomic_distance(system: AtomSystem) -> float:
+    """Shortest distance in Å between two atoms of the infinite crystal (an atom and its own image included)."""
+    return min(_closest_pair_and_image(system))
+
+
+STRUCTURAL_FAILURES = ("no lattice", "not finite", "tiny volume", "short lattice vector", "overlapping atoms")
+"""What `structural_failure` can name, in the order it checks them."""
+
+
+def structural_failure(system: AtomSystem, *, cutoff: float = MIN_DISTANCE,
+                       min_volume: float = MIN_VOLUME) -> str | None:
+    """Why a crystal is not structurally valid, or None if it is.
+
+    'short lattice vector': an atom lies within `cutoff` of its own periodic image; 'overlapping atoms': two
+    distinct atoms lie within `cutoff` of each other (two atoms on one site, for a generative model).
+    """
+    if system.lattice is None or len(system) == 0:
+        return "no lattice"
+    if not (np.all(np.isfinite(system.lattice)) and np.all(np.isfinite(system.positions))):
+        return "not finite"
+    if system.volume <= min_volume:
+        return "tiny volume"
+    pair, image = _closest_pair_and_image(system)
+    if image <= cutoff:
+        return "short lattice vector"
+    if pair <= cutoff:
+        return "overlapping atoms"
+    return None
 
 
 def structurally_valid(system: AtomSystem, *, cutoff: float = MIN_DISTANCE, min_volume: float = MIN_VOLUME) -> bool:
     """True if all interatomic distances (periodic images included) exceed `cutoff` and volume > `min_volume`."""
-    if system.lattice is None or len(system) == 0:
-        return False
-    if not (np.all(np.isfinite(system.lattice)) and np.all(np.isfinite(system.positions))):
-        return False
-    if system.volume <= min_volume:
-        return False
-    return min_interatomic_distance(system) > cutoff
+    return structural_failure(system, cutoff=cutoff, min_volume=min_volume) is None
 
 
 @functools.lru_cache(maxsize=65536)
@@ -277,7 +304,7 @@ def crystal_metrics(
     dataset: str | None = None,
     compute_coverage: bool = False,
     oxidation_states_set: str | None = "smact14",
-) -> dict[str, float | int | str]:
+) -> dict[str, Any]:
     """All crystal metrics of EVALUATION.md for generated `samples`.
 
     Args:
@@ -291,22 +318,25 @@ def crystal_metrics(
     Returns:
         Fractions in [0, 1] (`structural_validity`, `compositional_validity`, `validity`, `uniqueness`,
         `novelty`, `cov_recall`, `cov_precision`), W1 distances (`density_w1`, `n_elements_w1`), counts
-        (`n_samples`, `n_structurally_valid`, `n_valid`), and a 'not computed: reason' string for any metric
-        that could not be computed.
+        (`n_samples`, `n_structurally_valid`, `n_valid`), `structural_failures` (each cause of
+        `structural_failure` as a share of all samples), and a 'not computed: reason' string for any metric that
+        could not be computed.
     """
     n = len(samples)
     if n == 0:
         return {"n_samples": 0, "note": "not computed: no samples"}
-    struct_ok = np.array([structurally_valid(s) for s in samples], dtype=bool)
+    failures = [structural_failure(s) for s in samples]
+    struct_ok = np.array([failure is None for failure in failures], dtype=bool)
     comp_ok = np.array([compositionally_valid(s, oxidation_states_set=oxidation_states_set) for s in samples])
     valid = struct_ok & comp_ok
-    out: dict[str, float | int | str] = {
+    out: dict[str, Any] = {
         "n_samples": n,
         "n_structurally_valid": int(struct_ok.sum()),
         "n_valid": int(valid.sum()),
         "structural_validity": float(struct_ok.mean()),
         "compositional_validity": float(comp_ok.mean()),
         "validity": float(valid.mean()),
+        "structural_failures": {cause: failures.count(cause) / n for cause in STRUCTURAL_FAILURES},
     }
     sound = [s for s, ok in zip(samples, struct_ok) if ok]
     if sound:

@@ -122,6 +122,11 @@ class EvaluationReport:
         if causes:
             lines += ["", "Unstable molecules by cause (share of all samples; see `atomgen.eval.instability`):"]
             lines += [f"- {cause.replace('_', ' ')}: {_fmt(share, 'pct')}" for cause, share in causes.items()]
+        failures = {cause: share for cause, share in self.details.get("structural_failures", {}).items() if share}
+        if failures:
+            lines += ["", "Structurally invalid crystals by cause (share of all samples; see "
+                      "`atomgen.eval.crystals.structural_failure`):"]
+            lines += [f"- {cause}: {_fmt(share, 'pct')}" for cause, share in failures.items()]
         if self.not_computed:
             lines += ["", "Not computed:"] + [f"- {k}: {v}" for k, v in self.not_computed.items()]
         lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in self.versions.items())]
