@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_format import instability_causes, provenance
+from report_format import cause_shares, provenance
 from report_format import num as _num
 from report_format import pct as _pct
 
@@ -57,7 +57,7 @@ def _crystals(entry: dict, part: str) -> list[str]:
     failures = r.get("details", {}).get("structural_failures")
     if failures:
         lines += ["", "Why the structurally invalid crystals fail, as shares of all samples "
-                  "(`atomgen.eval.crystals.structural_failure`): " + instability_causes(failures)
+                  "(`atomgen.eval.crystals.structural_failure`): " + cause_shares(failures)
                   + ". Overlapping atoms are two atoms on one site; a short lattice vector puts an atom on its own "
                   "periodic image."]
     return lines + [""]
@@ -77,7 +77,7 @@ def _molecules(entry: dict) -> list[str]:
         lines.append(f"| {label} | {_pct(m.get(key))} | {'≥ 85' if key == 'rdkit_validity' else ''} |")
     lines.append(f"| FCD vs test | {_num(m.get('fcd'))} | |")
     lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
-              + instability_causes(r["details"]["instability_causes"]) + "."]
+              + cause_shares(r["details"]["instability_causes"]) + "."]
     return lines + [""]
 
 

@@ -18,6 +18,7 @@ def provenance(entry: dict, command: str, part: str) -> str:
     return f"Command: `{command} {part}` ({entry['machine']}, commit {entry['commit']}, {entry['date']})."
 
 
-def instability_causes(causes: dict) -> str:
-    """The shares of samples that each instability cause (`atomgen.eval.instability`) accounts for, in one line."""
+def cause_shares(causes: dict) -> str:
+    """The share of samples that each cause of failure accounts for, in one line (a molecule's instability,
+    `atomgen.eval.instability`, or a crystal's structural failure, `atomgen.eval.crystals.structural_failure`)."""
     return "; ".join(f"{cause.replace('_', ' ')} {pct(share)} %" for cause, share in causes.items())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_format import instability_causes, provenance
+from report_format import cause_shares, provenance
 from report_format import num as _num
 from report_format import pct as _pct
 
@@ -109,8 +109,8 @@ def _denovo(entry: dict) -> list[str]:
     lines.append(f"| FCD vs test | {_num(m.get('fcd'))} | " + (f"{_num(second.get('fcd'))} | " if second else "")
                  + "reported |")
     lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
-              + instability_causes(r["details"]["instability_causes"])
-              + (" (model); " + instability_causes(relaxed["details"]["instability_causes"])
+              + cause_shares(r["details"]["instability_causes"])
+              + (" (model); " + cause_shares(relaxed["details"]["instability_causes"])
                  + " (model + MMFF relax)" if relaxed else "") + "."]
     lines += ["", "The language model's own validity (every SELFIES decodes to a molecule) is 100 % by construction "
               "and tested on thousands of samples (`tests/test_nextmol.py`)."]

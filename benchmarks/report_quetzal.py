@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_format import instability_causes
+from report_format import cause_shares
 
 # Published Quetzal QM9 rows (Cheng, Sun et al., 2025; 10k samples, 60 steps), percentages.
 PAPER_165M = {"atom_stability": 98.3, "molecule_stability": 87.6, "edm_validity": 94.7, "edm_valid_unique": 90.1,
@@ -39,7 +39,7 @@ def _samples(entry: dict) -> list[str]:
         value = m.get(key)
         lines.append(f"| {label} | {'n/a' if value is None else f'{value:.4g}'} | | |")
     lines += ["", "Why the unstable molecules fail, as shares of all samples (`atomgen.eval.instability`): "
-              + instability_causes(r["details"]["instability_causes"])
+              + cause_shares(r["details"]["instability_causes"])
               + ". Odd valence means a wrong number of hydrogens (no closed-shell bonding exists); bond orders, "
               "that the atoms and their neighbours are right but some bond length sets the wrong EDM order."]
     return lines + [""]
@@ -79,7 +79,7 @@ def _closed_shell(entry: dict) -> list[str]:
         cells += [_pct(row[key]) for key in ("atom_stability", "molecule_stability", "rdkit_validity", "uniqueness",
                                               "novelty")]
         cells += [f"{row['fcd']:.2f}", f"{row['atom_type_tv']:.3f}", f"{row['n_atoms_tv']:.3f}",
-                  instability_causes(row["instability_causes"])]
+                  cause_shares(row["instability_causes"])]
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from report_adit import adit_sections
-from report_format import instability_causes
+from report_format import cause_shares
 from report_nextmol import nextmol_sections
 from report_quetzal import quetzal_sections
 
@@ -82,7 +82,7 @@ def _subsets_section(entry: dict) -> list[str]:
         lines += ["", ("Why the dataset's own unstable molecules fail, as shares of all molecules "
                        "(`atomgen.eval.instability`):"), ""]
         for seed, causes in r["instability_causes_by_seed"].items():
-            lines.append(f"- seed {seed}: {instability_causes(causes)}")
+            lines.append(f"- seed {seed}: {cause_shares(causes)}")
     return lines + [""]
 
 
