@@ -1,9 +1,9 @@
 """ADiT benchmark: autoencoder reconstruction, crystals and molecules from one joint model, joint vs single-domain,
 and sampling throughput beside Quetzal's.
 
-    python benchmarks/bench_adit.py [--parts reconstruction,crystals,carbon,molecules,latent-noise,throughput,
-        settings,joint-vs-single]
-        [--model adit-joint-small] [--single-molecule DIR --single-crystal DIR --budget-joint DIR] [--data-dir DIR]
+    python benchmarks/bench_adit.py [--parts reconstruction,crystals,carbon,molecules,latent-noise,denoising,
+        partial-sampling,throughput,settings,molecule-settings,joint-vs-single]
+        [--model adit-joint-small] [--against DIR] [--single-molecule DIR --single-crystal DIR --budget-joint DIR] [--data-dir DIR]
 
 Results go to benchmarks/results/adit.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
 Run it on an otherwise idle machine: the timings use every core.
@@ -65,21 +65,29 @@ def reconstruction(model_name: str, n: int, data_dir: str | None) -> dict:
     return out
 
 
+def _encoded_test_batch(model, name: str, n: int, data_dir: str | None) -> dict:
+    """n test systems of one dataset, as one collated batch under that dataset's class label."""
+    from atomgen.data.systems import LabelledSystemDataset, collate_systems
+
+    systems = _test_systems(name, n, data_dir)
+    if name == "qm9":  # molecules are centred in training
+        systems = [s.copy(positions=s.positions - s.positions.mean(0)) for s in systems]
+    dataset = LabelledSystemDataset([(model.config.label_index(name), systems)], model.config.max_atoms,
+                                    model.config.max_z)
+    return collate_systems([dataset[k] for k in range(len(dataset))])
+
+
 LATENT_NOISE_LEVELS = (0.0, 0.02, 0.05, 0.1, 0.2)
 
 
 def latent_noise(model_name: str, n: int, data_dir: str | None) -> dict:
     """How imprecise a latent the decoder tolerates: n QM9 test molecules encoded (latent means), Gaussian noise
     of each level (in units of the latent scale, seed 0) added, decoded, and scored for stability and validity."""
-    from atomgen.data.systems import LabelledSystemDataset, collate_systems
     from atomgen.eval.evaluate import molecule_metrics
     from atomgen.eval.molecules import analyse_molecules
 
     model = _model(model_name).eval()
-    originals = [s.copy(positions=s.positions - s.positions.mean(0)) for s in _test_systems("qm9", n, data_dir)]
-    dataset = LabelledSystemDataset([(model.config.label_index("qm9"), originals)], model.config.max_atoms,
-                                    model.config.max_z)
-    batch = collate_systems([dataset[k] for k in range(len(dataset))])
+    batch = _encoded_test_batch(model, "qm9", n, data_dir)
     mask = batch["numbers"] > 0
     if model.config.latent_scale is None:
         # An autoencoder-only checkpoint: measure the scale on these molecules. The DiT stage measures it on
@@ -102,8 +110,83 @@ def latent_noise(model_name: str, n: int, data_dir: str | None) -> dict:
     # Per latent number: a median hides numbers the decoder ignores (posterior = prior) beside precise ones.
     by_number = {"posterior_std": ((0.5 * log_var[mask]).exp().median(0).values / scale).tolist(),
                  "spread_of_means": (mean[mask].std(0) / scale).tolist()}
-    return {"model": model_name, "n": len(originals), "posterior_std_in_scales": posterior_std,
+    return {"model": model_name, "n": len(batch["numbers"]), "posterior_std_in_scales": posterior_std,
             "by_latent_number_in_scales": by_number, "rows": rows}
+
+
+DENOISING_TIMES = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
+
+
+def denoising(model_names: list[str], n: int, data_dir: str | None) -> dict:
+    """How precisely each model's DiT predicts the clean latent from a noisy one, by time, on n test systems of QM9
+    and of Perov-5 (latent means, in latent scales), beside doing nothing (x_t / t). Self-conditioning as in
+    sampling: the second pass sees the first's estimate. "precise" are the five latent numbers whose means spread
+    most across atoms, which carry the positions (`--parts latent-noise`)."""
+    from atomgen.diffusion.flow import interpolate
+
+    out: dict = {"n": n, "times": list(DENOISING_TIMES), "models": {}}
+    for name in model_names:
+        model = _model(name).eval()
+        rows = {}
+        for dataset in ("qm9", "perov_5"):
+            batch = _encoded_test_batch(model, dataset, n, data_dir)
+            mask = batch["numbers"] > 0
+            generator = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                clean = model.latents(batch).float()
+                precise = clean[mask].std(0).argsort(descending=True)[:5]
+                per_time = {}
+                for t0 in DENOISING_TIMES:
+                    t = torch.full((clean.shape[0],), t0)
+                    noisy = interpolate(clean, torch.randn(clean.shape, generator=generator), t)
+                    first = model.denoiser(noisy, t, batch["label"], torch.zeros_like(clean), mask).float()
+                    error = (model.denoiser(noisy, t, batch["label"], first, mask).float() - clean)[mask]
+                    per_time[str(t0)] = {"rms": float(error.pow(2).mean().sqrt()),
+                                         "rms_precise": float(error[:, precise].pow(2).mean().sqrt()),
+                                         "rms_identity": float((noisy / t0 - clean)[mask].pow(2).mean().sqrt())}
+            rows[dataset] = per_time
+        out["models"][name] = rows
+    return out
+
+
+PARTIAL_START_TIMES = (0.9, 0.7, 0.5, 0.3)
+
+
+def partial_sampling(model_names: list[str], n: int, data_dir: str | None) -> dict:
+    """Where along the path samples go wrong: n test systems of QM9 and of Perov-5, encoded (latent means), moved
+    to x_t at a start time t (noise seed 0), carried to t = 1 by the model's sampler (Euler at the default step size,
+    0.01, guidance 2), decoded and scored. A model that finished paths well would give back its test data from late
+    starts; early starts are close to sampling from scratch."""
+    from atomgen.diffusion.flow import integrate, interpolate
+    from atomgen.eval.crystals import structurally_valid
+    from atomgen.eval.evaluate import molecule_metrics
+    from atomgen.eval.molecules import analyse_molecules
+
+    out: dict = {"n": n, "start_times": list(PARTIAL_START_TIMES), "models": {}}
+    for name in model_names:
+        model = _model(name).eval()
+        rows: dict = {}
+        for dataset in ("qm9", "perov_5"):
+            batch = _encoded_test_batch(model, dataset, n, data_dir)
+            mask, labels = batch["numbers"] > 0, batch["label"]
+            with torch.no_grad():
+                clean = model.latents(batch).float()
+                noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+                for t0 in PARTIAL_START_TIMES:
+                    start = interpolate(clean, noise, torch.full((len(clean),), t0))
+                    latents = integrate(model.guided_predictor(labels, mask, 2.0), start, round(100 * (1 - t0)),
+                                        "euler", start=t0)
+                    systems = model.decode_latents(latents, labels, mask)
+                    row = {"latent_rms_error": float((latents - clean)[mask].pow(2).mean().sqrt())}
+                    if dataset == "qm9":
+                        metrics = molecule_metrics(analyse_molecules(systems, workers=1), set())
+                        row.update({key: metrics[key] for key in ("atom_stability", "molecule_stability",
+                                                                  "rdkit_validity")})
+                    else:
+                        row["structural_validity"] = float(np.mean([structurally_valid(c) for c in systems]))
+                    rows.setdefault(dataset, {})[str(t0)] = row
+        out["models"][name] = rows
+    return out
 
 
 def crystals(model_name: str, label: str, n: int) -> dict:
@@ -227,6 +310,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="reconstruction,crystals,carbon,molecules,throughput")
     parser.add_argument("--model", default="adit-joint-small")
+    parser.add_argument("--against", help="a second model (name or folder) to measure beside --model "
+                        "(denoising, partial-sampling)")
     parser.add_argument("--quetzal", default="quetzal-qm9-small")
     parser.add_argument("-n", type=int, default=1000, help="samples per evaluation")
     parser.add_argument("--single-molecule", help="model folder of the molecule-only run (joint-vs-single)")
@@ -242,6 +327,10 @@ def main() -> None:
         "molecule-settings": lambda: molecule_settings(args.model, args.n // 5),
         "molecules": lambda: molecules(args.model, args.n, args.data_dir),
         "latent-noise": lambda: latent_noise(args.model, args.n // 3, args.data_dir),
+        "partial-sampling": lambda: partial_sampling([args.model] + ([args.against] if args.against else []),
+                                                     args.n // 5, args.data_dir),
+        "denoising": lambda: denoising([args.model] + ([args.against] if args.against else []), args.n // 3,
+                                       args.data_dir),
         "throughput": lambda: throughput(args.model, args.quetzal),
         "joint-vs-single": lambda: joint_vs_single(args.budget_joint, args.single_molecule, args.single_crystal,
                                                    args.n // 2, args.data_dir),

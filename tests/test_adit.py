@@ -11,7 +11,7 @@ import torch
 from atomgen.data.augment import augment_systems
 from atomgen.data.lattice import lattice_features, lattice_from_features
 from atomgen.data.systems import LabelledSystemDataset, atom_count_histogram, collate_systems
-from atomgen.diffusion.flow import integrate, interpolate
+from atomgen.diffusion.flow import integrate, interpolate, loss_weights
 from atomgen.errors import InputError
 from atomgen.models.adit import ADiTModel, preset
 from atomgen.models.adit.autoencoder import frac_from_circle, periodic_features, unit_circle
@@ -59,11 +59,64 @@ def test_flow_sampler_reaches_a_gaussian_target(method, steps):
     out = integrate(predict_clean, noise, steps, method)
     assert abs(out.mean().item() - m) < 0.01
     assert abs(out.std().item() - s) < 0.01
+    # Picked up part-way, from points of the path x_t of data drawn from the target, it ends on the target too.
+    data = m + s * torch.randn(20000, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    out = integrate(predict_clean, interpolate(data, noise, torch.full((20000,), 0.6)), steps, method, start=0.6)
+    assert abs(out.mean().item() - m) < 0.01
+    assert abs(out.std().item() - s) < 0.01
+    with pytest.raises(ValueError, match="start time"):
+        integrate(predict_clean, noise, steps, method, start=1.0)
 
 
 def test_flow_interpolation_endpoints():
     clean, noise = torch.ones(2, 3), torch.zeros(2, 3)
     assert torch.equal(interpolate(clean, noise, torch.tensor([0.0, 1.0])), torch.tensor([[0.0] * 3, [1.0] * 3]))
+
+
+def test_velocity_loss_weights_are_capped_and_average_one():
+    t = torch.tensor([0.0, 0.5, 0.9, 0.99])
+    assert torch.equal(loss_weights(t, "clean"), torch.ones(4))
+    weights = loss_weights(t, "velocity", cap=0.9)
+    # 1 / (1 - t)² up to the cap, held beyond it, over the mean 2 / (1 - cap) - 1 = 19.
+    torch.testing.assert_close(weights, torch.tensor([1.0, 4.0, 100.0, 100.0]) / 19)
+    grid = (torch.arange(200000, dtype=torch.float64) + 0.5) / 200000  # a midpoint rule over uniform t
+    assert abs(loss_weights(grid, "velocity").mean().item() - 1.0) < 1e-3
+    with pytest.raises(ValueError, match="weighting"):
+        loss_weights(t, "sigmoid")
+    with pytest.raises(ValueError, match="flow_loss"):
+        tiny_model(flow_loss="sigmoid")
+
+
+def test_velocity_weighting_changes_the_loss_not_the_logged_clean_error(batch):
+    losses = {}
+    for weighting in ("clean", "velocity"):
+        model = tiny_model(flow_loss=weighting).with_latent_scale([batch])
+        model.set_stage("diffusion")
+        losses[weighting] = model.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))
+    # Same weights and draws: the clean-latent error both log is the same number; the loss each trains on is not.
+    torch.testing.assert_close(losses["clean"]["flow_loss"], losses["velocity"]["flow_loss"])
+    assert losses["clean"]["loss"] == losses["clean"]["flow_loss"]
+    assert not torch.isclose(losses["velocity"]["loss"], losses["clean"]["loss"])
+
+
+def test_the_input_skip_starts_at_zero_and_learns(batch):
+    plain = tiny_model().with_latent_scale([batch])
+    skip = tiny_model(dit_input_skip=True).with_latent_scale([batch])
+    # Warm-starting a model with the skip from one without it: only the skip is missing, and it adds nothing yet.
+    missing = skip.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["denoiser.input_skip.bias", "denoiser.input_skip.weight"]
+    # A trained model's output layer is not zero, so move it off DiT's zero start to make the check meaningful.
+    for model in (plain, skip):
+        torch.nn.init.normal_(model.denoiser.output.weight, generator=torch.Generator().manual_seed(1))
+    mask = batch["numbers"] > 0
+    noisy = torch.randn(*mask.shape, plain.config.latent_dim, generator=torch.Generator().manual_seed(2))
+    t, labels = torch.full((len(mask),), 0.9), batch["label"]
+    args = (noisy, t, labels, torch.zeros_like(noisy), mask)
+    torch.testing.assert_close(skip.denoiser(*args), plain.denoiser(*args))
+    # The skip is trained: the loss reaches its weights.
+    skip.set_stage("diffusion")
+    skip.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"].backward()
+    assert skip.denoiser.input_skip.weight.grad.abs().sum() > 0
 
 
 # ----------------------------------------------------------------------------------------------------- lattice

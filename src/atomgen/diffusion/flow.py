@@ -23,6 +23,25 @@ def sample_times(n: int, device: torch.device | str = "cpu", generator: torch.Ge
     return torch.rand(n, generator=generator, device=device)
 
 
+LOSS_WEIGHTINGS = ("clean", "velocity")
+
+
+def loss_weights(t: torch.Tensor, weighting: str = "clean", cap: float = 0.9) -> torch.Tensor:
+    """Per-row weights of the clean-data squared error at training times `t`.
+
+    "clean" weighs every time alike (ADiT's loss). "velocity" weighs by 1 / (1 - t)², which turns the error of x̂₁
+    into the error of the velocity it implies (the rectified-flow loss): near the data a small error of x̂₁ is a
+    large error of the step the sampler takes, and the last steps set the final precision. The weight is held at
+    its value at t = `cap` beyond it (it diverges at t = 1) and divided by its mean under uniform t, 2 / (1 - cap) - 1,
+    so that a loss's scale, and how often gradient clipping acts, stay comparable.
+    """
+    if weighting == "clean":
+        return torch.ones_like(t)
+    if weighting != "velocity":
+        raise ValueError(f"unknown flow loss weighting {weighting!r}; choose from {LOSS_WEIGHTINGS}")
+    return (1.0 - t.clamp(max=cap)).pow(-2) / (2.0 / (1.0 - cap) - 1.0)
+
+
 def interpolate(clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """x_t = t·x₁ + (1 - t)·ε, with `t` (B,) broadcast over the trailing dimensions."""
     t = t.view(-1, *([1] * (clean.dim() - 1))).to(clean.dtype)
@@ -34,14 +53,17 @@ def velocity(x: torch.Tensor, clean: torch.Tensor, t: float) -> torch.Tensor:
     return (clean - x) / (1.0 - t)
 
 
-def time_grid(steps: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """`steps + 1` evenly spaced times from 0 to 1."""
+def time_grid(steps: int, device: torch.device | str = "cpu", start: float = 0.0) -> torch.Tensor:
+    """`steps + 1` evenly spaced times from `start` (0, pure noise, unless a path is picked up part-way) to 1."""
     if steps < 1:
         raise ValueError(f"at least one sampling step is needed, not {steps}")
-    return torch.linspace(0.0, 1.0, steps + 1, device=device)
+    if not 0.0 <= start < 1.0:
+        raise ValueError(f"the start time must lie in [0, 1), not {start}")
+    return torch.linspace(start, 1.0, steps + 1, device=device)
 
 
-def integrate(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, method: str = "euler") -> torch.Tensor:
+def integrate(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, method: str = "euler",
+              start: float = 0.0) -> torch.Tensor:
     """Carry `noise` (t = 0) to data (t = 1) along the model's ODE.
 
     Args:
@@ -50,11 +72,13 @@ def integrate(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, me
         steps: number of time steps (network evaluations: `steps` for Euler, about twice that for Heun).
         method: "euler", or "heun" (second order: the average of the slopes at both ends of each step; the
             last step, which ends at t = 1 where the velocity is undefined, is an Euler step).
+        start: the time `noise` is at; above 0 it is a point part-way along the path (x_t of some data), which
+            diagnoses how well the model finishes a path it did not start.
     """
     if method not in SAMPLERS:
         raise ValueError(f"unknown sampler {method!r}; choose from {SAMPLERS}")
     x = noise
-    times = time_grid(steps, noise.device).tolist()
+    times = time_grid(steps, noise.device, start).tolist()
     rows = x.shape[0]
     for t, t_next in zip(times[:-1], times[1:]):
         slope = velocity(x, predict_clean(x, x.new_full((rows,), t)), t)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from atomgen.diffusion.flow import LOSS_WEIGHTINGS
+
 KINDS = ("molecule", "crystal")
 
 
@@ -30,8 +32,13 @@ class ADiTConfig:
         frac_weight: weight of the fractional-coordinate loss, a squared chord (2πΔf)² per coordinate, relative
             to the Cartesian one (Å²); 1 weighs a fractional error like a Cartesian one in a 6 Å cell.
         dit_dim, dit_depth, dit_heads: the latent diffusion transformer.
+        dit_input_skip: the DiT adds a learned, time- and label-dependent multiple of its noisy input to its output
+            (`atomgen.models.adit.denoiser`), so that near the data it only has to predict a small correction.
         diffuse_posterior_samples: the DiT learns draws from each atom's posterior (mean + std·ε) rather than the
             means, so that what it must produce is what the decoder was trained to read, spread included.
+        flow_loss: how the DiT's clean-latent errors are weighed over time: "clean" alike at every time (the
+            paper's), "velocity" by 1 / (1 - t)² (capped), which stresses the last, low-noise steps that set how
+            precise the final latents are (`atomgen.diffusion.flow.loss_weights`).
         label_dropout: share of training systems whose label is hidden (classifier-free guidance).
         self_condition_prob: share of training steps that feed the model its own first guess.
         latent_scale: standard deviation of the training latents, measured when the diffusion stage starts;
@@ -57,7 +64,9 @@ class ADiTConfig:
     dit_dim: int = 256
     dit_depth: int = 6
     dit_heads: int = 8
+    dit_input_skip: bool = False
     diffuse_posterior_samples: bool = False
+    flow_loss: str = "clean"
     label_dropout: float = 0.1
     self_condition_prob: float = 0.5
     latent_scale: float | None = None
@@ -68,6 +77,8 @@ class ADiTConfig:
         object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
         object.__setattr__(self, "periodic", tuple(bool(x) for x in self.periodic))
         object.__setattr__(self, "atom_counts", tuple(tuple(int(c) for c in row) for row in self.atom_counts))
+        if self.flow_loss not in LOSS_WEIGHTINGS:
+            raise ValueError(f"unknown flow_loss {self.flow_loss!r}; choose from {', '.join(LOSS_WEIGHTINGS)}")
         if len(self.periodic) != len(self.labels):
             raise ValueError("periodic needs one flag per label")
         if self.atom_counts and len(self.atom_counts) != len(self.labels):

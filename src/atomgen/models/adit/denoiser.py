@@ -3,7 +3,11 @@
 Each token is one atom's latent (no patching). Time and class label are summed into one conditioning vector that
 drives every block through adaLN-zero; the label has one extra "no label" entry for classifier-free guidance.
 Self-conditioning: the token also carries the model's previous estimate of the clean latent (zeros when there
-is none), concatenated to the noisy one.
+is none), concatenated to the noisy one. Optionally (`dit_input_skip`, an atomgen extension) the output adds
+s(t, label)·x_t, a learned per-number multiple of the noisy input: near the data the best guess is almost the input
+itself, which a stack ending in a LayerNorm can only rebuild to about a hundredth of its scale, while the skip
+leaves the network the small remainder (EDM's c_skip, learned and starting at zero so a trained model without it
+is warm-started exactly).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from atomgen.nn.transformer import TransformerStack
 
 # Flow-matching time lives in [0, 1]; the sinusoidal embedding was made for integer diffusion steps 0..1000.
 TIME_SCALE = 1000.0
+# The input skip starts at zero and must reach about 1 near the data. Adam moves each weight by about the learning
+# rate per step, so without a gain a warm-started skip took thousands of steps to get a third of the way there.
+SKIP_GAIN = 10.0
 
 
 class LatentDiT(nn.Module):
@@ -35,7 +42,9 @@ class LatentDiT(nn.Module):
         self.final_norm = nn.LayerNorm(dim, elementwise_affine=False)
         self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
         self.output = nn.Linear(dim, config.latent_dim)
-        for layer in (self.final_modulation[-1], self.output):  # start as "predict zeros", as DiT does
+        self.input_skip = nn.Linear(dim, config.latent_dim) if config.dit_input_skip else None
+        zero_start = [self.final_modulation[-1], self.output, self.input_skip]
+        for layer in filter(None, zero_start):  # start as "predict zeros", as DiT does
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
@@ -46,4 +55,7 @@ class LatentDiT(nn.Module):
         tokens = self.input(torch.cat([noisy, previous], dim=-1))
         hidden = self.blocks(tokens, mask=key_padding_mask(mask), cond=cond)
         shift, scale = self.final_modulation(cond).unsqueeze(1).chunk(2, dim=-1)
-        return self.output(modulate(self.final_norm(hidden), shift, scale))
+        clean = self.output(modulate(self.final_norm(hidden), shift, scale))
+        if self.input_skip is not None:
+            clean = clean + SKIP_GAIN * self.input_skip(cond).unsqueeze(1) * noisy
+        return clean

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from atomgen.data.augment import augment_systems
 from atomgen.data.lattice import lattice_from_features
-from atomgen.diffusion.flow import integrate, interpolate, sample_times
+from atomgen.diffusion.flow import CleanPredictor, integrate, interpolate, loss_weights, sample_times
 from atomgen.errors import InputError
 from atomgen.models import checkpoint
 from atomgen.models.adit.autoencoder import MASKED_TYPE, Autoencoder, Decoded
@@ -119,9 +119,12 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
                 first = self.denoiser(noisy, t, labels, previous, mask).float()
             previous = torch.where(use_previous[:, None, None], first, previous)
         predicted = self.denoiser(noisy, t, labels, previous, mask).float()
-        weights = mask.unsqueeze(-1).float()
-        loss = (((predicted - clean) ** 2) * weights).sum() / (weights.sum() * clean.shape[-1]).clamp(min=1)
-        return {"loss": loss, "flow_loss": loss}
+        atoms = mask.unsqueeze(-1).float()
+        per_row = (((predicted - clean) ** 2) * atoms).sum((1, 2))
+        norm = (atoms.sum() * clean.shape[-1]).clamp(min=1)
+        loss = (per_row * loss_weights(t, self.config.flow_loss)).sum() / norm
+        # The unweighted clean-latent error is logged too, so runs with different weightings compare.
+        return {"loss": loss, "flow_loss": per_row.sum() / norm}
 
     @torch.no_grad()
     def with_latent_scale(self, batches: Sequence[dict[str, torch.Tensor]]) -> "ADiTModel":
@@ -233,11 +236,19 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
         rows, length = len(labels), int(sizes.max())
         mask = torch.arange(length, device=self.device)[None] < sizes[:, None]
         noise = torch.randn(rows, length, self.config.latent_dim, generator=generator, device=self.device)
-        previous = torch.zeros_like(noise)
+        latents = integrate(self.guided_predictor(labels, mask, guidance), noise, steps, sampler)
+        return self.decode_latents(latents, labels, mask)
+
+    def guided_predictor(self, labels: torch.Tensor, mask: torch.Tensor, guidance: float) -> CleanPredictor:
+        """x̂₁(x_t, t) for one batch of unit-scale latents: classifier-free guidance between the labelled and the
+        unlabelled model, each pass self-conditioned on the estimate of the pass before."""
+        previous: torch.Tensor | None = None
         unlabelled = torch.full_like(labels, self.denoiser.no_label)
 
         def predict_clean(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             nonlocal previous
+            if previous is None:
+                previous = torch.zeros_like(x)
             if guidance == 1.0:
                 clean = self.denoiser(x, t, labels, previous, mask)
             else:  # the conditional and unconditional passes as one batch
@@ -248,9 +259,13 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
             previous = clean
             return clean
 
-        latents = integrate(predict_clean, noise, steps, sampler) * self.config.latent_scale
+        return predict_clean
+
+    def decode_latents(self, latents: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> list[AtomSystem]:
+        """AtomSystems from unit-scale latents (B, L, latent_dim) of the given classes."""
         periodic = torch.tensor([self.config.periodic[k] for k in labels.tolist()], device=self.device)
-        return self.to_systems(self.autoencoder.decode(latents, periodic, mask), periodic, sizes)
+        decoded = self.autoencoder.decode(latents * self.config.latent_scale, periodic, mask)
+        return self.to_systems(decoded, periodic, mask.sum(1))
 
     def to_systems(self, decoded: Decoded, periodic: torch.Tensor, sizes: torch.Tensor) -> list[AtomSystem]:
         """AtomSystems of decoder outputs: molecules from positions, crystals from fractional coordinates and
