@@ -319,6 +319,7 @@ def main() -> None:
     parser.add_argument("--budget-joint", help="model folder of the joint run with the same budget as both")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
+    compared = [args.model] + ([args.against] if args.against else [])  # the parts that measure two models side by side
     parts = {
         "reconstruction": lambda: reconstruction(args.model, args.n, args.data_dir),
         "crystals": lambda: crystals(args.model, "perov_5", args.n),
@@ -327,10 +328,8 @@ def main() -> None:
         "molecule-settings": lambda: molecule_settings(args.model, args.n // 5),
         "molecules": lambda: molecules(args.model, args.n, args.data_dir),
         "latent-noise": lambda: latent_noise(args.model, args.n // 3, args.data_dir),
-        "partial-sampling": lambda: partial_sampling([args.model] + ([args.against] if args.against else []),
-                                                     args.n // 5, args.data_dir),
-        "denoising": lambda: denoising([args.model] + ([args.against] if args.against else []), args.n // 3,
-                                       args.data_dir),
+        "partial-sampling": lambda: partial_sampling(compared, args.n // 5, args.data_dir),
+        "denoising": lambda: denoising(compared, args.n // 3, args.data_dir),
         "throughput": lambda: throughput(args.model, args.quetzal),
         "joint-vs-single": lambda: joint_vs_single(args.budget_joint, args.single_molecule, args.single_crystal,
                                                    args.n // 2, args.data_dir),
