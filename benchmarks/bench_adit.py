@@ -2,7 +2,7 @@
 and sampling throughput beside Quetzal's.
 
     python benchmarks/bench_adit.py [--parts reconstruction,crystals,carbon,molecules,latent-noise,denoising,
-        partial-sampling,throughput,settings,molecule-settings,joint-vs-single]
+        partial-sampling,latent-geometry,throughput,settings,molecule-settings,joint-vs-single]
         [--model adit-joint-small] [--against DIR] [--single-molecule DIR --single-crystal DIR --budget-joint DIR] [--data-dir DIR]
 
 Results go to benchmarks/results/adit.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
@@ -112,6 +112,34 @@ def latent_noise(model_name: str, n: int, data_dir: str | None) -> dict:
                  "spread_of_means": (mean[mask].std(0) / scale).tolist()}
     return {"model": model_name, "n": len(batch["numbers"]), "posterior_std_in_scales": posterior_std,
             "by_latent_number_in_scales": by_number, "rows": rows}
+
+
+def latent_geometry(model_name: str, n: int, data_dir: str | None) -> dict:
+    """How plainly the latents carry positions: n QM9 test molecules, each rotated at random (seed 0) and encoded
+    (latent means, in units of the latent scale); an affine map from an atom's latent to its coordinates is fitted
+    by least squares on the atoms of the first half of the molecules and scored on the second half (R², RMSD in Å)."""
+    from atomgen.data.augment import augment_systems
+
+    model = _model(model_name).eval()
+    batch = _encoded_test_batch(model, "qm9", n, data_dir)
+    mask = batch["numbers"] > 0
+    positions, frac, lattice = augment_systems(batch["positions"], batch["frac"], batch["lattice"], batch["periodic"],
+                                               mask, torch.Generator().manual_seed(0))
+    latents = model.latents({**batch, "positions": positions, "frac": frac, "lattice": lattice})
+    half = len(mask) // 2
+    fit, held_out = mask.clone(), mask.clone()
+    fit[half:], held_out[:half] = False, False
+
+    def design(rows: torch.Tensor) -> torch.Tensor:
+        values = latents[rows].double()
+        return torch.cat([values, torch.ones(len(values), 1, dtype=values.dtype)], dim=1)
+
+    solution = torch.linalg.lstsq(design(fit), positions[fit].double()).solution
+    truth = positions[held_out].double()
+    error = design(held_out) @ solution - truth
+    r2 = 1.0 - float(error.pow(2).sum() / (truth - truth.mean(0)).pow(2).sum())
+    return {"model": model_name, "n": len(mask), "fit_molecules": half, "held_out_r2": r2,
+            "held_out_rmsd_angstrom": float(error.pow(2).sum(-1).mean().sqrt())}
 
 
 DENOISING_TIMES = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
@@ -328,6 +356,7 @@ def main() -> None:
         "molecule-settings": lambda: molecule_settings(args.model, args.n // 5),
         "molecules": lambda: molecules(args.model, args.n, args.data_dir),
         "latent-noise": lambda: latent_noise(args.model, args.n // 3, args.data_dir),
+        "latent-geometry": lambda: latent_geometry(args.model, args.n // 3, args.data_dir),
         "partial-sampling": lambda: partial_sampling(compared, args.n // 5, args.data_dir),
         "denoising": lambda: denoising(compared, args.n // 3, args.data_dir),
         "throughput": lambda: throughput(args.model, args.quetzal),

@@ -15,6 +15,7 @@ from atomgen.diffusion.flow import integrate, interpolate, loss_weights
 from atomgen.errors import InputError
 from atomgen.models.adit import ADiTModel, preset
 from atomgen.models.adit.autoencoder import frac_from_circle, periodic_features, unit_circle
+from atomgen.models.adit.denoiser import least_squares_readout
 from atomgen.system import AtomSystem
 
 from .conftest import embedded
@@ -117,6 +118,54 @@ def test_the_input_skip_starts_at_zero_and_learns(batch):
     skip.set_stage("diffusion")
     skip.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"].backward()
     assert skip.denoiser.input_skip.weight.grad.abs().sum() > 0
+
+
+def test_the_distance_bias_starts_at_zero_ignores_padding_and_learns(batch):
+    plain = tiny_model().with_latent_scale([batch])
+    draw = torch.Generator().manual_seed(1)
+    for weight in plain.denoiser.parameters():  # off DiT's zero start (output, gates), as a trained model is
+        torch.nn.init.normal_(weight, std=0.3, generator=draw)
+    biased = tiny_model(dit_distance_bias=True).with_latent_scale([batch])
+    missing = biased.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert "denoiser.point_readout.weight" in missing and "denoiser.distance_bias.mlp.2.weight" in missing
+    assert all(key.startswith(("denoiser.point_readout.", "denoiser.distance_bias.")) for key in missing)
+    mask = batch["numbers"] > 0
+    draw = torch.Generator().manual_seed(2)
+    noisy = torch.randn(*mask.shape, plain.config.latent_dim, generator=draw)
+    previous = torch.randn(*mask.shape, plain.config.latent_dim, generator=draw) * mask.unsqueeze(-1)
+    t, labels = torch.full((len(mask),), 0.9), batch["label"]
+    # Warm-started, it predicts exactly what the model without the bias does.
+    torch.testing.assert_close(biased.denoiser(noisy, t, labels, previous, mask),
+                               plain.denoiser(noisy, t, labels, previous, mask))
+    # Once the bias is not zero, it changes the prediction, still not through the padding tokens.
+    torch.nn.init.normal_(biased.denoiser.distance_bias.mlp[2].weight, generator=torch.Generator().manual_seed(3))
+    out = biased.denoiser(noisy, t, labels, previous, mask)
+    assert not torch.allclose(out[mask], plain.denoiser(noisy, t, labels, previous, mask)[mask])
+    junk = torch.where(mask.unsqueeze(-1), previous, torch.full_like(previous, 50.0))
+    torch.testing.assert_close(biased.denoiser(noisy, t, labels, junk, mask)[mask], out[mask])
+    # The loss reaches the bias and, through it, the map that reads points from the latents.
+    biased.set_stage("diffusion")
+    biased.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"].backward()
+    assert biased.denoiser.distance_bias.mlp[0].weight.grad.abs().sum() > 0
+    assert biased.denoiser.point_readout.weight.grad.abs().sum() > 0
+
+
+def test_the_point_readout_recovers_coordinates_written_linearly_into_latents(batch):
+    # Latents that hold an affine image of the coordinates, among other numbers: the readout finds the map back.
+    draw = torch.Generator().manual_seed(0)
+    positions = torch.randn(200, 3, generator=draw, dtype=torch.float64)
+    image = positions @ torch.randn(3, 3, generator=draw, dtype=torch.float64) + 0.7
+    latents = torch.cat([image, torch.randn(200, 5, generator=draw, dtype=torch.float64)], dim=1)
+    weight, r2 = least_squares_readout(latents, positions)
+    assert r2 == pytest.approx(1.0)
+    torch.testing.assert_close((latents - latents.mean(0)) @ weight.T, positions - positions.mean(0))
+    # On a model, the fit sets the readout; a model without the bias has nothing to fit.
+    model = tiny_model(dit_distance_bias=True).with_latent_scale([batch])
+    r2 = model.fit_point_readout([batch])
+    assert 0.0 <= r2 <= 1.0
+    assert model.denoiser.point_readout.weight.abs().sum() > 0
+    with pytest.raises(ValueError, match="distance bias"):
+        tiny_model().with_latent_scale([batch]).fit_point_readout([batch])
 
 
 # ----------------------------------------------------------------------------------------------------- lattice

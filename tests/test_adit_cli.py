@@ -77,6 +77,22 @@ def test_a_dit_switched_to_posterior_draws_measures_its_latent_scale_afresh(tmp_
     assert draws.config.latent_scale > 1.2 * source.config.latent_scale
 
 
+def test_a_dit_given_the_distance_bias_fits_its_readout_and_keeps_the_trained_weights(tmp_path, trained):
+    root, run = trained.parent.parent, tmp_path / "bias"
+    assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml", "--run-dir", str(run),
+                 "--set", "model.preset=tiny", "--set", f"data.dataset={root / 'mols.sdf'},{root / 'cells.cif'}",
+                 "--set", "data.shares=null", "--set", "data.batch_size=4", "--set", "trainer.precision=32",
+                 "--set", "trainer.max_steps=1", "--set", "trainer.sample_every_steps=0", "--set", "optim.lr=0",
+                 "--set", f"model.autoencoder={trained}", "--set", f"init_from={trained}",
+                 "--set", "model.dit_distance_bias=true"]) == 0
+    source, biased = ADiTModel.from_pretrained(trained), ADiTModel.from_pretrained(run / "model")
+    assert biased.config.dit_distance_bias
+    assert biased.denoiser.point_readout.weight.abs().sum() > 0  # the least-squares start, not zeros
+    for name, tensor in source.denoiser.state_dict().items():  # a zero learning rate: the trained DiT as it was
+        torch.testing.assert_close(biased.denoiser.state_dict()[name], tensor, msg=name)
+    assert len(biased.sample(3, seed=0, steps=2, progress=False)) == 3
+
+
 def test_a_dit_warm_started_on_a_retrained_autoencoder_keeps_that_autoencoder(tmp_path, trained):
     root, retrained = trained.parent.parent, tmp_path / "ae2"
     data = ["--set", "model.preset=tiny", "--set", f"data.dataset={root / 'mols.sdf'},{root / 'cells.cif'}",

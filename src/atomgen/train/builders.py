@@ -76,6 +76,10 @@ def build_adit(config: TrainConfig):
         model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
         if model.config.latent_scale is None:
             model = model.with_latent_scale(_first_batches(dataset, collate_systems, config, batches=20))
+        if model.config.dit_distance_bias:  # a warm start from a DiT that has the bias replaces this fit
+            r2 = model.fit_point_readout(_first_batches(dataset, collate_systems, config, batches=20))
+            if r2 is not None:
+                print(f"distance bias: points read from latents by least squares (R² {r2:.3f} on 20 batches)")
         model.set_stage("diffusion")
     elif stage == "decoder":
         if config.init_from is None:

@@ -34,6 +34,8 @@ class ADiTConfig:
         dit_dim, dit_depth, dit_heads: the latent diffusion transformer.
         dit_input_skip: the DiT adds a learned, time- and label-dependent multiple of its noisy input to its output
             (`atomgen.models.adit.denoiser`), so that near the data it only has to predict a small correction.
+        dit_distance_bias: the DiT's attention gets biases from the distances between 3D points that a learned
+            linear map reads from each atom's self-conditioning estimate (`atomgen.models.adit.denoiser`).
         diffuse_posterior_samples: the DiT learns draws from each atom's posterior (mean + std·ε) rather than the
             means, so that what it must produce is what the decoder was trained to read, spread included.
         flow_loss: how the DiT's clean-latent errors are weighed over time: "clean" alike at every time (the
@@ -65,6 +67,7 @@ class ADiTConfig:
     dit_depth: int = 6
     dit_heads: int = 8
     dit_input_skip: bool = False
+    dit_distance_bias: bool = False
     diffuse_posterior_samples: bool = False
     flow_loss: str = "clean"
     label_dropout: float = 0.1
@@ -98,7 +101,6 @@ class ADiTConfig:
             data[key] = list(data[key])
         data["atom_counts"] = [list(row) for row in self.atom_counts]
         return data
-
 
 
 def tiny(**overrides: Any) -> ADiTConfig:

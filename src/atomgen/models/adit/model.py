@@ -17,7 +17,7 @@ from atomgen.errors import InputError
 from atomgen.models import checkpoint
 from atomgen.models.adit.autoencoder import MASKED_TYPE, Autoencoder, Decoded
 from atomgen.models.adit.config import KINDS, ADiTConfig
-from atomgen.models.adit.denoiser import LatentDiT
+from atomgen.models.adit.denoiser import LatentDiT, least_squares_readout
 from atomgen.system import AtomSystem
 
 FAMILY = "adit"
@@ -144,6 +144,27 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
         model = type(self)(replace(self.config, latent_scale=scale))
         model.load_state_dict(self.state_dict())
         return model
+
+    @torch.no_grad()
+    def fit_point_readout(self, batches: Sequence[dict[str, torch.Tensor]]) -> float | None:
+        """Start the DiT's point readout (`dit_distance_bias`) as the least-squares map from a molecule atom's latent
+        to its coordinates, fitted on the molecules of `batches`, each rotated at random (seed 0); returns the fit's
+        R², or None when the batches hold no molecule (the readout then keeps its random start)."""
+        if self.denoiser.point_readout is None:
+            raise ValueError("this model has no distance bias (dit_distance_bias is off)")
+        generator = torch.Generator(device=self.device).manual_seed(0)
+        latents, positions = [], []
+        for batch in batches:
+            moved, frac, lattice = augment_systems(batch["positions"], batch["frac"], batch["lattice"],
+                                                   batch["periodic"], batch["numbers"] > 0, generator)
+            atoms = (batch["numbers"] > 0) & ~batch["periodic"][:, None]
+            latents.append(self.latents({**batch, "positions": moved, "frac": frac, "lattice": lattice})[atoms])
+            positions.append(moved[atoms])
+        if sum(len(x) for x in latents) <= self.config.latent_dim:
+            return None
+        weight, r2 = least_squares_readout(torch.cat(latents).float(), torch.cat(positions).float())
+        self.denoiser.point_readout.weight.copy_(weight)
+        return r2
 
     # ---------------------------------------------------------------------------------------------------- sampling
     @property
