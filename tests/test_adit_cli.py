@@ -63,14 +63,21 @@ def test_a_dit_continues_from_a_trained_model_on_its_latent_scale(tmp_path, trai
         torch.testing.assert_close(continued.state_dict()[name], tensor, msg=name)
 
 
-def test_a_dit_switched_to_posterior_draws_measures_its_latent_scale_afresh(tmp_path, trained):
-    root, run = trained.parent.parent, tmp_path / "draws"
-    assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml", "--run-dir", str(run),
+def _one_frozen_dit_step(run, trained, *settings: str) -> int:
+    """One DiT step at learning rate 0, warm-started from `trained` on its own data and autoencoder, with extra
+    `model.*` settings; returns the CLI's exit code."""
+    root = trained.parent.parent
+    extra = [arg for setting in settings for arg in ("--set", setting)]
+    return main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml", "--run-dir", str(run),
                  "--set", "model.preset=tiny", "--set", f"data.dataset={root / 'mols.sdf'},{root / 'cells.cif'}",
                  "--set", "data.shares=null", "--set", "data.batch_size=4", "--set", "trainer.precision=32",
                  "--set", "trainer.max_steps=1", "--set", "trainer.sample_every_steps=0", "--set", "optim.lr=0",
-                 "--set", f"model.autoencoder={trained}", "--set", f"init_from={trained}",
-                 "--set", "model.diffuse_posterior_samples=true"]) == 0
+                 "--set", f"model.autoencoder={trained}", "--set", f"init_from={trained}"] + extra)
+
+
+def test_a_dit_switched_to_posterior_draws_measures_its_latent_scale_afresh(tmp_path, trained):
+    run = tmp_path / "draws"
+    assert _one_frozen_dit_step(run, trained, "model.diffuse_posterior_samples=true") == 0
     source, draws = ADiTModel.from_pretrained(trained), ADiTModel.from_pretrained(run / "model")
     assert draws.config.diffuse_posterior_samples
     # A tiny model's posterior is wide, so draws spread much further than the means the source measured.
@@ -78,13 +85,8 @@ def test_a_dit_switched_to_posterior_draws_measures_its_latent_scale_afresh(tmp_
 
 
 def test_a_dit_given_the_distance_bias_fits_its_readout_and_keeps_the_trained_weights(tmp_path, trained):
-    root, run = trained.parent.parent, tmp_path / "bias"
-    assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml", "--run-dir", str(run),
-                 "--set", "model.preset=tiny", "--set", f"data.dataset={root / 'mols.sdf'},{root / 'cells.cif'}",
-                 "--set", "data.shares=null", "--set", "data.batch_size=4", "--set", "trainer.precision=32",
-                 "--set", "trainer.max_steps=1", "--set", "trainer.sample_every_steps=0", "--set", "optim.lr=0",
-                 "--set", f"model.autoencoder={trained}", "--set", f"init_from={trained}",
-                 "--set", "model.dit_distance_bias=true"]) == 0
+    run = tmp_path / "bias"
+    assert _one_frozen_dit_step(run, trained, "model.dit_distance_bias=true") == 0
     source, biased = ADiTModel.from_pretrained(trained), ADiTModel.from_pretrained(run / "model")
     assert biased.config.dit_distance_bias
     assert biased.denoiser.point_readout.weight.abs().sum() > 0  # the least-squares start, not zeros

@@ -90,11 +90,12 @@ class LatentDiT(nn.Module):
                 for bias in self.distance_bias(points, points)]
 
 
-def least_squares_readout(latents: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """The linear part W (3, latent_dim) of the affine map that best predicts `positions` (N, 3) from `latents`
-    (N, latent_dim) in the least-squares sense, and the map's R². The offset is dropped: distances ignore it."""
+def least_squares_readout(latents: torch.Tensor, positions: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The affine map that best predicts `positions` (N, 3) from `latents` (N, latent_dim) in the least-squares
+    sense, as its linear part W (3, latent_dim) and offset (3,), and the map's R² on these points."""
     design = torch.cat([latents.double(), latents.new_ones(len(latents), 1, dtype=torch.float64)], dim=1)
     solution = torch.linalg.lstsq(design, positions.double()).solution  # (latent_dim + 1, 3)
     residual = design @ solution - positions.double()
     r2 = 1.0 - float(residual.pow(2).sum() / (positions.double() - positions.double().mean(0)).pow(2).sum())
-    return solution[:-1].T.to(latents.dtype), r2
+    return solution[:-1].T.to(latents.dtype), solution[-1].to(latents.dtype), r2

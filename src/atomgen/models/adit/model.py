@@ -162,7 +162,8 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
             positions.append(moved[atoms])
         if sum(len(x) for x in latents) <= self.config.latent_dim:
             return None
-        weight, r2 = least_squares_readout(torch.cat(latents).float(), torch.cat(positions).float())
+        # The offset is dropped: the bias only sees distances between points.
+        weight, _, r2 = least_squares_readout(torch.cat(latents).float(), torch.cat(positions).float())
         self.denoiser.point_readout.weight.copy_(weight)
         return r2
 
