@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trains the two Quetzal cool-downs that the README's attention A/B compares: both from the shipped weights, with
+# Trains the two Quetzal cool-downs that the attention A/B of docs/quetzal.md compares: both from the shipped weights, with
 # the same recipe, data order and step count; one with plain attention, one with distance-biased attention
 # (`model.attention_distances=true`, whose new layers start at zero, so both start from the same function).
 # The two run side by side: on one GPU they share it without slowing each other much.
@@ -8,7 +8,7 @@
 #   python benchmarks/bench_quetzal.py --parts samples --model runs/quetzal-qm9-ab-plain/model
 #   python benchmarks/bench_quetzal.py --parts samples --model runs/quetzal-qm9-ab-distances/model
 #
-# The README's numbers come from 6,161 steps on one lent H200 (what fitted 350 s there, about 15 epochs at batch
+# Its numbers in docs/quetzal.md come from 6,161 steps on one lent H200 (what fitted 350 s there, about 15 epochs at batch
 # 256); a resumed run (checkpoints/last.ckpt present) continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
