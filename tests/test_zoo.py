@@ -14,7 +14,6 @@ from atomgen.models.quetzal import QuetzalModel
 from atomgen.tasks.decorate import decorate
 from atomgen.zoo import available, resolve
 
-
 # Floors well below what BENCHMARKS.md measured for the shipped weights on 1,000 samples (atom stability 77.0 %,
 # RDKit validity 30.5 %, right hydrogen count 54.6 % on QM9), so that seed noise on a small set cannot fail them
 # but a broken checkpoint, sampler or decoration path does. Raise them with the weights.

@@ -33,7 +33,7 @@ class InputError(AtomgenError, ValueError):
         prefix = ", ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message
 
-    def located(self, path: str | Path | None = None, record: int | str | None = None) -> "InputError":
+    def located(self, path: str | Path | None = None, record: int | str | None = None) -> InputError:
         """Return a copy that also names `path` / `record` where this one did not."""
         return type(self)(
             self.message,

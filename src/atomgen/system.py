@@ -115,7 +115,7 @@ class AtomSystem:
         return float(abs(np.linalg.det(self.lattice)))
 
     # ----------------------------------------------------------------- edits
-    def copy(self, **changes: Any) -> "AtomSystem":
+    def copy(self, **changes: Any) -> AtomSystem:
         """A deep copy, with the given fields replaced."""
         fields = {
             "numbers": self.numbers.copy(),
@@ -131,14 +131,14 @@ class AtomSystem:
     @classmethod
     def from_fractional(
         cls, numbers: np.ndarray, frac_coords: np.ndarray, lattice: np.ndarray, **kwargs: Any
-    ) -> "AtomSystem":
+    ) -> AtomSystem:
         """Build a crystal from fractional coordinates (wrapped into [0, 1)) and a lattice."""
         frac = _wrap(np.asarray(frac_coords, dtype=np.float64).reshape(-1, 3))
         lattice = np.asarray(lattice, dtype=np.float64).reshape(3, 3)
         return cls(numbers=numbers, positions=frac @ lattice, lattice=lattice, **kwargs)
 
     # ------------------------------------------------------------ validation
-    def validate(self, *, min_distance: float | None = OVERLAP_DISTANCE) -> "AtomSystem":
+    def validate(self, *, min_distance: float | None = OVERLAP_DISTANCE) -> AtomSystem:
         """Raise InputError if the record is not physically readable; return self otherwise.
 
         Checks shapes, atomic numbers in 1-118, finite coordinates and lattice, a non-singular lattice, bond

@@ -43,7 +43,7 @@ class ConformerDataset(Dataset):
         self.selfies = list(selfies)
 
     @classmethod
-    def from_systems(cls, systems: Sequence, progress: bool = False) -> "ConformerDataset":
+    def from_systems(cls, systems: Sequence, progress: bool = False) -> ConformerDataset:
         """The graphs of molecules (chirality read from 3D): their own bonds and charges where they have them (an
         SDF), else bonds perceived from the coordinates. Those whose bonds RDKit cannot perceive, or whose own
         bonds it cannot sanitise, are left out, as the evaluator counts them invalid."""
@@ -59,7 +59,7 @@ class ConformerDataset(Dataset):
         return cls.from_graphs(graphs, positions)
 
     @classmethod
-    def from_graphs(cls, graphs: Sequence[MolecularGraph], positions: Sequence[np.ndarray]) -> "ConformerDataset":
+    def from_graphs(cls, graphs: Sequence[MolecularGraph], positions: Sequence[np.ndarray]) -> ConformerDataset:
         """Store graphs with their coordinates (atoms in the same order)."""
         bonds = []
         for graph in graphs:
@@ -88,7 +88,7 @@ class ConformerDataset(Dataset):
                      **self.arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> "ConformerDataset":
+    def load(cls, path: str | Path) -> ConformerDataset:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in _FIELDS}
             smiles, selfies = data["smiles"].tolist(), data["selfies"].tolist()

@@ -105,7 +105,7 @@ class SelfiesVocabulary:
         self.pad, self.bos, self.eos = (self.index[t] for t in SPECIAL_TOKENS)
 
     @classmethod
-    def from_selfies(cls, strings: Iterable[str]) -> "SelfiesVocabulary":
+    def from_selfies(cls, strings: Iterable[str]) -> SelfiesVocabulary:
         """The vocabulary of every symbol in `strings`, sorted (so the same corpus always gives the same ids)."""
         selfies = selfies_library()
         seen: set[str] = set()

@@ -7,7 +7,7 @@ False; masks built from that flag keep the crystal-only losses off molecules.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -6,8 +6,8 @@ training targets have unit variance at every noise level. All quantities here ar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

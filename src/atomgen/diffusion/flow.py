@@ -8,7 +8,7 @@ dx/dt = v, which carries noise to data. Predicting x₁ rather than v keeps the 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

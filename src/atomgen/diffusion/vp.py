@@ -9,7 +9,7 @@ when several different samples of one condition are wanted, as for conformers), 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

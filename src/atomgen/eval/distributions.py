@@ -40,7 +40,7 @@ class GeometryStatistics:
         return out
 
     @classmethod
-    def from_arrays(cls, arrays) -> "GeometryStatistics":
+    def from_arrays(cls, arrays) -> GeometryStatistics:
         """Inverse of `to_arrays` (accepts an NpzFile)."""
         stats = cls(
             atom_types=Counter({int(k): int(v) for k, v in arrays["atom_types"]}),

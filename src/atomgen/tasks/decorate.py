@@ -6,8 +6,8 @@ and RDKit's answer to the same question (AddHs with coordinates, then MMFF on th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment

@@ -10,6 +10,7 @@ benchmarks measure unless a row says otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import numpy as np
 
 from atomgen.io.convert import to_rdkit

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -127,7 +127,7 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
         return {"loss": loss, "flow_loss": per_row.sum() / norm}
 
     @torch.no_grad()
-    def with_latent_scale(self, batches: Sequence[dict[str, torch.Tensor]]) -> "ADiTModel":
+    def with_latent_scale(self, batches: Sequence[dict[str, torch.Tensor]]) -> ADiTModel:
         """A copy whose config carries the standard deviation of the latents of `batches` (the encoder's means,
         or posterior draws with a fixed seed if the DiT is to learn those).
 

@@ -27,7 +27,6 @@ from atomgen.models.nextmol.alignment import kabsch_align
 from atomgen.models.nextmol.chirality import CHIRALITY_MARGIN, STEER_TIMES, chirality_error, steer_chirality
 from atomgen.models.nextmol.conformer_net import ConformerNetwork
 
-
 CHIRALITY_NOISE_WEIGHTINGS = ("min_snr", "uniform")
 """How the chirality loss may be weighted across noise levels (`ConformerConfig.chirality_noise_weighting`)."""
 

@@ -10,8 +10,9 @@ nats, with positions in Å (so densities are per Å³).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ def canonical_frame(system: AtomSystem) -> np.ndarray:
     return centred @ axes.T
 
 
-def log_likelihood(model: "QuetzalModel", systems: Sequence[AtomSystem], *, frame: str = "canonical",
+def log_likelihood(model: QuetzalModel, systems: Sequence[AtomSystem], *, frame: str = "canonical",
                    steps: int = 128, batch_size: int = 64, source: str | Path | None = None) -> np.ndarray:
     """Per-molecule log-likelihood in nats (see the module docstring); `frame` is "canonical" or "given"."""
     if frame not in ("canonical", "given"):

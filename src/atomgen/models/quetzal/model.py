@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -260,7 +260,7 @@ class QuetzalModel(nn.Module):
         return checkpoint.save_checkpoint(path, FAMILY, self.config.to_dict(), self.network, dtype, extra)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu") -> "QuetzalModel":
+    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu") -> QuetzalModel:
         """Load a shipped model by name (see `atomgen.zoo.available()`) or a checkpoint folder."""
         from atomgen.zoo import resolve
 
