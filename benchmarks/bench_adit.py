@@ -285,24 +285,36 @@ def molecules(model_name: str, n: int, data_dir: str | None) -> dict:
             "metrics": report.metrics, "details": report.details, "not_computed": report.not_computed}
 
 
+THROUGHPUT_COUNT = 256
+THROUGHPUT_BATCH_SIZES = (128, 512)
+
+
 def throughput(model_name: str, quetzal_name: str) -> dict:
     """Systems per second: ADiT molecules and crystals (100 Euler steps, guidance 2) and Quetzal molecules
-    (30 Heun steps), 512 of each at batch 512, in one run."""
+    (30 Heun steps), 256 of each at each of THROUGHPUT_BATCH_SIZES, in one run."""
     from atomgen.models.quetzal import QuetzalModel
 
     model = _model(model_name)
-    rows = {}
+    quetzal = QuetzalModel.from_pretrained(quetzal_name)
     for condition in ("molecule", "crystal"):
         model.sample(16, seed=0, condition=condition, progress=False)  # warm-up
-        start = time.perf_counter()
-        model.sample(512, seed=1, condition=condition, batch_size=512, progress=False)
-        rows[f"adit_{condition}"] = 512 / (time.perf_counter() - start)
-    quetzal = QuetzalModel.from_pretrained(quetzal_name)
     quetzal.sample(16, seed=0, progress=False)
-    start = time.perf_counter()
-    quetzal.sample(512, seed=1, batch_size=512, progress=False)
-    rows["quetzal_molecule"] = 512 / (time.perf_counter() - start)
-    return {"systems_per_second": rows, "threads": torch.get_num_threads(), "models": [model_name, quetzal_name]}
+    samplers = {"adit_molecule": lambda batch: model.sample(THROUGHPUT_COUNT, seed=1, condition="molecule",
+                                                            batch_size=batch, progress=False),
+                "adit_crystal": lambda batch: model.sample(THROUGHPUT_COUNT, seed=1, condition="crystal",
+                                                           batch_size=batch, progress=False),
+                "quetzal_molecule": lambda batch: quetzal.sample(THROUGHPUT_COUNT, seed=1, batch_size=batch,
+                                                                 progress=False)}
+    by_batch = {}
+    for batch in THROUGHPUT_BATCH_SIZES:
+        rows = {}
+        for name, sample in samplers.items():
+            start = time.perf_counter()
+            sample(batch)
+            rows[name] = THROUGHPUT_COUNT / (time.perf_counter() - start)
+        by_batch[str(batch)] = rows
+    return {"count": THROUGHPUT_COUNT, "systems_per_second_by_batch_size": by_batch, "threads": torch.get_num_threads(),
+            "models": [model_name, quetzal_name]}
 
 
 def joint_vs_single(joint: str, single_molecule: str, single_crystal: str, n: int, data_dir: str | None) -> dict:

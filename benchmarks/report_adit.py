@@ -112,10 +112,15 @@ def _throughput(entry: dict) -> list[str]:
     names = {"adit_molecule": "ADiT, molecules (100 Euler steps, guidance 2)",
              "adit_crystal": "ADiT, crystals (100 Euler steps, guidance 2)",
              "quetzal_molecule": "Quetzal, molecules (30 Heun steps)"}
+    by_batch = r["systems_per_second_by_batch_size"]
+    batches = list(by_batch)
     lines = ["## ADiT: sampling throughput beside Quetzal", "",
-             f"512 systems of each at batch 512, {r['threads']} threads, one run. " + _where(entry, "throughput"), "",
-             "| model | systems / s |", "|---|---|"]
-    lines += [f"| {names[k]} | {v:.1f} |" for k, v in r["systems_per_second"].items()]
+             f"{r['count']} systems of each at each batch size, {r['threads']} threads, one run. "
+             + _where(entry, "throughput"), "",
+             "| model | " + " | ".join(f"systems / s at batch {b}" for b in batches) + " |",
+             "|---|" + "---|" * len(batches)]
+    lines += [f"| {label} | " + " | ".join(f"{by_batch[b][key]:.1f}" for b in batches) + " |"
+              for key, label in names.items()]
     return lines + [""]
 
 
