@@ -119,7 +119,7 @@ def latent_geometry(model_name: str, n: int, data_dir: str | None) -> dict:
     (latent means, in units of the latent scale); an affine map from an atom's latent to its coordinates is fitted
     by least squares on the atoms of the first half of the molecules and scored on the second half (R², RMSD in Å)."""
     from atomgen.data.augment import augment_systems
-    from atomgen.models.adit.denoiser import least_squares_readout
+    from atomgen.models.adit.denoiser import least_squares_readout, r_squared
 
     model = _model(model_name).eval()
     batch = _encoded_test_batch(model, "qm9", n, data_dir)
@@ -132,10 +132,9 @@ def latent_geometry(model_name: str, n: int, data_dir: str | None) -> dict:
     fit[half:], held_out[:half] = False, False
     weight, offset, _ = least_squares_readout(latents[fit].double(), positions[fit].double())
     truth = positions[held_out].double()
-    error = latents[held_out].double() @ weight.T + offset - truth
-    r2 = 1.0 - float(error.pow(2).sum() / (truth - truth.mean(0)).pow(2).sum())
-    return {"model": model_name, "n": len(mask), "fit_molecules": half, "held_out_r2": r2,
-            "held_out_rmsd_angstrom": float(error.pow(2).sum(-1).mean().sqrt())}
+    predicted = latents[held_out].double() @ weight.T + offset
+    return {"model": model_name, "n": len(mask), "fit_molecules": half, "held_out_r2": r_squared(predicted, truth),
+            "held_out_rmsd_angstrom": float((predicted - truth).pow(2).sum(-1).mean().sqrt())}
 
 
 DENOISING_TIMES = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)

@@ -78,10 +78,12 @@ def build_adit(config: TrainConfig):
                 dit_config = replace(dit_config, latent_scale=start.config.latent_scale)
         model = ADiTModel(dit_config)
         model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
+        needs_statistics = model.config.latent_scale is None or model.config.dit_distance_bias
+        statistics_batches = _first_batches(dataset, collate_systems, config, batches=20) if needs_statistics else []
         if model.config.latent_scale is None:
-            model = model.with_latent_scale(_first_batches(dataset, collate_systems, config, batches=20))
+            model = model.with_latent_scale(statistics_batches)
         if model.config.dit_distance_bias:  # a warm start from a DiT that has the bias replaces this fit
-            r2 = model.fit_point_readout(_first_batches(dataset, collate_systems, config, batches=20))
+            r2 = model.fit_point_readout(statistics_batches)
             if r2 is not None:
                 print(f"distance bias: points read from latents by least squares (R² {r2:.3f} on 20 batches)")
         model.set_stage("diffusion")
