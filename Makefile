@@ -22,10 +22,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
+# Each script stores its parts in benchmarks/results/, then rebuilds BENCHMARKS.md and README.md's summary tables from
+# every results file, so the last one leaves both up to date.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_evaluator.py
 	$(BIN)/python benchmarks/bench_quetzal.py
 	$(BIN)/python benchmarks/bench_adit.py
+	$(BIN)/python benchmarks/bench_nextmol.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

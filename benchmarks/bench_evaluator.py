@@ -1,6 +1,7 @@
 """Evaluator benchmark: the datasets judged as if generated (beside published rows), and the evaluator's speed.
 
     python benchmarks/bench_evaluator.py [--parts qm9-train,speed,perov_5,carbon_24] [--data-dir DIR]
+    python benchmarks/bench_evaluator.py --parts sdf-readback [--readback-limit N] [--processes 2]
 
 Each part's numbers go into benchmarks/results/evaluator.json (parts not run keep their last numbers), and
 BENCHMARKS.md is regenerated from that file. The first run also prepares QM9 and the reference statistics in the
@@ -19,7 +20,7 @@ from write_benchmarks_md import write_benchmarks_md
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "evaluator.json"
-PARTS = ("qm9-train", "qm9-subsets", "speed", "perov_5", "carbon_24")
+PARTS = ("qm9-train", "qm9-subsets", "speed", "perov_5", "carbon_24", "sdf-readback")
 
 
 def qm9_train(data_dir: str | None) -> dict:
@@ -83,10 +84,21 @@ def crystals(name: str) -> dict:
     return report.to_dict()
 
 
+def sdf_readback(limit: int | None, processes: int) -> dict:
+    """Every QM9 molecule (or a seeded random `limit`) converted XYZ -> SDF by atomgen and read back by RDKit with
+    sanitisation; the share with QM9's heavy-atom connectivity (see sdf_readback.py)."""
+    from sdf_readback import measure_readback  # a sibling script
+
+    return measure_readback(limit, processes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--readback-limit", type=int, default=None,
+                        help="sdf-readback: a seeded random N of QM9 instead of all 130,831 (a quick check)")
+    parser.add_argument("--processes", type=int, default=2, help="sdf-readback: worker processes")
     args = parser.parse_args()
     parts = {
         "qm9-train": lambda: qm9_train(args.data_dir),
@@ -94,6 +106,7 @@ def main() -> None:
         "speed": lambda: speed(args.data_dir),
         "perov_5": lambda: crystals("perov_5"),
         "carbon_24": lambda: crystals("carbon_24"),
+        "sdf-readback": lambda: sdf_readback(args.readback_limit, args.processes),
     }
     run_parts(parts, args.parts.split(","), RESULTS)
     write_benchmarks_md()

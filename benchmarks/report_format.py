@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+from common import sha256_of
+
+from atomgen.zoo.registry import WEIGHTS_DIR
+
 
 def pct(value) -> str:
     """A fraction as a percentage with two decimals, or n/a when it was not measured."""
@@ -13,9 +19,61 @@ def num(value) -> str:
     return "n/a" if not isinstance(value, (int, float)) else f"{value:.4g}"
 
 
+def short_hash(sha256: str) -> str:
+    """The first eight hex digits of a sha256, enough to tell weights apart in prose."""
+    return f"{sha256[:8]}…"
+
+
+@cache
+def shipped_sha256(name: str) -> str | None:
+    """The sha256 of the weights shipped now under a zoo name; None when no model of that name is shipped."""
+    weights = WEIGHTS_DIR / name / "model.safetensors"
+    return sha256_of(weights) if weights.is_file() else None
+
+
+def command_of(entry: dict, fallback: str) -> str:
+    """The command a stored result records; `fallback` for results stored before commands were recorded."""
+    return entry.get("command") or fallback
+
+
+def weights_note(entry: dict) -> str:
+    """The weights a result was measured on, in short: each checkpoint's name and sha256 (and how the hashes were
+    found, when backfilled); empty when the part loads no weights."""
+    if "weights" not in entry:
+        return "weights not recorded"
+    if not entry["weights"]:
+        return ""
+    hashes = ", ".join(f"`{name}` " + (f"sha256 {short_hash(sha)}" if sha else "unknown")
+                       for name, sha in entry["weights"].items())
+    source = entry.get("weights_source")
+    return f"weights {hashes}" + (f"; {source}" if source else "")
+
+
+def weights_warning(entry: dict) -> str:
+    """A warning paragraph for every shipped model a result was measured on whose weights are not (or not known to
+    be) the ones shipped now; empty when they all are. Checkpoints that are not shipped (runs/...) are compared by
+    design and get none."""
+    warnings = []
+    for name, sha in entry.get("weights", {}).items():
+        shipped = shipped_sha256(name)
+        if shipped is None or sha == shipped:
+            continue
+        if sha is None:
+            warnings.append(f"⚠ the weights of `{name}` this was measured on are unknown: they may not be the shipped "
+                            "ones.")
+        else:
+            warnings.append(f"⚠ measured on other weights of `{name}` (sha256 {short_hash(sha)}) than the shipped "
+                            f"ones (sha256 {short_hash(shipped)}).")
+    return "".join(f"\n\n{warning}" for warning in warnings)
+
+
 def provenance(entry: dict, command: str, part: str) -> str:
-    """Where a stored result came from: the command, machine, commit and date."""
-    return f"Command: `{command} {part}` ({entry['machine']}, commit {entry['commit']}, {entry['date']})."
+    """Where a stored result came from: the command, machine, commit, date and weights, and a warning where the
+    weights are not the shipped ones. `command` is the script's command up to `--parts`, the fallback for results
+    stored before commands were recorded."""
+    note = weights_note(entry)
+    return (f"Command: `{command_of(entry, f'{command} {part}')}` ({entry['machine']}, commit {entry['commit']}, "
+            f"{entry['date']}{'; ' + note if note else ''}).{weights_warning(entry)}")
 
 
 def cause_shares(causes: dict) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_format import cause_shares
+from report_format import cause_shares, provenance
 
 # Published Quetzal QM9 rows (Cheng, Sun et al., 2025; 10k samples, 60 steps), percentages.
 PAPER_165M = {"atom_stability": 98.3, "molecule_stability": 87.6, "edm_validity": 94.7, "edm_valid_unique": 90.1,
@@ -16,7 +16,7 @@ def _pct(value) -> str:
 
 
 def _where(entry: dict, part: str) -> str:
-    return f"Command: `{COMMAND} {part}` ({entry['machine']}, commit {entry['commit']}, {entry['date']})."
+    return provenance(entry, COMMAND, part)
 
 
 def _samples(entry: dict) -> list[str]:

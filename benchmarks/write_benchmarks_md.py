@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 from report_adit import adit_sections
-from report_format import cause_shares
+from report_format import cause_shares, command_of
 from report_nextmol import nextmol_sections
 from report_quetzal import quetzal_sections
+from report_readme import adit_summary, evaluator_summary, nextmol_summary, quetzal_summary, write_readme_summaries
 
 ROOT = Path(__file__).resolve().parents[1]
+COMMAND = "python benchmarks/bench_evaluator.py --parts"
 
 # Published rows for the datasets themselves, for comparison (percentages).
 # EDM: Hoogeboom et al. 2022, "Equivariant Diffusion for Molecule Generation in 3D", Tables 1-2, row "Data"
@@ -34,7 +36,7 @@ def _qm9_section(entry: dict) -> list[str]:
         "",
         f"All {r['n_samples']:,} molecules of EDM's QM9 train split, against the `qm9` reference (novelty: train "
         f"split; distributions and FCD: test split, {r['reference']['n_test']:,} RDKit-valid SMILES). "
-        f"Command: `python benchmarks/bench_evaluator.py --parts qm9-train` ({entry['machine']}, commit "
+        f"Command: `{command_of(entry, f'{COMMAND} qm9-train')}` ({entry['machine']}, commit "
         f"{entry['commit']}, {entry['wall_s']:.0f} s including one-off preparation).",
         "",
         "| metric | atomgen | EDM paper, Data row |",
@@ -71,7 +73,7 @@ def _subsets_section(entry: dict) -> list[str]:
         f"### QM9 train, seeded random subsets of {r['n']:,}",
         "",
         "The size at which generated sets are usually evaluated. Command: "
-        f"`python benchmarks/bench_evaluator.py --parts qm9-subsets` ({entry['machine']}, commit {entry['commit']}).",
+        f"`{command_of(entry, f'{COMMAND} qm9-subsets')}` ({entry['machine']}, commit {entry['commit']}).",
         "",
         "| seed | " + " | ".join(keys) + " |",
         "|---" * (len(keys) + 1) + "|",
@@ -92,7 +94,7 @@ def _speed_section(entry: dict) -> list[str]:
         "## Evaluator speed",
         "",
         f"{r['n']:,} QM9 molecules (a seeded random subset of the train split), reference statistics already cached. "
-        f"Command: `python benchmarks/bench_evaluator.py --parts speed` ({entry['machine']}, commit {entry['commit']}).",
+        f"Command: `{command_of(entry, f'{COMMAND} speed')}` ({entry['machine']}, commit {entry['commit']}).",
         "",
         "| what | seconds | budget |",
         "|---|---|---|",
@@ -115,7 +117,7 @@ def _crystal_section(name: str, entry: dict) -> list[str]:
         f"## {name} test split evaluated as if generated (against its val split)",
         "",
         f"{r['n_samples']:,} test structures against the {r['reference']['n_test']:,} of the val split (the train "
-        f"split is not reachable here). Command: `python benchmarks/bench_evaluator.py --parts {name}` "
+        f"split is not reachable here). Command: `{command_of(entry, f'{COMMAND} {name}')}` "
         f"({entry['machine']}, commit {entry['commit']}, {entry['wall_s']:.0f} s).",
         "",
         "| metric | atomgen |",
@@ -128,8 +130,35 @@ def _crystal_section(name: str, entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _readback_section(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = [
+        "## SDF files written by atomgen, read back by RDKit",
+        "",
+        f"{r['n']:,} QM9 molecules ({r['source']}) converted XYZ -> SDF as `atomgen convert` does, each record read "
+        "back by RDKit's SDMolSupplier with sanitisation (hydrogens kept). Connectivity compares the element-labelled "
+        "heavy-atom graph with QM9's own SMILES (bond orders, charges and hydrogens ignored). Command: "
+        f"`{command_of(entry, f'{COMMAND} sdf-readback')}` ({entry['machine']}, commit {entry['commit']}, "
+        f"{entry['wall_s']:.0f} s in all, RDKit {r['rdkit']}).",
+        "",
+        "| what | value |",
+        "|---|---|",
+        f"| read back with sanitisation | {r['read_back_sanitized']:,} ({_pct(r['share_read_back_sanitized'])} %) |",
+        f"| same heavy-atom connectivity as QM9 | {r['same_heavy_atom_connectivity']:,} "
+        f"({_pct(r['share_same_heavy_atom_connectivity'])} %) |",
+        f"| same canonical SMILES, stereo ignored | {_pct(r['share_same_canonical_smiles'])} % |",
+        f"| written without bonds | {r['written_without_bonds']:,} |",
+        f"| seconds to convert and read back ({r['processes']} processes) | {r['seconds_convert_and_read']:.0f} |",
+        "",
+    ]
+    if r["failures"]:
+        listed = "; ".join(f"`{f['name']}` `{f['smiles']}` ({f['why']})" for f in r["failures"])
+        lines += [f"Failures ({len(r['failures'])} of {r['n_failures']} listed): {listed}.", ""]
+    return lines
+
+
 def write_benchmarks_md(path: Path = ROOT / "BENCHMARKS.md") -> None:
-    """Write BENCHMARKS.md from every results file in benchmarks/results/."""
+    """Write BENCHMARKS.md from every results file in benchmarks/results/, and README.md's summary tables."""
     evaluator = _load("evaluator.json")
     quetzal = _load("quetzal.json")
     lines = [
@@ -144,9 +173,18 @@ def write_benchmarks_md(path: Path = ROOT / "BENCHMARKS.md") -> None:
     lines += nextmol_sections(_load("nextmol.json"))
     renderers = [("qm9-train", _qm9_section), ("qm9-subsets", _subsets_section), ("speed", _speed_section),
                  ("perov_5", lambda entry: _crystal_section("perov_5", entry)),
-                 ("carbon_24", lambda entry: _crystal_section("carbon_24", entry))]
+                 ("carbon_24", lambda entry: _crystal_section("carbon_24", entry)),
+                 ("sdf-readback", _readback_section)]
     lines += [line for part, render in renderers if part in evaluator for line in render(evaluator[part])]
     path.write_text("\n".join(lines))
+    write_readme_summaries(ROOT / "README.md", readme_summaries())
+
+
+def readme_summaries() -> dict[str, list[str]]:
+    """README.md's summary tables, by block name, rendered from the results files."""
+    return {"quetzal": quetzal_summary(_load("quetzal.json")), "adit": adit_summary(_load("adit.json")),
+            "nextmol": nextmol_summary(_load("nextmol.json")),
+            "evaluator": evaluator_summary(_load("evaluator.json"), EDM_DATA_ROW)}
 
 
 def _load(name: str) -> dict:

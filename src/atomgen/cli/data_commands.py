@@ -11,12 +11,33 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace) -> None:
-    from atomgen.io.formats import read_files, write
+    from atomgen.io.formats import read_files
 
     result = read_files(args.input, skip_invalid=args.skip_invalid)
-    write(args.output, result.systems)
+    bondless = _write_counting_bondless(args.output, result.systems)
     skipped = f", skipped {len(result.skipped)} invalid" if result.skipped else ""
-    print(f"wrote {len(result.systems)} systems to {args.output}{skipped}")
+    no_bonds = f", {bondless} without bonds (no sanitisable bond table; field atomgen_bonds)" if bondless else ""
+    print(f"wrote {len(result.systems)} systems to {args.output}{skipped}{no_bonds}")
+
+
+def _write_counting_bondless(output: str, systems: list) -> int:
+    """Write the systems; the number of molecules written without bonds (other warnings are shown as usual)."""
+    import warnings
+
+    from atomgen.io.formats import write
+    from atomgen.io.sdf import BondlessRecordsWarning
+
+    # The count goes into the command's summary line, so the warning itself is caught rather than shown.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BondlessRecordsWarning)
+        write(output, systems)
+    bondless = 0
+    for item in caught:
+        if isinstance(item.message, BondlessRecordsWarning):
+            bondless += item.message.count
+        else:
+            warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+    return bondless
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -30,9 +51,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         fcd=not args.no_fcd,
         posebusters=not args.no_posebusters,
         strain=not args.no_strain,
+        coverage=args.coverage,
         seed=args.seed,
         n_skipped=len(samples.skipped),
         data_dir=args.data_dir,
+        progress=not args.no_progress,
     )
     print(report.to_markdown())
     if args.output:
@@ -103,6 +126,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-fcd", action="store_true")
     p.add_argument("--no-posebusters", action="store_true")
     p.add_argument("--no-strain", action="store_true")
+    p.add_argument("--coverage", action="store_true",
+                   help="crystals: also COV-R / COV-P against the reference's test side, with CDVAE's cut-offs for "
+                        "perov_5 and carbon_24 (slow; needs matminer)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted in the report)")
     p.add_argument("--seed", type=int, default=0)
     _add_data_dir(p)

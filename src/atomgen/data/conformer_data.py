@@ -149,16 +149,20 @@ def graph_from_bonds(numbers: np.ndarray, atom_features: np.ndarray, bonds: np.n
 
 
 def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]],
-                   vocabulary: SelfiesVocabulary | None = None) -> dict[str, torch.Tensor]:
+                   vocabulary: SelfiesVocabulary | None = None, length: int = 0,
+                   symbols_length: int = 0) -> dict[str, torch.Tensor]:
     """Pad (graph, positions or None) items into a batch: `atom_features` (B, N, 7), `bond_types`, `bond_stereo`,
     `graph_distance`, `chiral_order` (B, N, N), `mask` (B, N), `n_atoms` (B,) and, when given, `positions` (B, N, 3).
 
     With a `vocabulary`, also each molecule's SELFIES as `symbol_ids` (B, T) (BOS first, as the language model
     reads them) and `atom_symbols` (B, N), the position in those ids of the symbol that placed each atom (-1 on
     padding). A SELFIES symbol outside the vocabulary is an InputError.
+
+    The batch is padded to at least `length` atoms and `symbols_length` SELFIES ids: a sampler that pads every
+    molecule to a length of its own (not the batch's) keeps its arithmetic independent of the batch.
     """
     sizes = [len(graph) for graph, _ in items]
-    rows, n = len(items), max(sizes)
+    rows, n = len(items), max(max(sizes), length)
     batch = {
         "atom_features": torch.zeros(rows, n, len(ATOM_FEATURE_SIZES), dtype=torch.long),
         "bond_types": torch.zeros(rows, n, n, dtype=torch.long),
@@ -183,7 +187,8 @@ def collate_graphs(items: Sequence[tuple[MolecularGraph, np.ndarray | None]],
             batch["positions"][row, :m] = torch.as_tensor(np.asarray(positions, dtype=np.float32))
     if vocabulary is not None:
         ids = [vocabulary.encode(graph.selfies) for graph, _ in items]
-        batch["symbol_ids"] = torch.full((rows, max(map(len, ids))), vocabulary.pad, dtype=torch.long)
+        batch["symbol_ids"] = torch.full((rows, max(max(map(len, ids)), symbols_length)), vocabulary.pad,
+                                         dtype=torch.long)
         batch["atom_symbols"] = torch.full((rows, n), -1, dtype=torch.long)
         for row, ((graph, _), sequence) in enumerate(zip(items, ids)):
             batch["symbol_ids"][row, : len(sequence)] = torch.as_tensor(sequence)
@@ -195,18 +200,30 @@ def load_qm9_graphs(split: str, data_dir: str | Path | None = None, *, progress:
     """QM9 molecules of an EDM split as graphs (bonds and chirality perceived from the DFT geometry) with their
     coordinates; perceived once, then read from `<data dir>/qm9/<split>.graphs.npz` (perceived again when that
     file is of an older format)."""
+    from atomgen.data.paths import cache_lock
     from atomgen.data.paths import data_dir as cache_root
     from atomgen.data.qm9 import load_qm9
 
     cache = cache_root(data_dir) / "qm9" / f"{split}.graphs.npz"
-    if cache.is_file():
-        try:
-            return ConformerDataset.load(cache)
-        except DatasetError:  # written by an older atomgen, without the chiral order: perceive again
-            pass
-    pack = load_qm9(split, data_dir, progress=progress)
-    dataset = ConformerDataset.from_systems([pack[k] for k in range(len(pack))], progress=progress)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    dataset.save(cache)
+    dataset = _current_graphs(cache)  # a ready cache is read without the lock: it may sit in a read-only folder
+    if dataset is not None:
+        return dataset
+    # One process perceives the graphs; another one asking for them meanwhile waits, then reads its file.
+    with cache_lock(cache):
+        dataset = _current_graphs(cache)
+        if dataset is None:
+            pack = load_qm9(split, data_dir, progress=progress)
+            dataset = ConformerDataset.from_systems([pack[k] for k in range(len(pack))], progress=progress)
+            dataset.save(cache)
     return dataset
+
+
+def _current_graphs(cache: Path) -> ConformerDataset | None:
+    """The graphs cached in `cache`, or None when there are none or they are of an older format."""
+    if not cache.is_file():
+        return None
+    try:
+        return ConformerDataset.load(cache)
+    except DatasetError:  # written by an older atomgen, without the chiral order: perceive again
+        return None
 

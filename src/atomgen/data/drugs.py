@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from atomgen.data.paths import shared_data_dir
+from atomgen.data.paths import cache_lock, shared_data_dir
 from atomgen.errors import DatasetError, InputError
 from atomgen.io.atomic import atomic_path, atomic_write_text
 from atomgen.io.convert import from_rdkit
@@ -151,35 +151,38 @@ def build_drugs_etkdg(
     dest = Path(out_dir) / split
     dest.mkdir(parents=True, exist_ok=True)
 
-    chosen, too_big = _select(smiles_file, max_molecules, max_atoms, max_heavy_atoms)
-    chunks = [chosen[i : i + chunk_size] for i in range(0, len(chosen), chunk_size)]
-    jobs = [(dest / _SHARD.format(n), chunk, seed, split) for n, chunk in enumerate(chunks)]
-    pending = [job for job in jobs if not job[0].exists()]
-    from tqdm import tqdm
+    # Another process building the same split meanwhile waits here, then finds the shards written and only
+    # recounts them (shards are atomic, but two builders would embed every molecule twice).
+    with cache_lock(dest):
+        chosen, too_big = _select(smiles_file, max_molecules, max_atoms, max_heavy_atoms)
+        chunks = [chosen[i : i + chunk_size] for i in range(0, len(chosen), chunk_size)]
+        jobs = [(dest / _SHARD.format(n), chunk, seed, split) for n, chunk in enumerate(chunks)]
+        pending = [job for job in jobs if not job[0].exists()]
+        from tqdm import tqdm
 
-    bar = tqdm(total=len(chosen), initial=len(chosen) - sum(len(j[1]) for j in pending), unit="mol",
-               desc=f"{NAME} {split}", disable=not progress)
-    if workers <= 1:
-        for job in pending:
-            _build_shard(job)
-            bar.update(len(job[1]))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            # Shards are independent files, so completion order does not matter.
-            for job, _ in zip(pending, pool.map(_build_shard, pending)):
+        bar = tqdm(total=len(chosen), initial=len(chosen) - sum(len(j[1]) for j in pending), unit="mol",
+                   desc=f"{NAME} {split}", disable=not progress)
+        if workers <= 1:
+            for job in pending:
+                _build_shard(job)
                 bar.update(len(job[1]))
-    bar.close()
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                # Shards are independent files, so completion order does not matter.
+                for job, _ in zip(pending, pool.map(_build_shard, pending)):
+                    bar.update(len(job[1]))
+        bar.close()
 
-    # Counts are recomputed from the shards, so a resumed build reports the same totals as a fresh one.
-    written = sum(_count_records(job[0]) for job in jobs)
-    summary = {
-        "dataset": NAME, "split": split, "source": str(smiles_file), "geometry": "RDKit ETKDGv3 + MMFF94",
-        "selected": len(chosen), "written": written, "failed": len(chosen) - written, "too_big": too_big,
-        "shards": len(jobs), "chunk_size": chunk_size, "seed": seed, "max_molecules": max_molecules,
-        "max_atoms": max_atoms, "max_heavy_atoms": max_heavy_atoms,
-    }
-    with atomic_write_text(dest / "summary.json") as handle:
-        json.dump(summary, handle, indent=2)
+        # Counts are recomputed from the shards, so a resumed build reports the same totals as a fresh one.
+        written = sum(_count_records(job[0]) for job in jobs)
+        summary = {
+            "dataset": NAME, "split": split, "source": str(smiles_file), "geometry": "RDKit ETKDGv3 + MMFF94",
+            "selected": len(chosen), "written": written, "failed": len(chosen) - written, "too_big": too_big,
+            "shards": len(jobs), "chunk_size": chunk_size, "seed": seed, "max_molecules": max_molecules,
+            "max_atoms": max_atoms, "max_heavy_atoms": max_heavy_atoms,
+        }
+        with atomic_write_text(dest / "summary.json") as handle:
+            json.dump(summary, handle, indent=2)
     log.info("%s %s: %d written, %d failed, %d over the size limit", NAME, split, written,
              summary["failed"], too_big)
     return dest

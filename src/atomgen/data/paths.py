@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from atomgen.errors import DatasetError
@@ -37,3 +40,24 @@ def shared_data_dir() -> Path:
         "shared data folder not found; looked in " + ", ".join(str(c) for c in candidates)
         + " (set ATOMGEN_SHARED_DATA to a copy of shared/data)"
     )
+
+
+@contextmanager
+def cache_lock(entry: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock, shared by all processes, on the cache entry `entry` (a file or folder) while the
+    block runs.
+
+    The lock is `fcntl.flock` on a file `.<name>.lock` beside the entry. A process that prepares an entry takes the
+    lock and checks again whether the entry is ready: a second process preparing the same entry waits for the
+    first and then reuses its result instead of writing the same entry at the same time. The operating system
+    drops the lock when its holder exits, so a killed preparation never leaves the cache locked. The lock file
+    itself stays (deleting it would let two processes lock two different files).
+    """
+    entry = Path(entry)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with open(entry.parent / f".{entry.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from atomgen.data.paths import data_dir
+from atomgen.data.paths import cache_lock, data_dir
 from atomgen.elements import numbers_from_symbols
 from atomgen.errors import DatasetError, InputError
 from atomgen.io.pack import Pack, write_pack
@@ -183,15 +183,29 @@ def prepare_qm9(
         progress: show a progress bar.
     """
     folder = qm9_dir(root)
-    if all((folder / f"{split}.pack" / "meta.json").is_file() for split in SPLITS):
+    if _qm9_ready(folder):
         return folder
+    # Two processes (a training run and an evaluation, say) may ask for QM9 at once: one prepares it, the other
+    # waits for the lock and then finds the packs ready.
+    with cache_lock(folder):
+        if not _qm9_ready(folder):
+            _write_qm9(folder, archive, exclude, progress)
+    return folder
+
+
+def _qm9_ready(folder: Path) -> bool:
+    """Whether all three split packs are in `folder` (each pack appears only when complete)."""
+    return all((folder / f"{split}.pack" / "meta.json").is_file() for split in SPLITS)
+
+
+def _write_qm9(folder: Path, archive: str | Path | None, exclude: Iterable[int], progress: bool) -> None:
+    """Read QM9 from its source and write the three split packs into `folder`."""
     source = iter_qm9_archive(archive, exclude) if archive else iter_qm9pack()
     molecules = list(tqdm(source, total=N_MOLECULES, desc="reading QM9", disable=not progress, unit="mol"))
     if len(molecules) != N_MOLECULES:
         raise DatasetError(f"expected {N_MOLECULES} QM9 molecules, read {len(molecules)} (wrong exclusion list?)")
     for split, rows in edm_split(len(molecules)).items():
         write_pack(folder / f"{split}.pack", [molecules[int(i)] for i in rows])
-    return folder
 
 
 def load_qm9(split: str, root: str | Path | None = None, *, progress: bool = True) -> Pack:

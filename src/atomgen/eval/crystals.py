@@ -19,12 +19,13 @@ import functools
 import math
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 from scipy.stats import wasserstein_distance
 
+from atomgen.eval.progress import stage_bar
 from atomgen.io.convert import to_pymatgen
 from atomgen.system import AtomSystem
 
@@ -158,17 +159,15 @@ def n_elements(system: AtomSystem) -> int:
 
 
 # ------------------------------------------------------------------------------------ structure matching
-def _reduced(systems: Sequence[AtomSystem]) -> list[tuple[tuple[str, int], Any, np.ndarray]]:
-    """Per system: (bucket key, reduced pymatgen structure, scale-free lattice lengths)."""
+def _reduced(systems: Iterable[AtomSystem]) -> Iterator[tuple[tuple[str, int], Any, np.ndarray]]:
+    """Per system, as it is reached: (bucket key, reduced pymatgen structure, scale-free lattice lengths)."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    out = []
     for system in systems:
         # The same primitive + Niggli reduction fit() would redo for every pair; done once per structure here.
         structure = StructureMatcher._get_reduced_structure(to_pymatgen(system), True, True)
         lengths = np.sort(structure.lattice.abc) / structure.volume ** (1 / 3)
-        out.append(((structure.composition.reduced_formula, len(structure)), structure, lengths))
-    return out
+        yield (structure.composition.reduced_formula, len(structure)), structure, lengths
 
 
 def _may_match(lengths1: np.ndarray, lengths2: np.ndarray, ltol: float) -> bool:
@@ -184,8 +183,12 @@ def _matcher(tolerances: dict[str, float] | None):
     return StructureMatcher(**(tolerances or MATCHER_TOLERANCES))
 
 
-def unique_labels(samples: Sequence[AtomSystem], *, tolerances: dict[str, float] | None = None) -> np.ndarray:
-    """Group label of each sample (equal labels = the same structure under StructureMatcher)."""
+def unique_labels(samples: Sequence[AtomSystem], *, tolerances: dict[str, float] | None = None,
+                  progress: bool = False) -> np.ndarray:
+    """Group label of each sample (equal labels = the same structure under StructureMatcher).
+
+    `progress` shows a bar ("uniqueness") on stderr.
+    """
     matcher = _matcher(tolerances)
     ltol = matcher.ltol
     reps: dict[tuple[str, int], list[tuple[Any, np.ndarray, int]]] = {}
@@ -193,7 +196,8 @@ def unique_labels(samples: Sequence[AtomSystem], *, tolerances: dict[str, float]
     n_groups = 0
     # Only structures with the same reduced formula and site count after primitive reduction can match
     # (fit() rejects anything else), so each one is compared with the representatives of its bucket only.
-    for index, (key, structure, lengths) in enumerate(_reduced(samples)):
+    shown = stage_bar(samples, desc="uniqueness", unit="crystal", enabled=progress)
+    for index, (key, structure, lengths) in enumerate(_reduced(shown)):
         bucket = reps.setdefault(key, [])
         for rep_structure, rep_lengths, label in bucket:
             if _may_match(rep_lengths, lengths, ltol) and matcher.fit(
@@ -209,15 +213,21 @@ def unique_labels(samples: Sequence[AtomSystem], *, tolerances: dict[str, float]
 
 
 def novel_mask(
-    samples: Sequence[AtomSystem], train: Sequence[AtomSystem], *, tolerances: dict[str, float] | None = None
+    samples: Sequence[AtomSystem], train: Sequence[AtomSystem], *, tolerances: dict[str, float] | None = None,
+    progress: bool = False,
 ) -> np.ndarray:
-    """True for each sample that matches no structure of `train` (StructureMatcher, sample fitted onto train)."""
+    """True for each sample that matches no structure of `train` (StructureMatcher, sample fitted onto train).
+
+    `progress` shows bars ("novelty: training crystals", then "novelty") on stderr.
+    """
     matcher = _matcher(tolerances)
     by_key: dict[tuple[str, int], list[tuple[Any, np.ndarray]]] = {}
-    for key, structure, lengths in _reduced(train):
+    shown = stage_bar(train, desc="novelty: training crystals", unit="crystal", enabled=progress)
+    for key, structure, lengths in _reduced(shown):
         by_key.setdefault(key, []).append((structure, lengths))
     novel = np.ones(len(samples), dtype=bool)
-    for index, (key, structure, lengths) in enumerate(_reduced(samples)):
+    shown = stage_bar(samples, desc="novelty", unit="crystal", enabled=progress)
+    for index, (key, structure, lengths) in enumerate(_reduced(shown)):
         for ref_structure, ref_lengths in by_key.get(key, ()):
             if _may_match(lengths, ref_lengths, matcher.ltol) and matcher.fit(
                 structure, ref_structure, skip_structure_reduction=True
@@ -225,6 +235,20 @@ def novel_mask(
                 novel[index] = False
                 break
     return novel
+
+
+# -------------------------------------------------------------------------------------------- distributions
+def _distribution_distances(good: Sequence[AtomSystem], reference: Sequence[AtomSystem],
+                            progress: bool) -> dict[str, float]:
+    """`density_w1` and `n_elements_w1` between the valid samples and the reference crystals."""
+    densities, counts = [], []
+    with stage_bar(desc="distributions", total=len(good) + len(reference), unit="crystal", enabled=progress) as bar:
+        for systems in (good, reference):
+            densities.append([density(s) for s in systems])
+            counts.append([n_elements(s) for s in systems])
+            bar.update(len(systems))
+    return {"density_w1": float(wasserstein_distance(*densities)),
+            "n_elements_w1": float(wasserstein_distance(*counts))}
 
 
 # ------------------------------------------------------------------------------------------------- coverage
@@ -235,6 +259,7 @@ def coverage(
     dataset: str | None = None,
     cutoffs: tuple[float, float] | None = None,
     n_generated: int | None = None,
+    progress: bool = False,
 ) -> dict[str, float] | str:
     """CDVAE COV-R / COV-P, or a 'not computed: reason' string (no matminer, no cut-offs).
 
@@ -243,6 +268,7 @@ def coverage(
         reference: the reference (test) crystals.
         dataset: perov_5, carbon_24 or mp_20, to pick CDVAE's cut-offs; or give `cutoffs` (structure, comp).
         n_generated: denominator of COV-P (all generated samples, valid or not); defaults to len(samples).
+        progress: show bars ("coverage: samples", "coverage: reference crystals") on stderr.
     """
     if cutoffs is None:
         if dataset not in COVERAGE_CUTOFFS:
@@ -260,11 +286,11 @@ def coverage(
     site_fp = CrystalNNFingerprint.from_preset("ops")
     comp_fp = ElementProperty.from_preset("magpie")
 
-    def fingerprints(systems: Sequence[AtomSystem]) -> tuple[np.ndarray, np.ndarray]:
+    def fingerprints(systems: Sequence[AtomSystem], desc: str) -> tuple[np.ndarray, np.ndarray]:
         struct, comp = [], []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # CrystalNN warns on unusual coordination environments
-            for system in systems:
+            for system in stage_bar(systems, desc=desc, unit="crystal", enabled=progress):
                 structure = to_pymatgen(system)
                 try:
                     sites = [site_fp.featurize(structure, i) for i in range(len(structure))]
@@ -276,8 +302,8 @@ def coverage(
         keep = [i for i, fp in enumerate(struct) if fp is not None]
         return np.array([struct[i] for i in keep], dtype=float), np.array([comp[i] for i in keep], dtype=float)
 
-    s_struct, s_comp = fingerprints(samples)
-    r_struct, r_comp = fingerprints(reference)
+    s_struct, s_comp = fingerprints(samples, "coverage: samples")
+    r_struct, r_comp = fingerprints(reference, "coverage: reference crystals")
     if not len(s_struct) or not len(r_struct):
         return "not computed: no fingerprint could be computed"
     mean, std = np.nanmean(r_comp, axis=0), np.nanstd(r_comp, axis=0)
@@ -304,6 +330,7 @@ def crystal_metrics(
     dataset: str | None = None,
     compute_coverage: bool = False,
     oxidation_states_set: str | None = "smact14",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """All crystal metrics of EVALUATION.md for generated `samples`.
 
@@ -314,6 +341,7 @@ def crystal_metrics(
         dataset: perov_5, carbon_24 or mp_20, for the coverage cut-offs.
         compute_coverage: compute COV-R / COV-P (slow: CrystalNN on every site; needs matminer).
         oxidation_states_set: passed to smact_validity (see `compositionally_valid`).
+        progress: show a bar for every stage on stderr.
 
     Returns:
         Fractions in [0, 1] (`structural_validity`, `compositional_validity`, `validity`, `uniqueness`,
@@ -325,9 +353,11 @@ def crystal_metrics(
     n = len(samples)
     if n == 0:
         return {"n_samples": 0, "note": "not computed: no samples"}
-    failures = [structural_failure(s) for s in samples]
+    shown = stage_bar(samples, desc="structural validity", unit="crystal", enabled=progress)
+    failures = [structural_failure(s) for s in shown]
     struct_ok = np.array([failure is None for failure in failures], dtype=bool)
-    comp_ok = np.array([compositionally_valid(s, oxidation_states_set=oxidation_states_set) for s in samples])
+    shown = stage_bar(samples, desc="compositional validity", unit="crystal", enabled=progress)
+    comp_ok = np.array([compositionally_valid(s, oxidation_states_set=oxidation_states_set) for s in shown])
     valid = struct_ok & comp_ok
     out: dict[str, Any] = {
         "n_samples": n,
@@ -340,8 +370,9 @@ def crystal_metrics(
     }
     sound = [s for s, ok in zip(samples, struct_ok) if ok]
     if sound:
-        out["uniqueness"] = float(len(np.unique(unique_labels(sound))) / len(sound))
-        out["novelty"] = float(novel_mask(sound, train).mean()) if train else "not computed: no training set"
+        out["uniqueness"] = float(len(np.unique(unique_labels(sound, progress=progress))) / len(sound))
+        out["novelty"] = (float(novel_mask(sound, train, progress=progress).mean()) if train
+                          else "not computed: no training set")
     else:
         out["uniqueness"] = out["novelty"] = "not computed: no structurally valid sample"
     good = [s for s, ok in zip(samples, valid) if ok]
@@ -350,16 +381,13 @@ def crystal_metrics(
     elif not good:
         out["density_w1"] = out["n_elements_w1"] = "not computed: no valid sample"
     else:
-        out["density_w1"] = float(wasserstein_distance([density(s) for s in good], [density(s) for s in reference]))
-        out["n_elements_w1"] = float(
-            wasserstein_distance([n_elements(s) for s in good], [n_elements(s) for s in reference])
-        )
+        out.update(_distribution_distances(good, reference, progress))
     if not compute_coverage:
         cov: dict[str, float] | str = "not computed: compute_coverage=False (slow; needs matminer)"
     elif not reference:
         cov = "not computed: no reference set"
     else:
-        cov = coverage(good, reference, dataset=dataset, n_generated=n)
+        cov = coverage(good, reference, dataset=dataset, n_generated=n, progress=progress)
     if isinstance(cov, str):
         out["cov_recall"] = out["cov_precision"] = cov
     else:

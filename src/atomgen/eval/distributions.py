@@ -17,6 +17,7 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from atomgen.elements import symbol
+from atomgen.eval.progress import stage_bar
 
 
 @dataclass
@@ -54,12 +55,16 @@ class GeometryStatistics:
         return stats
 
 
-def geometry_statistics(molecules: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> GeometryStatistics:
-    """Statistics of molecules given as (numbers, positions, bonds) with bonds as (i, j, order) rows."""
+def geometry_statistics(molecules: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], *,
+                        progress: bool = False) -> GeometryStatistics:
+    """Statistics of molecules given as (numbers, positions, bonds) with bonds as (i, j, order) rows.
+
+    `progress` shows a bar ("distributions") on stderr.
+    """
     stats = GeometryStatistics()
     lengths: dict[str, list[np.ndarray]] = defaultdict(list)
     angles: dict[str, list[np.ndarray]] = defaultdict(list)
-    for numbers, positions, bonds in molecules:
+    for numbers, positions, bonds in stage_bar(molecules, desc="distributions", enabled=progress):
         stats.atom_types.update(int(z) for z in numbers)
         stats.n_atoms[len(numbers)] += 1
         if len(bonds) == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,12 @@ from atomgen.errors import InputError
 from atomgen.eval.distributions import distribution_distances, geometry_statistics
 from atomgen.eval.instability import CAUSES
 from atomgen.eval.molecules import MoleculeAnalysis, analyse_molecules, perceive_molecule
+from atomgen.eval.progress import stage_bar
 from atomgen.eval.reference import CrystalReference, MoleculeReference, load_reference
 from atomgen.eval.report import EvaluationReport
 from atomgen.system import AtomSystem
+
+_NOT_COMPUTED = "not computed: "  # how crystal_metrics marks a metric it could not compute, before the reason
 
 
 def evaluate(
@@ -25,6 +29,7 @@ def evaluate(
     fcd: bool = True,
     posebusters: bool = True,
     strain: bool = True,
+    coverage: bool = False,
     max_expensive: int = 1000,
     seed: int = 0,
     n_skipped: int = 0,
@@ -38,12 +43,15 @@ def evaluate(
         systems: generated molecules or crystals (all of one kind, matching the reference's kind).
         reference: 'qm9', 'drugs-etkdg', 'perov_5', 'carbon_24', a file of reference systems, or a list of them.
         fcd, posebusters, strain: switch the expensive molecule metrics on or off.
+        coverage: crystals: also CDVAE's COV-R / COV-P against the reference's test side (slow: CrystalNN
+            fingerprints of every site; needs matminer). The cut-offs are CDVAE's for the named references
+            (perov_5, carbon_24); any other reference reports coverage as not computed.
         max_expensive: PoseBusters and strain run on at most this many valid molecules (a seeded random subset).
         seed: seeds the subset choice; recorded in the report.
         n_skipped: records the caller skipped as unreadable, recorded in the report.
         data_dir: the dataset cache folder (default $ATOMGEN_DATA).
         workers: processes for the per-molecule analysis (default: all cores).
-        progress: show progress while a reference is prepared for the first time.
+        progress: show a progress bar on stderr for every stage (and while a reference is prepared).
     """
     start = time.perf_counter()
     if not systems:
@@ -56,23 +64,43 @@ def evaluate(
     if ref.kind == "molecule" and any(periodic):
         raise InputError(f"reference {ref.name!r} holds molecules, but sample {periodic.index(True)} is periodic")
     if isinstance(ref, CrystalReference):
-        report = _evaluate_crystals(systems, ref)
+        report = _evaluate_crystals(systems, ref, coverage, progress)
     else:
-        report = _evaluate_molecules(systems, ref, fcd, posebusters, strain, max_expensive, seed, workers)
+        options = _MoleculeOptions(fcd, posebusters, strain, max_expensive, seed, workers, progress)
+        report = _evaluate_molecules(systems, ref, options)
+        if coverage:
+            report.not_computed["coverage"] = ("COV-R / COV-P are crystal metrics (conformer coverage: "
+                                               "atomgen evaluate-conformers)")
     report.n_skipped = n_skipped
     report.seed = seed
     report.elapsed_s = time.perf_counter() - start
     return report
 
 
-def _evaluate_molecules(
-    systems: Sequence[AtomSystem], ref: MoleculeReference, fcd: bool, posebusters: bool, strain: bool,
-    max_expensive: int, seed: int, workers: int | None,
-) -> EvaluationReport:
-    analyses = analyse_molecules(systems, workers=workers)
+@dataclass(frozen=True)
+class _MoleculeOptions:
+    """The switches of `evaluate` that molecule evaluation reads."""
+
+    fcd: bool
+    posebusters: bool
+    strain: bool
+    max_expensive: int
+    seed: int
+    workers: int | None
+    progress: bool
+
+
+def _evaluate_molecules(systems: Sequence[AtomSystem], ref: MoleculeReference,
+                        options: _MoleculeOptions) -> EvaluationReport:
+    """Every molecule metric of `systems` against `ref`, stage by stage."""
+    progress = options.progress
+    analyses = analyse_molecules(systems, workers=options.workers, progress=progress)
     n = len(systems)
-    metrics = molecule_metrics(analyses, ref.train_smiles)
-    stats = geometry_statistics([(s.numbers, s.positions, a.edm_bonds) for s, a in zip(systems, analyses)])
+    with stage_bar(desc="uniqueness and novelty", total=n, enabled=progress) as bar:
+        metrics = molecule_metrics(analyses, ref.train_smiles)
+        bar.update(n)
+    stats = geometry_statistics([(s.numbers, s.positions, a.edm_bonds) for s, a in zip(systems, analyses)],
+                                progress=progress)
     distances = distribution_distances(stats, ref.geometry)
     details: dict[str, object] = {
         "bond_length_w1_by_type": distances.pop("bond_length_w1_by_type"),
@@ -87,39 +115,15 @@ def _evaluate_molecules(
     }
     metrics.update(distances)
     not_computed: dict[str, str] = {}
-    valid_smiles = [a.rdkit_smiles for a in analyses if a.rdkit_smiles]
-
-    if fcd:
-        from atomgen.eval.fcd import fcd_from_statistics, fcd_statistics
-
-        if len(valid_smiles) >= 2 and len(ref.test_smiles) >= 2:
-            metrics["fcd"] = fcd_from_statistics(fcd_statistics(valid_smiles), ref.fcd_statistics())
-            details["fcd_sizes"] = {"samples": len(valid_smiles), "reference": len(ref.test_smiles)}
-        else:
-            not_computed["fcd"] = "fewer than two valid molecules"
+    if options.fcd:
+        _add_fcd(analyses, ref, progress, metrics, details, not_computed)
     else:
         not_computed["fcd"] = "switched off"
-
-    if posebusters or strain:
-        valid_idx = [k for k, a in enumerate(analyses) if a.rdkit_smiles]
-        chosen = sorted(random.Random(seed).sample(valid_idx, min(max_expensive, len(valid_idx))))
-        mols = [m for m in (perceive_molecule(systems[k].numbers, systems[k].positions) for k in chosen) if m]
-        if posebusters:
-            from atomgen.eval.posebusters import posebusters_pass_rates
-
-            rates = posebusters_pass_rates(mols)
-            metrics["posebusters_pass"] = rates.pop("all", float("nan"))
-            details["posebusters_checks"] = rates
-            details["posebusters_n"] = len(mols)
-        if strain:
-            from atomgen.eval.strain import strain_summary
-
-            summary = strain_summary(mols)
-            metrics["strain_median"] = summary.pop("strain_median")
-            details["strain"] = summary
-    if not posebusters:
+    if options.posebusters or options.strain:
+        _add_posebusters_and_strain(systems, analyses, options, metrics, details)
+    if not options.posebusters:
         not_computed["posebusters"] = "switched off"
-    if not strain:
+    if not options.strain:
         not_computed["strain"] = "switched off"
     return EvaluationReport(
         kind="molecule",
@@ -129,6 +133,43 @@ def _evaluate_molecules(
         details=details,
         not_computed=not_computed,
     )
+
+
+def _add_fcd(analyses: Sequence[MoleculeAnalysis], ref: MoleculeReference, progress: bool, metrics: dict,
+             details: dict, not_computed: dict) -> None:
+    """FCD of the RDKit-valid samples against the reference's test side, into `metrics` (or why not)."""
+    from atomgen.eval.fcd import fcd_from_statistics, fcd_statistics
+
+    valid_smiles = [a.rdkit_smiles for a in analyses if a.rdkit_smiles]
+    if len(valid_smiles) >= 2 and len(ref.test_smiles) >= 2:
+        reference = ref.fcd_statistics(progress=progress)
+        metrics["fcd"] = fcd_from_statistics(fcd_statistics(valid_smiles, progress=progress), reference)
+        details["fcd_sizes"] = {"samples": len(valid_smiles), "reference": len(ref.test_smiles)}
+    else:
+        not_computed["fcd"] = "fewer than two valid molecules"
+
+
+def _add_posebusters_and_strain(systems: Sequence[AtomSystem], analyses: Sequence[MoleculeAnalysis],
+                                options: _MoleculeOptions, metrics: dict, details: dict) -> None:
+    """PoseBusters and MMFF strain (whichever `options` switch on) of a seeded subset of the valid molecules."""
+    valid_idx = [k for k, a in enumerate(analyses) if a.rdkit_smiles]
+    chosen = sorted(random.Random(options.seed).sample(valid_idx, min(options.max_expensive, len(valid_idx))))
+    perceived = (perceive_molecule(systems[k].numbers, systems[k].positions)
+                 for k in stage_bar(chosen, desc="bonds for PoseBusters and strain", enabled=options.progress))
+    mols = [m for m in perceived if m]
+    if options.posebusters:
+        from atomgen.eval.posebusters import posebusters_pass_rates
+
+        rates = posebusters_pass_rates(mols, progress=options.progress)
+        metrics["posebusters_pass"] = rates.pop("all", float("nan"))
+        details["posebusters_checks"] = rates
+        details["posebusters_n"] = len(mols)
+    if options.strain:
+        from atomgen.eval.strain import strain_summary
+
+        summary = strain_summary(mols, progress=options.progress)
+        metrics["strain_median"] = summary.pop("strain_median")
+        details["strain"] = summary
 
 
 def molecule_metrics(analyses: Sequence[MoleculeAnalysis], train_smiles: set[str]) -> dict[str, float]:
@@ -150,16 +191,34 @@ def molecule_metrics(analyses: Sequence[MoleculeAnalysis], train_smiles: set[str
     }
 
 
-def _evaluate_crystals(systems: Sequence[AtomSystem], ref: CrystalReference) -> EvaluationReport:
+def _evaluate_crystals(systems: Sequence[AtomSystem], ref: CrystalReference, coverage: bool,
+                       progress: bool) -> EvaluationReport:
+    """Every crystal metric of `systems` against `ref` (coverage only when asked: it is slow)."""
     from atomgen.eval.crystals import crystal_metrics
 
-    result = crystal_metrics(list(systems), reference=ref.test, train=ref.train)
-    metrics = {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
-    details = {k: v for k, v in result.items() if not isinstance(v, (int, float))}
+    result = crystal_metrics(list(systems), reference=ref.test, train=ref.train, dataset=ref.name,
+                             compute_coverage=coverage, progress=progress)
+    metrics, details, not_computed = {}, {}, {}
+    recall, precision = result.pop("cov_recall"), result.pop("cov_precision")
+    for key, value in result.items():
+        if isinstance(value, str) and value.startswith(_NOT_COMPUTED):
+            not_computed[key] = value.removeprefix(_NOT_COMPUTED)
+        elif isinstance(value, (int, float)):
+            metrics[key] = float(value)
+        else:
+            details[key] = value
+    # COV-R and COV-P are computed together, or not at all for one reason.
+    if not coverage:  # crystal_metrics' reason names its own argument; the report names evaluate's
+        not_computed["coverage"] = "switched off (coverage=True, --coverage)"
+    elif isinstance(recall, str):
+        not_computed["coverage"] = recall.removeprefix(_NOT_COMPUTED)
+    else:
+        metrics.update(cov_recall=recall, cov_precision=precision)
     return EvaluationReport(
         kind="crystal",
         reference={"name": ref.name, "n_train": ref.n_train, "n_test": ref.n_test},
         n_samples=len(systems),
         metrics=metrics,
         details=details,
+        not_computed=not_computed,
     )

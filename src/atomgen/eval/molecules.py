@@ -7,7 +7,7 @@ over those records. The analysis is parallel over processes because RDKit bond p
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -15,9 +15,13 @@ import numpy as np
 
 from atomgen.eval.bonds import edm_bond_orders, stable_atoms
 from atomgen.eval.instability import instability_cause
+from atomgen.eval.progress import stage_bar
 from atomgen.system import AtomSystem
 
 _PARALLEL_THRESHOLD = 500  # below this, starting worker processes costs more than it saves
+# Molecules per task: many small tasks keep the progress bar moving and the pool busy to the end, and each is
+# still big enough that sending it to a worker costs little.
+_CHUNK = 200
 
 
 @dataclass
@@ -134,13 +138,29 @@ def _analyse_chunk(chunk: list[tuple[np.ndarray, np.ndarray]]) -> list[MoleculeA
     return [analyse_molecule(z, x) for z, x in chunk]
 
 
-def analyse_molecules(systems: Sequence[AtomSystem], *, workers: int | None = None) -> list[MoleculeAnalysis]:
-    """Analyse many molecules, in parallel over `workers` processes (default: all cores) when there are many."""
+def analyse_molecules(systems: Sequence[AtomSystem], *, workers: int | None = None,
+                      progress: bool = False) -> list[MoleculeAnalysis]:
+    """Analyse many molecules, in parallel over `workers` processes (default: all cores) when there are many.
+
+    `progress` shows a bar ("validity and stability") on stderr.
+    """
     items = [(s.numbers, s.positions) for s in systems]
     workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(items) < _PARALLEL_THRESHOLD:
-        return _analyse_chunk(items)
-    size = -(-len(items) // (workers * 4))
-    chunks = [items[k : k + size] for k in range(0, len(items), size)]
+    parallel = workers > 1 and len(items) >= _PARALLEL_THRESHOLD
+    chunks = [items[k : k + _CHUNK] for k in range(0, len(items), _CHUNK)]
+    out: list[MoleculeAnalysis] = []
+    with stage_bar(desc="validity and stability", total=len(items), enabled=progress) as bar:
+        for part in _analysed_chunks(chunks, workers if parallel else 1):
+            out += part
+            bar.update(len(part))
+    return out
+
+
+def _analysed_chunks(chunks: list[list[tuple[np.ndarray, np.ndarray]]],
+                     workers: int) -> Iterator[list[MoleculeAnalysis]]:
+    """The analyses of each chunk, in chunk order: over `workers` processes, or in this one when 1."""
+    if workers == 1:
+        yield from map(_analyse_chunk, chunks)
+        return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return [a for part in pool.map(_analyse_chunk, chunks) for a in part]
+        yield from pool.map(_analyse_chunk, chunks)

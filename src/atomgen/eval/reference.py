@@ -15,15 +15,17 @@ does the sample look like held-out data?):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from atomgen.data.paths import data_dir, shared_data_dir
+from atomgen.data.paths import cache_lock, data_dir, shared_data_dir
 from atomgen.errors import DatasetError
 from atomgen.eval.distributions import GeometryStatistics, geometry_statistics
 from atomgen.eval.molecules import analyse_molecules
+from atomgen.eval.progress import stage_bar
 from atomgen.io.atomic import atomic_path, atomic_write_text
 from atomgen.system import AtomSystem
 
@@ -46,20 +48,26 @@ class MoleculeReference:
 
     kind = "molecule"
 
-    def fcd_statistics(self) -> dict[str, np.ndarray]:
-        """ChemNet statistics of the test SMILES, computed once (and kept in the cache folder when there is one)."""
+    def fcd_statistics(self, *, progress: bool = False) -> dict[str, np.ndarray]:
+        """ChemNet statistics of the test SMILES, computed once (and kept in the cache folder when there is one).
+
+        `progress` shows a bar on stderr while they are computed.
+        """
         from atomgen.eval.fcd import fcd_statistics
 
-        file = None if self.cache_dir is None else self.cache_dir / "fcd.npz"
-        if file is not None and file.is_file():
-            with np.load(file, allow_pickle=False) as arrays:
-                return {"mu": arrays["mu"], "sigma": arrays["sigma"]}
-        stats = fcd_statistics(self.test_smiles)
-        if file is not None:
-            with atomic_path(file) as tmp:
-                with open(tmp, "wb") as handle:
-                    np.savez(handle, **stats)
-        return stats
+        if self.cache_dir is None:
+            return fcd_statistics(self.test_smiles, progress=progress, desc="FCD: reference statistics")
+        file = self.cache_dir / "fcd.npz"
+        if not file.is_file():  # a ready cache is read without the lock: it may sit in a read-only folder
+            # Another process may be computing the same statistics: wait for it and read its file.
+            with cache_lock(file):
+                if not file.is_file():
+                    stats = fcd_statistics(self.test_smiles, progress=progress, desc="FCD: reference statistics")
+                    with atomic_path(file) as tmp:
+                        with open(tmp, "wb") as handle:
+                            np.savez(handle, **stats)
+        with np.load(file, allow_pickle=False) as arrays:
+            return {"mu": arrays["mu"], "sigma": arrays["sigma"]}
 
 
 @dataclass
@@ -84,36 +92,47 @@ class CrystalReference:
 def load_reference(
     reference: str | Path | list[AtomSystem], *, root: str | Path | None = None, progress: bool = True
 ) -> MoleculeReference | CrystalReference:
-    """Resolve a reference name, a file or a list of systems into what the metrics need."""
+    """Resolve a reference name, a file or a list of systems into what the metrics need.
+
+    `progress` shows bars on stderr while a reference is read or its statistics are computed.
+    """
     if isinstance(reference, list):
-        return _from_systems("systems", reference)
+        return _from_systems("systems", reference, progress)
     name = str(reference)
     if name == "qm9":
         return _qm9_reference(root, progress)
     if name == "drugs-etkdg":
-        return _drugs_reference(root)
+        return _drugs_reference(root, progress)
     if name in CRYSTAL_REFERENCES:
-        from atomgen.data.crystals import load_crystal_split
-
-        return CrystalReference(
-            name, list(load_crystal_split(name, "val")), list(load_crystal_split(name, "test"))
-        )
+        return _crystal_reference(name, progress)
     path = Path(name)
     if not path.exists():
         raise DatasetError(f"unknown reference {name!r}: not one of {', '.join(NAMED_REFERENCES)} and not a file")
     from atomgen.io.formats import read
 
-    return _from_systems(path.name, read(path))
+    return _from_systems(path.name, read(path), progress)
 
 
-def _from_systems(name: str, systems: list[AtomSystem]) -> MoleculeReference | CrystalReference:
+def _crystal_reference(name: str, progress: bool) -> CrystalReference:
+    """A named crystal reference: its val split (novelty) and test split (distributions, coverage)."""
+    from atomgen.data.crystals import load_crystal_split
+
+    splits = {}
+    for split in stage_bar(("val", "test"), desc=f"reading {name}", unit="split", enabled=progress):
+        splits[split] = list(load_crystal_split(name, split))
+    return CrystalReference(name, splits["val"], splits["test"])
+
+
+def _from_systems(name: str, systems: list[AtomSystem], progress: bool) -> MoleculeReference | CrystalReference:
+    """A reference whose train and test sides are both `systems`."""
     if not systems:
         raise DatasetError(f"reference {name!r} holds no systems")
     if all(s.is_periodic for s in systems):
         return CrystalReference(name, systems, systems)
-    analyses = analyse_molecules(systems)
+    analyses = analyse_molecules(systems, progress=progress)
     smiles = [a.rdkit_smiles for a in analyses if a.rdkit_smiles]
-    geometry = geometry_statistics([(s.numbers, s.positions, a.edm_bonds) for s, a in zip(systems, analyses)])
+    geometry = geometry_statistics([(s.numbers, s.positions, a.edm_bonds) for s, a in zip(systems, analyses)],
+                                   progress=progress)
     return MoleculeReference(name, set(smiles), smiles, geometry, len(systems), len(systems))
 
 
@@ -123,25 +142,20 @@ def _cache_dir(root: str | Path | None, name: str) -> Path:
 
 
 def _cached_molecule_reference(
-    name: str, folder: Path, train_smiles_source, test_systems_source, n_train: int
+    name: str, folder: Path, train_smiles_source: Callable[[], list[str]],
+    test_systems_source: Callable[[], list[AtomSystem]], n_train: int, progress: bool = False,
 ) -> MoleculeReference:
     """Build (once) and load the SMILES lists and geometry statistics of a molecule reference."""
     train_file, test_file, geometry_file = folder / "train_smiles.txt", folder / "test_smiles.txt", folder / "geometry.npz"
-    if not (train_file.is_file() and test_file.is_file() and geometry_file.is_file()):
-        train_smiles = train_smiles_source()
-        test_systems = test_systems_source()
-        analyses = analyse_molecules(test_systems)
-        test_smiles = [a.rdkit_smiles for a in analyses if a.rdkit_smiles]
-        geometry = geometry_statistics(
-            [(s.numbers, s.positions, a.edm_bonds) for s, a in zip(test_systems, analyses)]
-        )
-        with atomic_write_text(train_file) as handle:
-            handle.write("\n".join(sorted(set(train_smiles))) + "\n")
-        with atomic_write_text(test_file) as handle:
-            handle.write("\n".join(test_smiles) + "\n")
-        with atomic_path(geometry_file) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, **geometry.to_arrays())
+
+    def ready() -> bool:
+        return train_file.is_file() and test_file.is_file() and geometry_file.is_file()
+
+    if not ready():  # a ready cache is read without the lock: it may sit in a read-only folder
+        # One process builds the statistics; another one asking for them meanwhile waits, then reads its files.
+        with cache_lock(folder):
+            if not ready():
+                _build_molecule_reference(folder, train_smiles_source(), test_systems_source(), progress)
     with np.load(geometry_file, allow_pickle=False) as arrays:
         geometry = GeometryStatistics.from_arrays(arrays)
     test_smiles = test_file.read_text().split()
@@ -150,22 +164,41 @@ def _cached_molecule_reference(
     )
 
 
+def _build_molecule_reference(folder: Path, train_smiles: list[str], test_systems: list[AtomSystem],
+                              progress: bool) -> None:
+    """Write the reference files of `_cached_molecule_reference` into `folder`, each one atomically."""
+    analyses = analyse_molecules(test_systems, progress=progress)
+    test_smiles = [a.rdkit_smiles for a in analyses if a.rdkit_smiles]
+    geometry = geometry_statistics(
+        [(s.numbers, s.positions, a.edm_bonds) for s, a in zip(test_systems, analyses)], progress=progress
+    )
+    with atomic_write_text(folder / "train_smiles.txt") as handle:
+        handle.write("\n".join(sorted(set(train_smiles))) + "\n")
+    with atomic_write_text(folder / "test_smiles.txt") as handle:
+        handle.write("\n".join(test_smiles) + "\n")
+    with atomic_path(folder / "geometry.npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **geometry.to_arrays())
+
+
 def _qm9_reference(root: str | Path | None, progress: bool) -> MoleculeReference:
+    """The QM9 reference (EDM split), its statistics cached in the data folder."""
     from atomgen.data.qm9 import SPLIT_SIZES, load_qm9
 
     def train_smiles() -> list[str]:
         pack = load_qm9("train", root, progress=progress)
-        return [a.rdkit_smiles for a in analyse_molecules(list(pack)) if a.rdkit_smiles]
+        return [a.rdkit_smiles for a in analyse_molecules(list(pack), progress=progress) if a.rdkit_smiles]
 
     def test_systems() -> list[AtomSystem]:
         return list(load_qm9("test", root, progress=progress))
 
     return _cached_molecule_reference(
-        "qm9", _cache_dir(root, "qm9"), train_smiles, test_systems, SPLIT_SIZES["train"]
+        "qm9", _cache_dir(root, "qm9"), train_smiles, test_systems, SPLIT_SIZES["train"], progress
     )
 
 
-def _drugs_reference(root: str | Path | None) -> MoleculeReference:
+def _drugs_reference(root: str | Path | None, progress: bool) -> MoleculeReference:
+    """The drugs-etkdg reference (built test geometries), its statistics cached in the data folder."""
     from rdkit import Chem, RDLogger
 
     from atomgen.data.drugs import load_drugs_etkdg
@@ -182,7 +215,7 @@ def _drugs_reference(root: str | Path | None) -> MoleculeReference:
     def train_smiles() -> list[str]:
         RDLogger.DisableLog("rdApp.*")
         out = []
-        for smi in lines:
+        for smi in stage_bar(lines, desc="reference: GEOM-DRUGS train SMILES", enabled=progress):
             mol = Chem.MolFromSmiles(smi)
             if mol is not None:
                 out.append(Chem.MolToSmiles(Chem.RemoveHs(mol), isomericSmiles=False))
@@ -192,5 +225,5 @@ def _drugs_reference(root: str | Path | None) -> MoleculeReference:
     test = load_drugs_etkdg(built, "test")
     key = hashlib.sha1(str(len(test)).encode()).hexdigest()[:8]
     return _cached_molecule_reference(
-        "drugs-etkdg", _cache_dir(root, f"drugs-etkdg-{key}"), train_smiles, lambda: test, len(lines)
+        "drugs-etkdg", _cache_dir(root, f"drugs-etkdg-{key}"), train_smiles, lambda: test, len(lines), progress
     )

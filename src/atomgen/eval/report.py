@@ -37,6 +37,8 @@ _LABELS = {
     "validity": ("Validity (structural and compositional)", "pct"),
     "density_w1": ("Density W1 (g/cm^3)", "num"),
     "n_elements_w1": ("Number-of-elements W1", "num"),
+    "cov_recall": ("Coverage COV-R (CDVAE cut-offs)", "pct"),
+    "cov_precision": ("Coverage COV-P (CDVAE cut-offs)", "pct"),
 }
 _CRYSTAL_LABELS = {
     "uniqueness": ("Uniqueness (among structurally valid)", "pct"),

@@ -1,12 +1,14 @@
 """Lossless conversion between AtomSystem and RDKit, ASE and pymatgen objects.
 
 RDKit: bonds and formal charges travel with the molecule; when a system has no bonds they are perceived from
-the coordinates (rdDetermineBonds, total charge 0 unless the system carries charges). Properties become RDKit
-properties (doubles where possible) and the name becomes `_Name`.
+the coordinates (`perceive_rdkit_bonds`, total charge 0 unless the system carries charges), and only a bond table
+RDKit can sanitise is ever kept. Properties become RDKit properties (doubles where possible) and the name becomes
+`_Name`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,17 @@ from atomgen.system import AROMATIC, AtomSystem
 
 _RDKIT_ORDER = {1: "SINGLE", 2: "DOUBLE", 3: "TRIPLE", AROMATIC: "AROMATIC"}
 
+# The property (an SDF data field once written) that marks a molecule left without bonds by `perceive_rdkit_bonds`.
+BONDS_FIELD = "atomgen_bonds"
+NO_BOND_TABLE = "none: no sanitisable bond table"
+# Van der Waals radius factors tried after RDKit's default perception fails. In strained cages (bicyclo[1.1.1]-
+# pentanes, prismanes, oxetane bridges) atoms across a small ring sit within the default cut-off and get bonded,
+# which leaves a five-bonded carbon; on QM9, 1.2 separates them in three of four such molecules, 1.1 in the rest.
+_VDW_FACTORS = (1.2, 1.1)
+# A safety bound on RDKit's bond-order search, which a broken generated geometry could make explode; all of QM9
+# stays within it, and nitrobenzene needs under a hundred. Exceeding it fails that candidate only.
+_MAX_ITERATIONS = 100_000
+
 
 # ----------------------------------------------------------------------------------------------------- RDKit
 def to_rdkit(system: AtomSystem, *, perceive_bonds: bool = True, sanitize: bool = False):
@@ -24,7 +37,8 @@ def to_rdkit(system: AtomSystem, *, perceive_bonds: bool = True, sanitize: bool 
     Args:
         system: a molecule (a lattice, if present, is ignored).
         perceive_bonds: when the system has no bonds, perceive connectivity and bond orders from coordinates
-            (rdDetermineBonds, charge 0); if that fails, fall back to connectivity only.
+            (`perceive_rdkit_bonds`); a molecule with no sanitisable bond table is left without bonds and its
+            `atomgen_bonds` property says so.
         sanitize: run RDKit sanitisation (raises on an impossible valence).
     """
     from rdkit import Chem
@@ -49,12 +63,13 @@ def to_rdkit(system: AtomSystem, *, perceive_bonds: bool = True, sanitize: bool 
         conf.SetAtomPosition(k, Point3D(float(x), float(y), float(z)))
     mol.AddConformer(conf, assignId=True)
     out = mol.GetMol()
-    if system.bonds is None and perceive_bonds and len(system) > 1:
-        out = perceive_rdkit_bonds(out, charge=int(charges.sum()))
     for key, value in system.properties.items():
         _set_rdkit_prop(out, key, value)
     if system.name:
         out.SetProp("_Name", system.name)
+    # After the properties: perception sets or clears BONDS_FIELD, so a stale one read from a file cannot survive.
+    if system.bonds is None and perceive_bonds and len(system) > 1:
+        out = perceive_rdkit_bonds(out, charge=int(charges.sum()))
     if sanitize:
         Chem.SanitizeMol(out)
     else:
@@ -63,23 +78,110 @@ def to_rdkit(system: AtomSystem, *, perceive_bonds: bool = True, sanitize: bool 
 
 
 def perceive_rdkit_bonds(mol, *, charge: int = 0):
-    """Bonds and orders from 3D coordinates with rdDetermineBonds; connectivity only if orders fail.
+    """The preferred sanitisable bond table perceived from 3D coordinates, or no bonds at all.
 
-    Returns a new Mol; the input is left unchanged.
+    Candidates, in order of preference (each built on a copy of `mol`, pre-existing bonds disregarded):
+      1. rdDetermineBonds.DetermineBonds with RDKit's defaults, taken whenever it sanitises;
+      2. DetermineBonds with van der Waals radii scaled by 1.2, then by 1.1;
+      3. connectivity from EDM's bond-length tables, then DetermineBondOrders on it.
+    Of 2-3 the first without formal charges or radical electrons wins, else the one with fewest. A candidate counts
+    only if Chem.SanitizeMol succeeds on a copy of it. When none does, the result has no bonds and its
+    `atomgen_bonds` property reads "none: no sanitisable bond table"; otherwise that property is cleared.
+
+    Args:
+        mol: an RDKit Mol with a 3D conformer (left unchanged).
+        charge: the total charge of the molecule.
+
+    Returns:
+        A new Mol with the input's atoms, conformer and properties.
     """
-    from rdkit import Chem
-    from rdkit.Chem import rdDetermineBonds
     from rdkit.rdBase import BlockLogs
 
-    _quiet = BlockLogs()  # a failed perception falls back below; RDKit's own complaint would only be noise
+    _quiet = BlockLogs()  # failed candidates are expected; RDKit's complaint about each would only be noise
+    best, best_cost = None, None
+    for rank, candidate in enumerate(_bond_table_candidates(mol, charge)):
+        cost = _charges_and_radicals(candidate)
+        if cost is None:
+            continue
+        if rank == 0 or cost == 0:
+            return _flag_bonds(candidate, found=True)
+        # A fallback that misses a real (long, strained) bond pays for it in charged or radical atoms.
+        if best_cost is None or cost < best_cost:
+            best, best_cost = candidate, cost
+    return _flag_bonds(best if best is not None else _without_bonds(mol), found=best is not None)
+
+
+def _bond_table_candidates(mol, charge: int) -> Iterator[Any]:
+    """The candidate bond tables of `perceive_rdkit_bonds`, lazily and in its order; None where RDKit gives up."""
+    from rdkit.Chem import rdDetermineBonds
+
+    options = {"charge": charge, "maxIterations": _MAX_ITERATIONS}
+    yield _perceived(rdDetermineBonds.DetermineBonds, mol, **options)
+    for factor in _VDW_FACTORS:
+        yield _perceived(rdDetermineBonds.DetermineBonds, mol, useVdw=True, covFactor=factor, **options)
+    yield _perceived(rdDetermineBonds.DetermineBondOrders, _edm_connectivity(mol), **options)
+
+
+def _perceived(perceive: Callable[..., None], mol, **options: Any):
+    """A copy of `mol` after `perceive(copy, **options)`, or None when RDKit refuses (no valid bond orders, charge
+    mismatch, iteration bound)."""
+    from rdkit import Chem
+
     candidate = Chem.Mol(mol)
     try:
-        rdDetermineBonds.DetermineBonds(candidate, charge=charge)
-        return candidate
+        perceive(candidate, **options)
     except (ValueError, RuntimeError):
-        candidate = Chem.Mol(mol)
-        rdDetermineBonds.DetermineConnectivity(candidate)
-        return candidate
+        return None
+    return candidate
+
+
+def _edm_connectivity(mol):
+    """A copy of `mol` whose bonds, all single, join the pairs EDM's bond-length tables call bonded (the tables the
+    evaluator's stability uses: tabulated single-bond length + 10 pm)."""
+    from rdkit import Chem
+
+    from atomgen.eval.bonds import edm_bond_orders
+
+    numbers = [atom.GetAtomicNum() for atom in mol.GetAtoms()]
+    orders = edm_bond_orders(np.array(numbers), mol.GetConformer().GetPositions())
+    editable = Chem.RWMol(_without_bonds(mol))
+    for i, j in zip(*np.nonzero(np.triu(orders))):
+        editable.AddBond(int(i), int(j), Chem.BondType.SINGLE)
+    return editable.GetMol()
+
+
+def _charges_and_radicals(candidate) -> int | None:
+    """Total |formal charge| plus radical electrons of a candidate once sanitised (on a copy); None if it is None
+    or does not sanitise."""
+    from rdkit import Chem
+
+    if candidate is None:
+        return None
+    copy = Chem.Mol(candidate)
+    try:
+        Chem.SanitizeMol(copy)
+    except (ValueError, RuntimeError):  # RDKit's sanitisation errors derive from ValueError
+        return None
+    return sum(abs(atom.GetFormalCharge()) + atom.GetNumRadicalElectrons() for atom in copy.GetAtoms())
+
+
+def _without_bonds(mol):
+    """A copy of `mol` with every bond removed (atoms, charges, conformer and properties kept)."""
+    from rdkit import Chem
+
+    editable = Chem.RWMol(mol)
+    for i, j in [(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()) for bond in mol.GetBonds()]:
+        editable.RemoveBond(i, j)
+    return editable.GetMol()
+
+
+def _flag_bonds(mol, *, found: bool):
+    """`mol` with BONDS_FIELD set to NO_BOND_TABLE when no bond table was found, cleared otherwise."""
+    if not found:
+        mol.SetProp(BONDS_FIELD, NO_BOND_TABLE)
+    elif mol.HasProp(BONDS_FIELD):
+        mol.ClearProp(BONDS_FIELD)
+    return mol
 
 
 def _set_rdkit_prop(mol, key: str, value: Any) -> None:

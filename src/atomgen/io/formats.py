@@ -89,7 +89,11 @@ def read(path: str | Path, *, skip_invalid: bool = False, fmt: str | None = None
 
 
 def write(path: str | Path, systems: Sequence[AtomSystem], *, fmt: str | None = None) -> Path:
-    """Write systems to one file (or a pack folder), atomically: on any error no output is left behind."""
+    """Write systems to one file (or a pack folder), atomically: on any error no output is left behind.
+
+    SDF: a molecule without bonds whose coordinates give no sanitisable bond table is written without bonds and
+    counted in a BondlessRecordsWarning (see `atomgen.io.sdf.format_sdf`).
+    """
     kind = fmt or detect_format(path)
     systems = list(systems)
     if kind == "pack":

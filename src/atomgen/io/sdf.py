@@ -7,12 +7,23 @@ then RDKit parses it without sanitisation and without removing hydrogens.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from atomgen.elements import atomic_number
 from atomgen.errors import InputError
+from atomgen.io.convert import BONDS_FIELD
 from atomgen.system import AtomSystem
+
+
+class BondlessRecordsWarning(UserWarning):
+    """Some molecules were written without bonds: no bond table perceived from their coordinates sanitises."""
+
+    def __init__(self, count: int, total: int):
+        super().__init__(f"{count} of {total} molecules written without bonds: no sanitisable bond table could be "
+                         f"perceived from their coordinates (their {BONDS_FIELD!r} data field says so)")
+        self.count = count
 
 
 def iter_sdf(path: str | Path) -> Iterator[AtomSystem | InputError]:
@@ -85,18 +96,26 @@ def _check_v2000(block: str) -> None:
 
 
 def format_sdf(systems: Iterable[AtomSystem]) -> str:
-    """SDF text for molecules (bonds perceived from coordinates where absent; properties as data fields)."""
+    """SDF text for molecules (bonds perceived from coordinates where absent; properties as data fields).
+
+    A molecule without bonds of its own and without any sanitisable perceived bond table is written without bonds,
+    with an `atomgen_bonds` data field saying so; a BondlessRecordsWarning counts such records.
+    """
     from rdkit import Chem
 
     from atomgen.io.convert import to_rdkit
 
-    parts = []
+    parts, bondless = [], 0
     for system in systems:
         mol = to_rdkit(system)
+        if mol.GetNumBonds() == 0 and mol.HasProp(BONDS_FIELD):
+            bondless += 1
         try:  # Kekulé form where possible: aromatic bond type 4 is a query feature many readers reject.
             block = Chem.MolToMolBlock(mol)
         except (ValueError, RuntimeError):
             block = Chem.MolToMolBlock(mol, kekulize=False)
         fields = "".join(f">  <{key}>\n{mol.GetProp(key)}\n\n" for key in mol.GetPropNames())
         parts.append(f"{block}{fields}$$$$\n")
+    if bondless:
+        warnings.warn(BondlessRecordsWarning(bondless, len(parts)), stacklevel=2)
     return "".join(parts)

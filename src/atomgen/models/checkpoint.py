@@ -7,6 +7,7 @@ can be wrong (missing file, other model family, corrupt or mismatched weights) r
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,10 @@ Config = TypeVar("Config")
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+
+LOAD_OBSERVERS: list[Callable[[Path], None]] = []
+"""Called with the path of every weights file `load_weights` has loaded. The benchmarks observe loads to record
+which weights (their sha256) each number was measured on."""
 
 
 def save_checkpoint(path: str | Path, family: str, config: dict[str, Any], module: torch.nn.Module,
@@ -105,6 +110,8 @@ def load_weights(path: str | Path, module: torch.nn.Module, allow_new: bool = Fa
         if not torch.isfinite(tensor.float()).all():
             raise InputError(f"weight {name} holds NaN or inf", weights_file)
     module.load_state_dict({name: t.to(expected[name].dtype) for name, t in tensors.items()}, strict=not allow_new)
+    for observer in LOAD_OBSERVERS:
+        observer(weights_file)
     return missing
 
 
@@ -116,29 +123,3 @@ def warm_start(name_or_path: str | Path, family: str, module: torch.nn.Module) -
     folder = resolve(name_or_path)
     read_config(folder, family)
     return load_weights(folder, module, allow_new=True)
-
-
-class Checkpointed:
-    """`save` and `from_pretrained` for a model whose state is its own weights plus a `config` dataclass with
-    `to_dict()`; the model class names its `family` and `config_class`."""
-
-    family: str
-    config_class: type
-
-    def save(self, path: str | Path, dtype: torch.dtype | None = None, extra: dict[str, Any] | None = None) -> Path:
-        """Write a checkpoint folder (safetensors weights + config.json)."""
-        return save_checkpoint(path, self.family, self.config.to_dict(), self, dtype, extra)  # type: ignore[attr-defined]
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu"):
-        """Load a shipped model by name (see `atomgen.zoo.available()`) or a checkpoint folder."""
-        from atomgen.zoo import resolve
-
-        folder = resolve(name_or_path)
-        model = cls(load_config(folder, cls.family, cls.config_class))  # type: ignore[call-arg]
-        load_weights(folder, model)  # type: ignore[arg-type]
-        return model.to(device).eval()  # type: ignore[attr-defined]
-
-    def warm_start(self, name_or_path: str | Path) -> list[str]:
-        """Start from a trained model's weights (see `checkpoint.warm_start`); returns the tensors kept."""
-        return warm_start(name_or_path, self.family, self)  # type: ignore[arg-type]

@@ -39,8 +39,7 @@ def build_adit(config: TrainConfig):
     autoencoder run's model folder, whose autoencoder is kept frozen while a new latent DiT trains on its latents
     (scaled to unit standard deviation, measured here). With `init_from` a trained DiT continues instead: on the
     same autoencoder it keeps its latent scale; on another (say, a retrained one) its DiT weights are only a warm
-    start, and the scale is measured afresh. "decoder" (with `init_from`, a trained model) trains only the
-    decoder, on latents with added noise (`model.decoder_noise`), so that it reads the DiT's imprecise latents.
+    start, and the scale is measured afresh.
     """
     from dataclasses import replace
 
@@ -67,43 +66,22 @@ def build_adit(config: TrainConfig):
         if autoencoder_path is None:
             raise InputError("the diffusion stage needs model.autoencoder: the model folder of an autoencoder run")
         trained = ADiTModel.from_pretrained(autoencoder_path)
-        # A DiT continued (`init_from`) on the latents it was trained on (same autoencoder, means or posterior
-        # draws as before) keeps the latent scale it learned on; a new DiT, or one warm-started on other latents
-        # (a retrained autoencoder), measures it.
+        # A DiT continued (`init_from`) on the latents it was trained on (the same autoencoder) keeps the latent
+        # scale it learned on; a new DiT, or one warm-started on other latents (a retrained autoencoder), measures
+        # it.
         dit_config = replace(trained.config, **data_fields, **{"latent_scale": None, **options})
         if config.init_from:
             start = ADiTModel.from_pretrained(config.init_from)
-            if (_same_weights(start.autoencoder, trained.autoencoder)
-                    and start.config.diffuse_posterior_samples == dit_config.diffuse_posterior_samples):
+            if _same_weights(start.autoencoder, trained.autoencoder):
                 dit_config = replace(dit_config, latent_scale=start.config.latent_scale)
         model = ADiTModel(dit_config)
         model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
-        needs_statistics = model.config.latent_scale is None or model.config.dit_distance_bias
-        statistics_batches = _first_batches(dataset, collate_systems, config, batches=20) if needs_statistics else []
         if model.config.latent_scale is None:
-            model = model.with_latent_scale(statistics_batches)
-        if model.config.dit_distance_bias:  # a warm start from a DiT that has the bias replaces this fit
-            r2 = model.fit_point_readout(statistics_batches)
-            if r2 is not None:
-                print(f"distance bias: points read from latents by least squares (R² {r2:.3f} on 20 batches)")
+            model = model.with_latent_scale(_first_batches(dataset, collate_systems, config, batches=20))
         model.set_stage("diffusion")
-    elif stage == "decoder":
-        if config.init_from is None:
-            raise InputError("the decoder stage needs init_from: a trained ADiT model (autoencoder and DiT)")
-        # The trained model's own settings (classes, atom counts, latent scale) keep its DiT valid; init_from
-        # then brings its weights.
-        model = ADiTModel(replace(_trained_config(config.init_from, ADiTModel), **options), stage="decoder")
     else:
-        raise InputError(f"unknown ADiT stage {stage!r}: autoencoder, diffusion or decoder")
+        raise InputError(f"unknown ADiT stage {stage!r}: autoencoder or diffusion")
     return model, dataset, collate_systems, _item_weights(dataset, [name for name, _ in sources], config)
-
-
-def _trained_config(name_or_path: str, model_class):
-    """The hyperparameters of a trained model (a shipped name or a model folder), read without its weights."""
-    from atomgen.models.checkpoint import load_config
-    from atomgen.zoo import resolve
-
-    return load_config(resolve(name_or_path), model_class.family, model_class.config_class)
 
 
 def _load_sources(config: TrainConfig) -> list[tuple[str, list]]:

@@ -111,13 +111,18 @@ class SampleAndEvaluate(L.Callback):
 
 
 class LineLogger(L.Callback):
-    """One plain line of losses and throughput every `every_steps` (readable in a nohup log, unlike a bar)."""
+    """One plain line of losses and throughput every `every_steps` (readable in a nohup log, unlike a bar), and
+    one when training starts, with the step it starts from (a resumed run's checkpoint step)."""
 
     def __init__(self, every_steps: int = 50):
         self.every_steps = every_steps
         self._seen = 0  # atoms (or tokens) since the last line
         self._unit = "atoms"
         self._started = time.perf_counter()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            print(f"training from step {trainer.global_step} to step {trainer.max_steps}", flush=True)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:

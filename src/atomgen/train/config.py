@@ -62,7 +62,12 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    """What Lightning's Trainer gets, plus the cadence of checkpoints, logs and sample-and-evaluate."""
+    """What Lightning's Trainer gets, plus the cadence of checkpoints, logs and sample-and-evaluate.
+
+    A checkpoint (`checkpoints/last.ckpt`, which `--resume` continues from) is saved every `checkpoint_minutes`
+    of training, or every `checkpoint_every_steps` optimizer steps when that is above 0; a killed run loses at
+    most one such interval.
+    """
 
     max_steps: int = 200_000
     accelerator: str = "auto"
@@ -71,6 +76,7 @@ class TrainerConfig:
     precision: str = "bf16-mixed"
     seed: int = 0
     checkpoint_minutes: float = 5.0
+    checkpoint_every_steps: int = 0
     log_every_steps: int = 50
     sample_every_steps: int = 2000
     sample_count: int = 200

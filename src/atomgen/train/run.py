@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins import TorchCheckpointIO
 from torch.utils.data import DataLoader
 
 from atomgen.data.sequences import LengthGroupedSampler
 from atomgen.errors import InputError
+from atomgen.io.atomic import atomic_path
 from atomgen.train.builders import BUILDERS
 from atomgen.train.callbacks import EMA, ExportEMA, LineLogger, SampleAndEvaluate
-from atomgen.train.config import TrainConfig
+from atomgen.train.config import TrainConfig, TrainerConfig
 from atomgen.train.module import GenerativeModule
 
 
@@ -28,6 +32,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     if config.family not in BUILDERS:
         raise InputError(f"unknown model family {config.family!r}; trainable: {', '.join(BUILDERS)}")
     run_dir = Path(run_dir)
+    checkpointer = _checkpointer(config.trainer, run_dir / "checkpoints")  # checks its settings before any work
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise InputError("nothing to resume: no checkpoints/last.ckpt", run_dir)
@@ -53,8 +58,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         SampleAndEvaluate(ema, config.trainer.sample_every_steps, config.trainer.sample_count,
                           config.trainer.sample_steps, seed=config.trainer.seed),
         LineLogger(config.trainer.log_every_steps),
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=1, enable_version_counter=False,
-                        train_time_interval=timedelta(minutes=config.trainer.checkpoint_minutes)),
+        checkpointer,
     ]
     trainer = L.Trainer(
         max_steps=config.trainer.max_steps,
@@ -69,6 +73,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
         default_root_dir=run_dir,
+        plugins=[AtomicCheckpointIO()],
     )
     trainer.fit(module, loader, ckpt_path=str(last) if resume else None)
     # The timed checkpoints can end minutes before the last step: save the end too, so that `--resume` with a
@@ -78,6 +83,33 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         ema.ema_model(module).cpu().save(run_dir / "model", extra={"train_config": config.to_dict(),
                                                                     "global_step": trainer.global_step})
     return run_dir / "model"
+
+
+def _checkpointer(trainer: TrainerConfig, folder: Path) -> ModelCheckpoint:
+    """Saves `folder/last.ckpt` every `trainer.checkpoint_every_steps` steps, or else every `checkpoint_minutes`."""
+    if trainer.checkpoint_every_steps < 0:
+        raise InputError(f"trainer.checkpoint_every_steps must be 0 (save by time) or more, not "
+                         f"{trainer.checkpoint_every_steps}")
+    common = {"dirpath": folder, "save_last": True, "save_top_k": 1, "enable_version_counter": False}
+    if trainer.checkpoint_every_steps:
+        return ModelCheckpoint(**common, every_n_train_steps=trainer.checkpoint_every_steps)
+    return ModelCheckpoint(**common, train_time_interval=timedelta(minutes=trainer.checkpoint_minutes))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint files, written beside their final path and then renamed onto it, so that a run
+    killed while it saves keeps its previous checkpoint whole.
+
+    Lightning writes into a temporary file in the system's temporary folder and moves it into place: where that
+    folder is on another file system the move is a copy, which a kill can cut short.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        """Write `checkpoint` to `path` (a local file) with torch.save, atomically."""
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
 
 
 def _warm_start_summary(model, init_from: str, kept: list[str]) -> str:

@@ -1,0 +1,61 @@
+"""Every stored benchmark result names the weights it measured (sha256) and the command that measures it alone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from atomgen.models import checkpoint
+from atomgen.models.quetzal import QuetzalModel, preset
+from atomgen.zoo.registry import WEIGHTS_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def common():
+    """benchmarks/common.py, which the benchmark scripts import as a sibling."""
+    sys.path.append(str(ROOT / "benchmarks"))
+    import common
+
+    return common
+
+
+def test_run_parts_records_the_weights_each_part_loaded_and_its_command(common, tmp_path, monkeypatch):
+    folder = QuetzalModel(preset("tiny")).save(tmp_path / "tiny")
+    digest = hashlib.sha256((folder / checkpoint.WEIGHTS).read_bytes()).hexdigest()
+    parts = {"load": lambda: {"parameters": sum(p.numel() for p in QuetzalModel.from_pretrained(folder).parameters())},
+             "none": lambda: {"n": 0}}
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "benchmarks" / "bench_x.py"), "--parts", "load,none", "-n", "5"])
+    results_file = tmp_path / "results" / "x.json"
+
+    common.run_parts(parts, ["load", "none"], results_file)
+
+    stored = json.loads(results_file.read_text())
+    assert stored["load"]["weights"] == {str(folder): digest}
+    assert stored["load"]["command"] == "python benchmarks/bench_x.py --parts load -n 5"
+    assert stored["none"]["weights"] == {}
+    assert stored["none"]["command"] == "python benchmarks/bench_x.py --parts none -n 5"
+    assert checkpoint.LOAD_OBSERVERS == []  # recording stops with the part
+
+
+def test_a_part_that_fails_stops_recording(common, tmp_path):
+    def failing() -> dict:
+        raise RuntimeError("part failed")
+
+    with pytest.raises(RuntimeError):
+        common.run_parts({"fails": failing}, ["fails"], tmp_path / "x.json")
+    assert checkpoint.LOAD_OBSERVERS == []
+
+
+def test_shipped_weights_are_named_by_their_zoo_name_and_commands_keep_quoted_options(common):
+    assert common.weights_name(WEIGHTS_DIR / "quetzal-qm9-small" / checkpoint.WEIGHTS) == "quetzal-qm9-small"
+    assert common.weights_name(Path("runs/new/model") / checkpoint.WEIGHTS) == "runs/new/model"
+    argv = [str(ROOT / "benchmarks" / "bench_nextmol.py"), "--parts=sampler,speed", "--sampler-settings",
+            "DDPM, 50 steps"]
+    assert common.part_command("sampler", argv) == ("python benchmarks/bench_nextmol.py --parts sampler "
+                                                    "--sampler-settings 'DDPM, 50 steps'")
