@@ -118,8 +118,9 @@ def latent_geometry(model_name: str, n: int, data_dir: str | None) -> dict:
     """How plainly the latents carry positions: n QM9 test molecules, each rotated at random (seed 0) and encoded
     (latent means, in units of the latent scale); an affine map from an atom's latent to its coordinates is fitted
     by least squares on the atoms of the first half of the molecules and scored on the second half (R², RMSD in Å)."""
+    from latent_readout import least_squares_readout, r_squared
+
     from atomgen.data.augment import augment_systems
-    from atomgen.models.adit.denoiser import least_squares_readout, r_squared
 
     model = _model(model_name).eval()
     batch = _encoded_test_batch(model, "qm9", n, data_dir)

@@ -157,9 +157,28 @@ SAME_POSITION_TOLERANCE = 0.01
 """Å: outputs of the cached and uncached paths closer than this everywhere count as the same molecule."""
 
 
+def _fixed_size_batch(model, rows: int, seed: int, steps: int, cached: bool) -> list:
+    """`rows` molecules of exactly 29 atoms, generated with the KV cache or with the reference trunk that recomputes
+    the prefix at every atom (it lives in tests/, beside the test that checks both agree)."""
+    import sys
+
+    from atomgen.models.quetzal.sampler import CachedTrunk, generate_batch
+    from atomgen.models.streams import SampleStreams
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from quetzal_reference import UncachedTrunk
+
+    options = model._options(steps, 1.0, None, min_atoms=29, max_atoms=29)
+    streams = SampleStreams.for_samples(seed, list(range(rows)))
+    empty_types, empty_positions = torch.zeros(rows, 0, dtype=torch.long), torch.zeros(rows, 0, 3)
+    with torch.no_grad():
+        return generate_batch(model.network, empty_types, empty_positions, options, streams,
+                              CachedTrunk if cached else UncachedTrunk)
+
+
 def kv_cache(model_name: str) -> dict:
     """A 29-atom molecule at batch 1 (and 64 of them at once), with and without the KV cache, same seed."""
-    model = _model(model_name)
+    model = _model(model_name).eval()
     rows = {}
     for batch in (1, 64):
         timings = {True: [], False: []}
@@ -167,27 +186,25 @@ def kv_cache(model_name: str) -> dict:
         for repeat in range(3):  # interleaved, best of three, so both see the same machine state
             for cache in (True, False):
                 start = time.perf_counter()
-                outputs[cache] = model.sample(batch, seed=repeat, steps=30, batch_size=batch, progress=False,
-                                              use_cache=cache, min_atoms=29, max_atoms=29)
+                outputs[cache] = _fixed_size_batch(model, batch, repeat, 30, cache)
                 timings[cache].append(time.perf_counter() - start)
-        same_types = all(np.array_equal(a.numbers, b.numbers) for a, b in zip(outputs[True], outputs[False]))
+        pairs = list(zip(outputs[True], outputs[False]))
+        same_types = all(np.array_equal(a[0], b[0]) for a, b in pairs)
         # The two paths sum in different orders, and float-level differences grow along the chain of atoms: the
         # largest position difference is reported, and "the same molecule" allows 0.01 Å, far below chemistry.
-        shift = max(float(np.abs(a.positions - b.positions).max()) for a, b in zip(outputs[True], outputs[False])
-                    ) if same_types else None
+        shift = max(float(np.abs(a[1] - b[1]).max()) for a, b in pairs) if same_types else None
         rows[str(batch)] = {"seconds_with_cache": min(timings[True]), "seconds_without_cache": min(timings[False]),
                             "speedup": min(timings[False]) / min(timings[True]),
                             "same_molecules": same_types and shift < SAME_POSITION_TOLERANCE,
                             "max_position_difference": shift}
     # Where the time goes at batch 1: the same molecule with a single Heun step isolates the transformer.
-    start = time.perf_counter()
-    model.sample(1, seed=0, steps=1, progress=False, min_atoms=29, max_atoms=29)
-    cached_trunk = time.perf_counter() - start
-    start = time.perf_counter()
-    model.sample(1, seed=0, steps=1, progress=False, min_atoms=29, max_atoms=29, use_cache=False)
-    uncached_trunk = time.perf_counter() - start
-    rows["steps_1_batch_1"] = {"seconds_with_cache": cached_trunk, "seconds_without_cache": uncached_trunk,
-                               "speedup": uncached_trunk / cached_trunk}
+    times = {}
+    for cache in (True, False):
+        start = time.perf_counter()
+        _fixed_size_batch(model, 1, 0, 1, cache)
+        times[cache] = time.perf_counter() - start
+    rows["steps_1_batch_1"] = {"seconds_with_cache": times[True], "seconds_without_cache": times[False],
+                               "speedup": times[False] / times[True]}
     return rows
 
 
@@ -294,7 +311,7 @@ def scaffold(model_name: str, n_scaffolds: int, per_scaffold: int, data_dir: str
             break
     valid = unique = kept = total = 0
     for index, (fragment, smiles) in enumerate(cases):
-        completions = complete(model, fragment, per_scaffold, seed=index, steps=30, progress=False)
+        completions = complete(model, [fragment], per_scaffold, seed=index, steps=30, progress=False)
         analyses = analyse_molecules(completions, workers=1)
         smiles_valid = [a.rdkit_smiles for a in analyses if a.rdkit_smiles is not None]
         valid += len(smiles_valid)

@@ -11,11 +11,11 @@ import torch
 from atomgen.data.augment import augment_systems
 from atomgen.data.lattice import lattice_features, lattice_from_features
 from atomgen.data.systems import LabelledSystemDataset, atom_count_histogram, collate_systems
-from atomgen.diffusion.flow import integrate, interpolate, loss_weights
+from atomgen.diffusion.flow import integrate, interpolate
 from atomgen.errors import InputError
 from atomgen.models.adit import ADiTModel, preset
 from atomgen.models.adit.autoencoder import frac_from_circle, periodic_features, unit_circle
-from atomgen.models.adit.denoiser import least_squares_readout
+from atomgen.models.base import MIN_BATCH_ROWS
 from atomgen.system import AtomSystem
 
 from .conftest import embedded
@@ -74,101 +74,6 @@ def test_flow_interpolation_endpoints():
     assert torch.equal(interpolate(clean, noise, torch.tensor([0.0, 1.0])), torch.tensor([[0.0] * 3, [1.0] * 3]))
 
 
-def test_velocity_loss_weights_are_capped_and_average_one():
-    t = torch.tensor([0.0, 0.5, 0.9, 0.99])
-    assert torch.equal(loss_weights(t, "clean"), torch.ones(4))
-    weights = loss_weights(t, "velocity", cap=0.9)
-    # 1 / (1 - t)² up to the cap, held beyond it, over the mean 2 / (1 - cap) - 1 = 19.
-    torch.testing.assert_close(weights, torch.tensor([1.0, 4.0, 100.0, 100.0]) / 19)
-    grid = (torch.arange(200000, dtype=torch.float64) + 0.5) / 200000  # a midpoint rule over uniform t
-    assert abs(loss_weights(grid, "velocity").mean().item() - 1.0) < 1e-3
-    with pytest.raises(ValueError, match="weighting"):
-        loss_weights(t, "sigmoid")
-    with pytest.raises(ValueError, match="flow_loss"):
-        tiny_model(flow_loss="sigmoid")
-
-
-def test_velocity_weighting_changes_the_loss_not_the_logged_clean_error(batch):
-    losses = {}
-    for weighting in ("clean", "velocity"):
-        model = tiny_model(flow_loss=weighting).with_latent_scale([batch])
-        model.set_stage("diffusion")
-        losses[weighting] = model.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))
-    # Same weights and draws: the clean-latent error both log is the same number; the loss each trains on is not.
-    torch.testing.assert_close(losses["clean"]["flow_loss"], losses["velocity"]["flow_loss"])
-    assert losses["clean"]["loss"] == losses["clean"]["flow_loss"]
-    assert not torch.isclose(losses["velocity"]["loss"], losses["clean"]["loss"])
-
-
-def test_the_input_skip_starts_at_zero_and_learns(batch):
-    plain = tiny_model().with_latent_scale([batch])
-    skip = tiny_model(dit_input_skip=True).with_latent_scale([batch])
-    # Warm-starting a model with the skip from one without it: only the skip is missing, and it adds nothing yet.
-    missing = skip.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert sorted(missing) == ["denoiser.input_skip.bias", "denoiser.input_skip.weight"]
-    # A trained model's output layer is not zero, so move it off DiT's zero start to make the check meaningful.
-    for model in (plain, skip):
-        torch.nn.init.normal_(model.denoiser.output.weight, generator=torch.Generator().manual_seed(1))
-    mask = batch["numbers"] > 0
-    noisy = torch.randn(*mask.shape, plain.config.latent_dim, generator=torch.Generator().manual_seed(2))
-    t, labels = torch.full((len(mask),), 0.9), batch["label"]
-    args = (noisy, t, labels, torch.zeros_like(noisy), mask)
-    torch.testing.assert_close(skip.denoiser(*args), plain.denoiser(*args))
-    # The skip is trained: the loss reaches its weights.
-    skip.set_stage("diffusion")
-    skip.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"].backward()
-    assert skip.denoiser.input_skip.weight.grad.abs().sum() > 0
-
-
-def test_the_distance_bias_starts_at_zero_ignores_padding_and_learns(batch):
-    plain = tiny_model().with_latent_scale([batch])
-    draw = torch.Generator().manual_seed(1)
-    for weight in plain.denoiser.parameters():  # off DiT's zero start (output, gates), as a trained model is
-        torch.nn.init.normal_(weight, std=0.3, generator=draw)
-    biased = tiny_model(dit_distance_bias=True).with_latent_scale([batch])
-    missing = biased.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert "denoiser.point_readout.weight" in missing and "denoiser.distance_bias.mlp.2.weight" in missing
-    assert all(key.startswith(("denoiser.point_readout.", "denoiser.distance_bias.")) for key in missing)
-    mask = batch["numbers"] > 0
-    draw = torch.Generator().manual_seed(2)
-    noisy = torch.randn(*mask.shape, plain.config.latent_dim, generator=draw)
-    previous = torch.randn(*mask.shape, plain.config.latent_dim, generator=draw) * mask.unsqueeze(-1)
-    t, labels = torch.full((len(mask),), 0.9), batch["label"]
-    # Warm-started, it predicts exactly what the model without the bias does.
-    torch.testing.assert_close(biased.denoiser(noisy, t, labels, previous, mask),
-                               plain.denoiser(noisy, t, labels, previous, mask))
-    # Once the bias is not zero, it changes the prediction, still not through the padding tokens.
-    torch.nn.init.normal_(biased.denoiser.distance_bias.mlp[2].weight, generator=torch.Generator().manual_seed(3))
-    out = biased.denoiser(noisy, t, labels, previous, mask)
-    assert not torch.allclose(out[mask], plain.denoiser(noisy, t, labels, previous, mask)[mask])
-    junk = torch.where(mask.unsqueeze(-1), previous, torch.full_like(previous, 50.0))
-    torch.testing.assert_close(biased.denoiser(noisy, t, labels, junk, mask)[mask], out[mask])
-    # The loss reaches the bias and, through it, the map that reads points from the latents.
-    biased.set_stage("diffusion")
-    biased.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"].backward()
-    assert biased.denoiser.distance_bias.mlp[0].weight.grad.abs().sum() > 0
-    assert biased.denoiser.point_readout.weight.grad.abs().sum() > 0
-
-
-def test_the_point_readout_recovers_coordinates_written_linearly_into_latents(batch):
-    # Latents that hold an affine image of the coordinates, among other numbers: the readout finds the map back.
-    draw = torch.Generator().manual_seed(0)
-    positions = torch.randn(200, 3, generator=draw, dtype=torch.float64)
-    image = positions @ torch.randn(3, 3, generator=draw, dtype=torch.float64) + 0.7
-    latents = torch.cat([image, torch.randn(200, 5, generator=draw, dtype=torch.float64)], dim=1)
-    weight, offset, r2 = least_squares_readout(latents, positions)
-    assert r2 == pytest.approx(1.0)
-    torch.testing.assert_close(latents @ weight.T + offset, positions)
-    # On a model, the fit sets the readout; a model without the bias has nothing to fit.
-    model = tiny_model(dit_distance_bias=True).with_latent_scale([batch])
-    r2 = model.fit_point_readout([batch])
-    assert 0.0 <= r2 <= 1.0
-    assert model.denoiser.point_readout.weight.abs().sum() > 0
-    with pytest.raises(ValueError, match="distance bias"):
-        tiny_model().with_latent_scale([batch]).fit_point_readout([batch])
-
-
-# ----------------------------------------------------------------------------------------------------- lattice
 def test_lattice_features_round_trip(systems):
     for crystal in systems[1]:
         rebuilt = lattice_from_features(lattice_features(crystal.lattice, len(crystal)), len(crystal))
@@ -286,52 +191,15 @@ def test_only_the_current_stage_trains(batch):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.denoiser.parameters())
 
 
-def test_the_dit_can_learn_posterior_draws_instead_of_means(batch):
-    means = tiny_model().with_latent_scale([batch])
-    draws = tiny_model(diffuse_posterior_samples=True).with_latent_scale([batch])
-    mask = batch["numbers"] > 0
-    mean, log_var = draws.autoencoder.encode(batch["numbers"], batch["positions"], batch["frac"],
-                                             batch["lattice_features"], batch["periodic"], mask)
-    # A fresh model's posterior is wide (std about 1), so its draws spread further than its means.
-    assert draws.config.latent_scale > 1.2 * means.config.latent_scale
-    scale = draws.config.latent_scale
-    latents = draws.latents(batch, torch.Generator().manual_seed(5), posterior_sample=True) * scale
-    epsilon = torch.randn(mean.shape, generator=torch.Generator().manual_seed(5))
-    torch.testing.assert_close(latents[mask], (mean + (0.5 * log_var).exp() * epsilon)[mask])
-    assert (latents[~mask] == 0).all()
-    # Training draws them with the loss's generator, so a seeded loss is reproducible.
-    draws.set_stage("diffusion")
-    losses = [draws.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"]
-              for _ in range(2)]
-    assert torch.isfinite(losses[0]) and losses[0] == losses[1]
-
-
-def test_the_decoder_stage_trains_only_the_decoder_on_noisy_latents(batch):
-    model = tiny_model(decoder_noise=0.5)
-    with pytest.raises(ValueError, match="latent scale"):
-        model.set_stage("decoder")
-    model = model.with_latent_scale([batch])
-    model.set_stage("decoder")
-    loss = model.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"]
-    loss.backward()
-    decoder = {id(p) for module in model.autoencoder.decoder_modules() for p in module.parameters()}
-    for name, parameter in model.named_parameters():  # the encoder (so the latent space) and the DiT stay put
-        trained = parameter.grad is not None and parameter.grad.abs().sum() > 0
-        assert trained == (id(parameter) in decoder), name
-    # The same draw without the latent noise gives another loss: the noise reaches the decoder.
-    model.autoencoder.zero_grad()
-    quiet = tiny_model(decoder_noise=0.0).with_latent_scale([batch])
-    quiet.load_state_dict(model.state_dict())
-    quiet.set_stage("decoder")
-    assert float(quiet.training_loss(batch, augment=False, generator=torch.Generator().manual_seed(0))["loss"]) \
-        != float(loss)
-
-
 # ---------------------------------------------------------------------------------------------------- sampling
 @pytest.fixture(scope="module")
 def sampler_model(batch):
     model = tiny_model(atom_counts=((0,) * 9 + (4,) + (0,) * 23, (0,) * 5 + (4,) + (0,) * 27))
-    return model.with_latent_scale([batch]).eval()
+    model = model.with_latent_scale([batch]).eval()
+    # The DiT's output layer starts at zero (it predicts zeros, whatever the noise): give it weights, so that
+    # samples depend on their noise.
+    torch.nn.init.normal_(model.denoiser.output.weight, std=0.5, generator=torch.Generator().manual_seed(1))
+    return model
 
 
 def test_sampling_follows_the_condition_and_the_size_histogram(sampler_model):
@@ -345,12 +213,22 @@ def test_sampling_follows_the_condition_and_the_size_histogram(sampler_model):
     assert 0 < sum(s.is_periodic for s in mixed) < 40
 
 
-def test_sampling_is_seeded_and_batch_independent(sampler_model):
-    a = sampler_model.sample(5, seed=3, steps=4, condition="crystal", progress=False, sampler="heun")
-    b = sampler_model.sample(5, seed=3, steps=4, condition="crystal", progress=False, sampler="heun")
-    for x, y in zip(a, b):
-        np.testing.assert_array_equal(x.positions, y.positions)
-        np.testing.assert_array_equal(x.lattice, y.lattice)
+def test_a_seed_names_systems_whatever_the_batch_size_and_shards(sampler_model):
+    whole = sampler_model.sample(20, seed=3, steps=4, progress=False, sampler="heun")
+    assert 0 < sum(s.is_periodic for s in whole) < 20  # crystals and molecules, of different sizes
+    for batch_size in (1, 3, 50):
+        again = sampler_model.sample(20, seed=3, steps=4, batch_size=batch_size, progress=False, sampler="heun")
+        shards = [s for i in range(4) for s in sampler_model.sample(20, seed=3, steps=4, batch_size=batch_size,
+                                                                     progress=False, sampler="heun", shard=(i, 4))]
+        for run in (again, shards):
+            for x, y in zip(whole, run, strict=True):
+                np.testing.assert_array_equal(x.numbers, y.numbers)
+                np.testing.assert_array_equal(x.positions, y.positions)
+                assert (x.lattice is None) == (y.lattice is None)
+                if x.lattice is not None:
+                    np.testing.assert_array_equal(x.lattice, y.lattice)
+    other = sampler_model.sample(20, seed=4, steps=4, progress=False, sampler="heun")
+    assert [s.is_periodic for s in other] != [s.is_periodic for s in whole]  # each seed draws its own classes
 
 
 def test_guidance_scale_one_is_the_conditional_model(sampler_model):
@@ -367,7 +245,8 @@ def test_guidance_scale_one_is_the_conditional_model(sampler_model):
         assert all((labels == 1).all() for labels in calls)
         calls.clear()
         sampler_model.sample(2, seed=0, steps=3, condition="cry", guidance=2.0, progress=False)
-        assert all(labels.tolist() == [1, 1, 2, 2] for labels in calls)  # conditional + "no label" rows
+        # Conditional rows, then as many "no label" rows (the batch padded to MIN_BATCH_ROWS with its first job).
+        assert all(labels.tolist() == [1] * MIN_BATCH_ROWS + [2] * MIN_BATCH_ROWS for labels in calls)
     finally:
         del sampler_model.denoiser.forward
 

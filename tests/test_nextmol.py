@@ -15,6 +15,7 @@ from atomgen.diffusion import vp
 from atomgen.models.nextmol.alignment import chirality_agreement, kabsch_align
 from atomgen.models.nextmol.chirality import chirality_error, steer_chirality, stereocentre_volumes
 from atomgen.models.nextmol.conformer import ConformerConfig, ConformerModel, local_distance_error
+from atomgen.models.streams import SampleStreams
 
 from .conftest import embedded
 
@@ -99,7 +100,9 @@ def test_vp_sampler_reaches_a_gaussian_target():
 
     noise = torch.randn(20000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for stochastic in (True, False):
-        out = vp.sample(predict_clean, noise, 200, stochastic=stochastic, generator=torch.Generator().manual_seed(1))
+        generator = torch.Generator().manual_seed(1)
+        out = vp.sample(predict_clean, noise, 200, stochastic=stochastic,
+                        noise_like=lambda x: torch.randn(x.shape, generator=generator, dtype=x.dtype))
         assert abs(out.mean().item() - m) < 0.02 and abs(out.std().item() - s) < 0.02
 
 
@@ -121,8 +124,11 @@ def test_a_guide_moves_the_noisy_sample_so_that_the_steer_persists():
     noise = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for stochastic in (True, False):
         calls.clear()
-        runs = [vp.sample(trusting, noise, 20, stochastic=stochastic, generator=torch.Generator().manual_seed(1),
-                          guide=guide) for guide in (None, shift_third)]
+        runs = []
+        for guide in (None, shift_third):
+            generator = torch.Generator().manual_seed(1)
+            runs.append(vp.sample(trusting, noise, 20, stochastic=stochastic, guide=guide,
+                                  noise_like=lambda x: torch.randn(x.shape, generator=generator, dtype=x.dtype)))
         assert len(calls) == 20
         assert torch.allclose(runs[1] - runs[0], shift.expand(5, 3), atol=1e-8)
 
@@ -191,7 +197,7 @@ def test_conformer_model_trains_and_samples_centred_coordinates(small_molecules,
         loss.backward()
         optimizer.step()
     assert probe() < 0.7 * first
-    coordinates = model.generate(batch, steps=10, generator=torch.Generator().manual_seed(0))
+    coordinates = model.generate(batch, SampleStreams.for_samples(0, range(len(dataset))), steps=10)
     assert [len(c) for c in coordinates] == [len(dataset[k][0]) for k in range(len(dataset))]
     assert all(np.abs(c.mean(0)).max() < 1e-4 for c in coordinates)
 

@@ -11,6 +11,7 @@ import torch
 
 from atomgen.cli import main
 from atomgen.models.nextmol import NExTMolModel
+from atomgen.models.streams import SampleStreams
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +74,13 @@ def test_refine_steps_are_the_same_draws_refined(tmp_path, trained):
     assert all(not np.allclose(a.positions, b.positions) for a, b in zip(plain, refined))
     # Refinement follows the chain and draws no random numbers: the same chain, refined by hand, is the result.
     batch = model.collate([(model._graph("CC(=O)N", None, 0)[1], None)])
-    generator = torch.Generator().manual_seed(0)
-    chain = model.conformer.generate(batch, steps=5, generator=generator, refine_steps=0)[0]
+    chain = model.conformer.generate(batch, SampleStreams.for_samples(0, [0]), steps=5, refine_steps=0)[0]
     scale = model.config.conformer.coordinate_scale
     by_hand = vp.refine(lambda x, t: model.conformer._predict(x, t, batch, None).float(),
                         torch.as_tensor(chain / scale, dtype=torch.float32)[None], 3,
                         project=lambda x: x - x.mean(1, keepdim=True))[0].numpy() * scale
-    generator = torch.Generator().manual_seed(0)
-    assert np.allclose(model.conformer.generate(batch, steps=5, generator=generator, refine_steps=3)[0], by_hand,
-                       atol=1e-4)
+    assert np.allclose(model.conformer.generate(batch, SampleStreams.for_samples(0, [0]), steps=5, refine_steps=3)[0],
+                       by_hand, atol=1e-4)
     out = tmp_path / "out.sdf"
     assert main(["conformers", "CCO", "-n", "1", "-o", str(out), "--model", str(trained), "--steps", "2",
                  "--refine-steps", "-1"]) == 2 and not out.exists()

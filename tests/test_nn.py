@@ -3,10 +3,11 @@ random rotations are proper and uniform."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from atomgen.data.augment import augment_molecules, centre, random_rotations
-from atomgen.nn.distance_bias import DistanceBias
+from atomgen.nn.rows import at_least_rows, single_output
 from atomgen.nn.transformer import TransformerStack
 
 
@@ -36,37 +37,31 @@ def test_kv_cache_keep_drops_rows():
     assert torch.allclose(last[:, 0], full[[2, 0], 3], atol=1e-5)
 
 
-def test_distance_bias_starts_at_zero_and_is_invariant_under_rigid_motions():
+def test_rows_come_out_the_same_however_many_are_computed_together():
     torch.manual_seed(2)
-    bias = DistanceBias(layers=3, heads=2)
-    points = torch.randn(2, 5, 3) * 2
-    assert all(torch.equal(b, torch.zeros(2, 2, 5, 5)) for b in bias(points, points))
-    torch.nn.init.normal_(bias.mlp[-1].weight)
-    rotation = random_rotations(1, generator=torch.Generator().manual_seed(0))[0]
-    moved = points @ rotation.T + torch.tensor([1.0, -2.0, 0.5])
-    before, after = bias(points, points), bias(moved, moved)
-    assert len(before) == 3 and before[0].shape == (2, 2, 5, 5)
-    assert before[0].abs().max() > 0.1
-    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(before, after))
-    # A row of queries against the same keys is the matching row of the full matrix (what the KV cache asks for).
-    row = bias(points[:, 3:4], points[:, :4])
-    assert all(torch.allclose(r, b[:, :, 3:4, :4], atol=1e-6) for r, b in zip(row, before))
-
-
-def test_per_layer_attention_biases_reach_their_own_layer_and_the_cache_agrees():
-    torch.manual_seed(3)
-    stack = TransformerStack(depth=2, dim=16, heads=2).eval()
-    x = torch.randn(2, 5, 16)
-    biases = [torch.randn(2, 2, 5, 5), torch.zeros(2, 2, 5, 5)]
+    wide, single = torch.nn.Linear(48, 64), torch.nn.Linear(64, 1)
+    x = torch.randn(200, 48)
     with torch.no_grad():
-        plain = stack(x, causal=True)
-        biased = stack(x, causal=True, mask=biases)
-        cache = stack.new_cache(batch=2, capacity=5, like=x)
-        pieces = [stack(x[:, :2], causal=True, cache=cache, mask=[b[:, :, :2, :2] for b in biases])]
-        pieces += [stack(x[:, k:k + 1], causal=True, cache=cache, mask=[b[:, :, k:k + 1, :k + 1] for b in biases])
-                   for k in range(2, 5)]
-    assert not torch.allclose(plain, biased, atol=1e-3)
-    assert torch.allclose(torch.cat(pieces, dim=1), biased, atol=1e-5)
+        full = single_output(single, at_least_rows(wide, x))
+        assert torch.allclose(full, single(wide(x)), atol=1e-5)  # the same function as the layers themselves
+        for start, stop in [(0, 1), (3, 8), (10, 23), (50, 131), (7, 200)]:
+            part = single_output(single, at_least_rows(wide, x[start:stop]))
+            assert torch.equal(part, full[start:stop]), (start, stop)
+    with pytest.raises(ValueError, match="one output"):
+        single_output(wide, x)
+
+
+def test_single_token_attention_over_a_cache_does_not_depend_on_the_batch():
+    torch.manual_seed(3)
+    stack = TransformerStack(depth=2, dim=32, heads=4).eval()
+    x = torch.randn(40, 9, 32)
+    with torch.no_grad():
+        outputs = []
+        for rows in (slice(0, 40), slice(5, 21)):
+            cache = stack.new_cache(batch=x[rows].shape[0], capacity=9, like=x)
+            stack(x[rows, :8], causal=True, cache=cache)
+            outputs.append(stack(x[rows, 8:], causal=True, cache=cache))
+    assert torch.equal(outputs[0][5:21], outputs[1])
 
 
 def test_adaln_zero_block_starts_as_identity():

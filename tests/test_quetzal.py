@@ -16,23 +16,23 @@ from atomgen.models.quetzal import QuetzalModel, preset
 from atomgen.models.quetzal.likelihood import canonical_frame
 from atomgen.models.quetzal.network import START, STOP
 from atomgen.models.quetzal.prefix_geometry import CUTOFF, PrefixGeometry
-from atomgen.models.quetzal.sampler import CachedTrunk
+from atomgen.models.quetzal.sampler import CachedTrunk, generate_batch
+from atomgen.models.streams import SampleStreams
 from atomgen.system import AtomSystem
 from atomgen.tasks.complete import complete, contains_fragment, murcko_scaffold
 from atomgen.tasks.decorate import decorate, hydrogen_rmsd, rdkit_decorate
 
 from .conftest import embedded
+from .quetzal_reference import UncachedTrunk
 
 
-@pytest.fixture(params=["paper", "prefix-geometry-head", "distance-attention"])
+@pytest.fixture(params=["paper", "prefix-geometry-head"])
 def tiny_model(request) -> QuetzalModel:
     torch.manual_seed(0)
-    extended = request.param != "paper"
-    model = QuetzalModel(preset("tiny", prefix_geometry=extended,
-                                attention_distances=request.param == "distance-attention")).eval()
-    if model.network.distance_bias is not None:
-        # Its output layer starts at zero; give it weights, so the tests see biases that matter.
-        torch.nn.init.normal_(model.network.distance_bias.mlp[-1].weight, std=1.0)
+    model = QuetzalModel(preset("tiny", prefix_geometry=request.param != "paper")).eval()
+    if model.network.geometry is not None:
+        # Its push starts at zero; give it weights, so the tests see a head that uses it.
+        torch.nn.init.normal_(model.network.geometry.push[-1].weight, std=1.0)
     return model
 
 
@@ -140,11 +140,27 @@ def test_prefix_geometry_terms_match_a_sum_over_each_points_atoms_one_by_one():
 
 
 def test_cache_and_no_cache_give_the_same_molecules(tiny_model):
-    with_cache = tiny_model.sample(6, seed=3, steps=8, progress=False)
-    without = tiny_model.sample(6, seed=3, steps=8, progress=False, use_cache=False)
-    for a, b in zip(with_cache, without):
-        assert np.array_equal(a.numbers, b.numbers)
-        assert np.allclose(a.positions, b.positions, atol=1e-4)
+    options = tiny_model._options(8, 1.0, None)
+    empty_types, empty_positions = torch.zeros(6, 0, dtype=torch.long), torch.zeros(6, 0, 3)
+    outputs = [generate_batch(tiny_model.network, empty_types, empty_positions, options,
+                              SampleStreams.for_samples(3, range(6)), trunk)
+               for trunk in (CachedTrunk, UncachedTrunk)]
+    for (types_a, positions_a), (types_b, positions_b) in zip(*outputs):
+        assert np.array_equal(types_a, types_b)
+        assert np.allclose(positions_a, positions_b, atol=1e-4)
+
+
+def test_a_seed_names_molecules_whatever_the_batch_size_and_shards(tiny_model):
+    batch_size = 5  # below MIN_BATCH_ROWS: the batches are padded, and the whole run's rows drop out as they stop
+    whole = tiny_model.sample(24, seed=7, steps=4, batch_size=24, progress=False)
+    again = tiny_model.sample(24, seed=7, steps=4, batch_size=batch_size, progress=False)
+    shards = [m for i in range(3) for m in tiny_model.sample(24, seed=7, steps=4, batch_size=batch_size,
+                                                              progress=False, shard=(i, 3))]
+    assert len({len(m) for m in whole}) > 2  # molecules of several sizes finish at different steps
+    for run in (again, shards):
+        assert all(np.array_equal(a.numbers, b.numbers) and np.array_equal(a.positions, b.positions)
+                   for a, b in zip(whole, run, strict=True))
+    assert [len(m) for m in tiny_model.sample(24, seed=8, steps=4, progress=False)] != [len(m) for m in whole]
 
 
 def test_teacher_forced_logits_match_the_cached_trunk_atom_by_atom(tiny_model, small_molecules):
@@ -169,17 +185,6 @@ def test_teacher_forced_logits_match_the_cached_trunk_atom_by_atom(tiny_model, s
         assert torch.allclose(trunk.condition(types[:, 3]), forced_conditions[:, 2], atol=1e-4)
         trunk.append(types[:, 3], positions[:, 3])
         assert torch.allclose(trunk.logits, forced[:, 3], atol=1e-4)
-
-
-def test_distance_attention_starts_where_the_model_without_it_is():
-    torch.manual_seed(0)
-    plain = QuetzalModel(preset("tiny", prefix_geometry=True)).eval()
-    extended = QuetzalModel(preset("tiny", prefix_geometry=True, attention_distances=True)).eval()
-    missing, unexpected = extended.network.load_state_dict(plain.network.state_dict(), strict=False)
-    assert not unexpected and all(name.startswith("distance_bias.") for name in missing)
-    a = plain.sample(4, seed=5, steps=6, progress=False)
-    b = extended.sample(4, seed=5, steps=6, progress=False)
-    assert all(np.array_equal(x.numbers, y.numbers) and np.allclose(x.positions, y.positions) for x, y in zip(a, b))
 
 
 def test_sampling_is_seeded_and_respects_masks_and_limits():
@@ -326,7 +331,7 @@ def test_scaffold_completion(tiny_model):
     assert smiles == "c1ccccc1" and len(scaffold) == 6
     assert contains_fragment(molecule, smiles) and not contains_fragment(embedded("CCCCCC"), smiles)
     assert murcko_scaffold(embedded("CCO")) is None
-    completions = complete(tiny_model, scaffold, 3, seed=0, steps=4, progress=False)
+    completions = complete(tiny_model, [scaffold], 3, seed=0, steps=4, progress=False)
     assert len(completions) == 3
     assert all(np.array_equal(c.positions[:6], scaffold.positions) for c in completions)
 

@@ -13,6 +13,7 @@ from atomgen.data.molecular_graphs import mol_from_smiles
 from atomgen.data.selfies_vocab import SelfiesVocabulary, selfies_to_smiles, smiles_to_selfies
 from atomgen.errors import InputError
 from atomgen.models.nextmol.language import SelfiesLanguageModel
+from atomgen.models.streams import SampleStreams
 
 SMILES = ["CCO", "C[C@H](N)O", "C[C@@H](N)O", "C/C=C/C", "c1ccncc1", "OC(=O)C#N", "N[C@@H](C)C(=O)O"]
 
@@ -51,7 +52,7 @@ def test_every_sample_of_even_an_untrained_language_model_is_a_molecule(vocabula
 
     torch.manual_seed(0)
     model = SelfiesLanguageModel(vocabulary, max_length=24, dim=32, depth=2, heads=2).eval()
-    sequences = model.sample(3000, generator=torch.Generator().manual_seed(0))
+    sequences = model.sample(SampleStreams.for_samples(0, range(3000)))
     smiles = [selfies_to_smiles(vocabulary.decode(s)) for s in sequences]
     assert all(s and Chem.MolFromSmiles(s) is not None for s in smiles)
     assert max(len(s) for s in sequences) <= 23  # BOS takes one of the 24 positions
@@ -97,7 +98,7 @@ def test_closing_a_radical_adds_a_hydrogen_and_drops_a_lost_stereocentre():
 def test_cached_sampling_matches_recomputing_the_prefix(vocabulary):
     torch.manual_seed(0)
     model = SelfiesLanguageModel(vocabulary, max_length=16, dim=32, depth=2, heads=2).eval()
-    greedy = model.sample(1, temperature=0)[0]
+    greedy = model.sample(SampleStreams.for_samples(0, [0]), temperature=0)[0]
     ids = torch.tensor([[vocabulary.bos]])
     for position in range(1, 16):  # the same greedy decoding, re-reading the whole prefix every time
         logits = model.head(model.hidden_states(ids))[0, -1]

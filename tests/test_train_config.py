@@ -17,18 +17,17 @@ def test_overrides_reach_nested_settings_and_keep_their_types():
     assert config.trainer.max_steps == 10_000 and isinstance(config.trainer.max_steps, int)
     assert config.trainer.checkpoint_minutes == 1.0 and isinstance(config.trainer.checkpoint_minutes, float)
     assert config.data.shares is None
-    assert config.model == {"preset": "small", "atom_order": "dataset", "prefix_geometry": False,
-                            "attention_distances": False}
+    assert config.model == {"preset": "small", "atom_order": "dataset", "prefix_geometry": False}
 
 
 def test_exponent_numbers_without_a_dot_are_floats_in_free_model_settings(tmp_path):
     # Model settings are a free mapping with no field types to coerce a string back into a number.
     path = tmp_path / "adit.yaml"
-    path.write_text("family: adit\nmodel:\n  kl_weight: 1e-5\n  decoder_noise: .5e-1\n  name: e5\n")
+    path.write_text("family: adit\nmodel:\n  kl_weight: 1e-5\n  dropout: .5e-1\n  name: e5\n")
     config = load_train_config(path, ["model.latent_noise=2E-2", "model.depth=1_0"])
-    given = {key: config.model[key] for key in ("kl_weight", "decoder_noise", "name", "latent_noise", "depth")}
-    assert given == {"kl_weight": 1e-5, "decoder_noise": 0.05, "name": "e5", "latent_noise": 0.02, "depth": 10}
-    assert all(isinstance(config.model[key], float) for key in ("kl_weight", "decoder_noise", "latent_noise"))
+    given = {key: config.model[key] for key in ("kl_weight", "dropout", "name", "latent_noise", "depth")}
+    assert given == {"kl_weight": 1e-5, "dropout": 0.05, "name": "e5", "latent_noise": 0.02, "depth": 10}
+    assert all(isinstance(config.model[key], float) for key in ("kl_weight", "dropout", "latent_noise"))
 
 
 def test_overrides_of_one_nested_model_mapping_add_up():

@@ -78,7 +78,8 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     if not folder:
         detect_format(args.output)  # an unknown suffix fails before any sampling
     model = load_model(args.model, device=args.device)
-    systems = model.sample(args.n, seed=args.seed, batch_size=args.batch_size, **_sampling_options(model, args))
+    systems = model.sample(args.n, seed=args.seed, batch_size=args.batch_size, shard=args.shard,
+                           **_sampling_options(model, args))
     if folder:
         write_folder(args.output, systems)
     else:
@@ -117,7 +118,7 @@ def _cmd_decorate(args: argparse.Namespace) -> None:
     model = load_model(args.model, family="quetzal", device=args.device)
     molecules = read(args.input)
     decorated = decorate(model, molecules, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
-                         closed_shell=args.closed_shell, source=args.input)
+                         closed_shell=args.closed_shell, source=args.input, shard=args.shard)
     write(args.output, decorated)
     print(f"wrote {len(decorated)} decorated molecules to {args.output}")
 
@@ -133,13 +134,8 @@ def _cmd_complete(args: argparse.Namespace) -> None:
         fragments = read(args.input)
     else:
         fragments = [fragment_from_smiles(args.input, seed=args.seed)]
-    results = []
-    for index, fragment in enumerate(fragments):
-        try:
-            results += complete(model, fragment, args.n, seed=args.seed + index, steps=args.steps,
-                                batch_size=args.batch_size, source=args.input)
-        except InputError as err:
-            raise err.located(args.input, index) from None
+    results = complete(model, fragments, args.n, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
+                       source=args.input, shard=args.shard)
     write(args.output, results)
     print(f"wrote {len(results)} completions of {len(fragments)} fragment(s) to {args.output}")
 
@@ -176,7 +172,7 @@ def _cmd_conformers(args: argparse.Namespace) -> None:
     systems = model.conformers(smiles, args.n, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
                                skip_invalid=args.skip_invalid, source=source, stereo_retries=args.stereo_retries,
                                steer_chirality=not args.no_chirality_steer, refine_steps=args.refine_steps,
-                               relax=args.relax)
+                               relax=args.relax, shard=args.shard)
     write(args.output, systems)
     print(f"wrote {len(systems)} conformers of {len(systems) // max(args.n, 1)} molecules to {args.output}")
 
@@ -186,6 +182,22 @@ def _cmd_zoo(args: argparse.Namespace) -> None:
 
     for name, family in available().items():
         print(f"{name}\t{family}")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """`i/N` as (i, N): the i-th (from 0) of N contiguous slices of a run."""
+    try:
+        index, total = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a shard is i/N (e.g. 0/4), not {text!r}") from None
+    if not 0 <= index < total:
+        raise argparse.ArgumentTypeError(f"shard {text} does not exist: shards of {total} are 0/{total} to "
+                                         f"{total - 1}/{total}")
+    return index, total
+
+
+SHARD_HELP = ("write only slice i (from 0) of N of the whole run, exactly as it is there: the N shards, concatenated "
+              "in order, are the unsharded run")
 
 
 def _add_model_options(p: argparse.ArgumentParser, default: str = DEFAULT_QUETZAL) -> None:
@@ -230,6 +242,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     nextmol.add_argument("--top-k", type=int, help="draw each SELFIES token among the k most likely (default: all)")
     nextmol.add_argument("--refine-steps", type=int, help=REFINE_HELP)
     nextmol.add_argument("--relax", action="store_const", const=True, help=RELAX_HELP)
+    p.add_argument("--shard", type=_shard, help=SHARD_HELP)
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("likelihood", help="exact log-likelihood (nats) of each molecule in a file")
@@ -248,6 +261,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--closed-shell", action="store_true",
                    help="stop only when the valences sum to an even number (the hydrogen count's parity is right)")
     _add_model_options(p)
+    p.add_argument("--shard", type=_shard, help=SHARD_HELP)
     p.set_defaults(func=_cmd_decorate)
 
     p = sub.add_parser("complete", help="complete a fragment (SDF/XYZ with coordinates, or a SMILES) n times")
@@ -255,6 +269,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=100, help="completions per fragment")
     p.add_argument("-o", "--output", required=True)
     _add_model_options(p)
+    p.add_argument("--shard", type=_shard, help=SHARD_HELP)
     p.set_defaults(func=_cmd_complete)
 
     p = sub.add_parser("conformers", help="3D conformers (hydrogens included) of a SMILES or a file of SMILES")
@@ -275,6 +290,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not steer stereocentres to their hand while sampling (the model alone)")
     p.add_argument("--refine-steps", type=int, help=REFINE_HELP)
     p.add_argument("--relax", action="store_true", help=RELAX_HELP)
+    p.add_argument("--shard", type=_shard, help=SHARD_HELP)
     p.set_defaults(func=_cmd_conformers)
 
     p = sub.add_parser("train", help="train a model with Lightning (CPU, GPUs, nodes: set trainer.* in the config)")

@@ -23,25 +23,6 @@ def sample_times(n: int, device: torch.device | str = "cpu", generator: torch.Ge
     return torch.rand(n, generator=generator, device=device)
 
 
-LOSS_WEIGHTINGS = ("clean", "velocity")
-
-
-def loss_weights(t: torch.Tensor, weighting: str = "clean", cap: float = 0.9) -> torch.Tensor:
-    """Per-row weights of the clean-data squared error at training times `t`.
-
-    "clean" weighs every time alike (ADiT's loss). "velocity" weighs by 1 / (1 - t)², which turns the error of x̂₁
-    into the error of the velocity it implies (the rectified-flow loss): near the data a small error of x̂₁ is a
-    large error of the step the sampler takes, and the last steps set the final precision. The weight is held at
-    its value at t = `cap` beyond it (it diverges at t = 1) and divided by its mean under uniform t, 2 / (1 - cap) - 1,
-    so that a loss's scale, and how often gradient clipping acts, stay comparable.
-    """
-    if weighting == "clean":
-        return torch.ones_like(t)
-    if weighting != "velocity":
-        raise ValueError(f"unknown flow loss weighting {weighting!r}; choose from {LOSS_WEIGHTINGS}")
-    return (1.0 - t.clamp(max=cap)).pow(-2) / (2.0 / (1.0 - cap) - 1.0)
-
-
 def interpolate(clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """x_t = t·x₁ + (1 - t)·ε, with `t` (B,) broadcast over the trailing dimensions."""
     t = t.view(-1, *([1] * (clean.dim() - 1))).to(clean.dtype)

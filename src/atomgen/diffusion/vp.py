@@ -79,7 +79,7 @@ def noisy(clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Te
 
 
 def sample(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, *, stochastic: bool = True,
-           generator: torch.Generator | None = None,
+           noise_like: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like,
            project: Callable[[torch.Tensor], torch.Tensor] | None = None,
            guide: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Go from pure noise (t = MAX_T) to data in `steps` steps.
@@ -89,7 +89,8 @@ def sample(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, *, st
         noise: standard normal starting points.
         steps: number of model evaluations.
         stochastic: DDPM's ancestral step (fresh noise at every step) or, when False, DDIM's deterministic one.
-        generator: random numbers of the ancestral steps.
+        noise_like: fresh standard normal numbers shaped like its argument, for the ancestral steps (a sampler
+            with one random stream per sample passes its own).
         project: applied to every x̂₀ before it is used (e.g. removing the centre of mass of each system).
         guide: steers x̂₀, given (x̂₀, t), after `project`. The noisy sample moves with it, x_t += α(t)·(steered -
             x̂₀), keeping its noise: steering x̂₀ alone would let the next estimate, made from the unmoved x_t,
@@ -117,7 +118,7 @@ def sample(predict_clean: CleanPredictor, noise: torch.Tensor, steps: int, *, st
         if stochastic:
             # DDPM posterior q(x_{t'} | x_t, x₀): its variance, and the share of the predicted noise kept.
             variance = (sigma_next / sigma) ** 2 * (1 - (alpha / alpha_next) ** 2)
-            fresh = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            fresh = noise_like(x)
             kept = (sigma_next**2 - variance).clamp(min=0.0).sqrt()
             x = alpha_next * clean + kept * eps + variance.clamp(min=0.0).sqrt() * fresh
         else:

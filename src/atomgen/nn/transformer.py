@@ -7,7 +7,6 @@ bidirectional blocks conditioned through adaLN-zero, and NExT-Mol adds a pair bi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -81,12 +80,15 @@ class SelfAttention(nn.Module):
 
 
 def _attention_backend(q: torch.Tensor) -> contextlib.AbstractContextManager:
-    """PyTorch's plain (math) attention for bf16 on the CPU, the default choice otherwise.
+    """PyTorch's plain (math) attention on the CPU for bf16 and for single-token queries, the default otherwise.
 
     The CPU's fused flash kernel is about 3x slower than the plain one in bf16 at our short lengths (forward and
     backward, 128 x 8 heads x 28 tokens), which made attention a tenth of a Quetzal training step under autocast.
+    For one new token over a KV cache (sampling) it is 3x slower in fp32 too (1,024 rows x 8 heads over 17 cached
+    tokens: 13 ms against 4 ms), and its result for a row changes with the number of rows in the batch, which
+    would make a sampled molecule depend on its batch (`atomgen.models.base`); the plain kernel's does not.
     """
-    if q.device.type == "cpu" and q.dtype == torch.bfloat16:
+    if q.device.type == "cpu" and (q.dtype == torch.bfloat16 or q.shape[-2] == 1):
         return sdpa_kernel(SDPBackend.MATH)
     return contextlib.nullcontext()
 
@@ -135,11 +137,8 @@ class TransformerBlock(nn.Module):
 
 
 class TransformerStack(nn.Module):
-    """A sequence of blocks that threads one KV cache (one slot per layer) through all of them.
-
-    `mask` is one attention mask (boolean, or an additive bias) for every layer, or a sequence of them, one per
-    layer (as `DistanceBias` gives).
-    """
+    """A sequence of blocks that threads one KV cache (one slot per layer) through all of them; `mask` (boolean,
+    or an additive bias) applies to every layer."""
 
     def __init__(self, depth: int, dim: int, heads: int, mlp_ratio: float = 4.0, cond_dim: int | None = None):
         super().__init__()
@@ -152,15 +151,10 @@ class TransformerStack(nn.Module):
         return KVCache(len(self.blocks), batch, self.heads, self.dim // self.heads, capacity,
                        device=like.device, dtype=like.dtype)
 
-    def forward(self, x: torch.Tensor, *, causal: bool = False,
-                mask: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    def forward(self, x: torch.Tensor, *, causal: bool = False, mask: torch.Tensor | None = None,
                 cond: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
-        per_layer = mask is not None and not isinstance(mask, torch.Tensor)
-        if per_layer and len(mask) != len(self.blocks):
-            raise ValueError(f"{len(mask)} per-layer masks for {len(self.blocks)} layers")
         for layer, block in enumerate(self.blocks):
-            layer_mask = mask[layer] if per_layer else mask
-            x = block(x, causal=causal, mask=layer_mask, cond=cond, cache=cache, layer=layer)
+            x = block(x, causal=causal, mask=mask, cond=cond, cache=cache, layer=layer)
         if cache is not None:
             cache.length += x.shape[1]
         return x

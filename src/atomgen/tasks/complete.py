@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +51,16 @@ def murcko_scaffold(system: AtomSystem) -> tuple[AtomSystem, str] | None:
     return fragment, Chem.MolToSmiles(scaffold)
 
 
-def complete(model, fragment: AtomSystem, n: int, *, seed: int = 0, steps: int = 30, batch_size: int = 256,
-             temperature: float = 1.0, progress: bool = True, source: str | Path | None = None) -> list[AtomSystem]:
-    """`n` completions of a fragment (its hydrogens are dropped; the model adds atoms and then hydrogens)."""
-    heavy = fragment.numbers != 1
-    prefix = AtomSystem(numbers=fragment.numbers[heavy], positions=fragment.positions[heavy], name=fragment.name)
-    return model.extend([prefix], n_per_prefix=n, seed=seed, steps=steps, batch_size=batch_size,
-                        temperature=temperature, progress=progress, source=source)
+def complete(model, fragments: Sequence[AtomSystem], n: int, *, seed: int = 0, steps: int = 30,
+             batch_size: int = 256, temperature: float = 1.0, progress: bool = True,
+             source: str | Path | None = None, shard: tuple[int, int] | None = None) -> list[AtomSystem]:
+    """`n` completions of each fragment, fragment by fragment (its hydrogens are dropped; the model adds atoms and
+    then hydrogens). Completion k of the run draws from its own random stream; `shard` = (i, N) returns only the
+    i-th of N contiguous slices of the run."""
+    prefixes = [AtomSystem(numbers=f.numbers[f.numbers != 1], positions=f.positions[f.numbers != 1], name=f.name)
+                for f in fragments]
+    return model.extend(prefixes, n_per_prefix=n, seed=seed, steps=steps, batch_size=batch_size,
+                        temperature=temperature, progress=progress, source=source, shard=shard)
 
 
 def contains_fragment(molecule: AtomSystem, fragment_smiles: str) -> bool:

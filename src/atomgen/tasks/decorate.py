@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from atomgen.models.base import shard_range
 from atomgen.system import AtomSystem
 
 
@@ -23,11 +24,12 @@ def heavy_atoms(system: AtomSystem) -> AtomSystem:
 
 def decorate(model, molecules: Sequence[AtomSystem], *, seed: int = 0, steps: int = 30, batch_size: int = 256,
              temperature: float = 1.0, closed_shell: bool = False, progress: bool = True,
-             source: str | Path | None = None) -> list[AtomSystem]:
+             source: str | Path | None = None, shard: tuple[int, int] | None = None) -> list[AtomSystem]:
     """Add hydrogens to each molecule's heavy atoms (any hydrogens given are dropped first).
 
     Returns one molecule per input, in input order, its heavy atoms unchanged and first. `closed_shell` stops
     only at an even valence sum (see `QuetzalModel.sample`), so the hydrogen count's parity is always possible.
+    Molecule k draws from its own random stream; `shard` = (i, N) decorates only the i-th of N contiguous slices.
     """
     if 1 not in model.config.elements:
         from atomgen.errors import InputError
@@ -35,8 +37,8 @@ def decorate(model, molecules: Sequence[AtomSystem], *, seed: int = 0, steps: in
         raise InputError("this model never emits hydrogen, so it cannot decorate")
     prefixes = [heavy_atoms(m) for m in molecules]
     decorated = model.extend(prefixes, seed=seed, steps=steps, batch_size=batch_size, temperature=temperature,
-                             elements=[1], closed_shell=closed_shell, progress=progress, source=source)
-    for system, original in zip(decorated, molecules):
+                             elements=[1], closed_shell=closed_shell, progress=progress, source=source, shard=shard)
+    for system, original in zip(decorated, [molecules[k] for k in shard_range(len(molecules), shard)]):
         system.name = original.name
     return decorated
 

@@ -93,11 +93,6 @@ class Autoencoder(nn.Module):
         self.frac_out = nn.Linear(dim, 6)
         self.lattice_out = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 6))
 
-    def decoder_modules(self) -> list[nn.Module]:
-        """Everything `decode` uses: what the decoder stage trains while the encoder stays frozen."""
-        return [self.from_latent, self.decoder_kind, self.decoder, self.decoder_norm, self.type_out,
-                self.position_out, self.frac_out, self.lattice_out]
-
     def encode(self, numbers: torch.Tensor, positions: torch.Tensor, frac: torch.Tensor,
                lattice_features: torch.Tensor, periodic: torch.Tensor,
                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,13 +119,11 @@ class Autoencoder(nn.Module):
         return Decoded(type_logits=self.type_out(hidden), positions=self.position_out(hidden), frac_circle=circle,
                        lattice=self.lattice_out(pooled))
 
-    def loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None,
-             latent_noise: float = 0.0) -> dict[str, torch.Tensor]:
+    def loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
+             ) -> dict[str, torch.Tensor]:
         """Reconstruction losses (types, positions, and for crystals fractional coordinates and lattice) + KL.
 
-        `batch` holds already augmented tensors (see `atomgen.data.systems.collate_systems`). With
-        `latent_noise`, each system's latents also get Gaussian noise of a standard deviation drawn uniformly from
-        [0, latent_noise], so the decoder learns to read latents as imprecise as a diffusion model's.
+        `batch` holds already augmented tensors (see `atomgen.data.systems.collate_systems`).
         """
         numbers, positions, frac = batch["numbers"], batch["positions"], batch["frac"]
         periodic, mask = batch["periodic"], batch["numbers"] > 0
@@ -143,10 +136,6 @@ class Autoencoder(nn.Module):
                                     periodic, mask)
         latents = mean + (0.5 * log_var).exp() * torch.randn(mean.shape, generator=generator,
                                                              device=mean.device, dtype=mean.dtype)
-        if latent_noise > 0:
-            level = latent_noise * torch.rand(len(mean), 1, 1, generator=generator, device=mean.device)
-            latents = latents + level.to(mean.dtype) * torch.randn(mean.shape, generator=generator,
-                                                                   device=mean.device, dtype=mean.dtype)
         out = self.decode(latents, periodic, mask)
 
         atom_weights = mask.float()

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from atomgen.diffusion.flow import LOSS_WEIGHTINGS
-
 KINDS = ("molecule", "crystal")
 
 
@@ -27,20 +25,9 @@ class ADiTConfig:
             well-scaled space.
         type_mask_prob, position_jitter: the autoencoder's denoising corruption of its input (a share of types
             hidden, Gaussian jitter in Å on positions), which makes its decoder tolerant of imperfect latents.
-        decoder_noise: for the "decoder" training stage (an atomgen extension): the largest standard deviation,
-            in units of the latent scale, of the Gaussian noise added to the latents the decoder is trained on.
         frac_weight: weight of the fractional-coordinate loss, a squared chord (2πΔf)² per coordinate, relative
             to the Cartesian one (Å²); 1 weighs a fractional error like a Cartesian one in a 6 Å cell.
         dit_dim, dit_depth, dit_heads: the latent diffusion transformer.
-        dit_input_skip: the DiT adds a learned, time- and label-dependent multiple of its noisy input to its output
-            (`atomgen.models.adit.denoiser`), so that near the data it only has to predict a small correction.
-        dit_distance_bias: the DiT's attention gets biases from the distances between 3D points that a learned
-            linear map reads from each atom's self-conditioning estimate (`atomgen.models.adit.denoiser`).
-        diffuse_posterior_samples: the DiT learns draws from each atom's posterior (mean + std·ε) rather than the
-            means, so that what it must produce is what the decoder was trained to read, spread included.
-        flow_loss: how the DiT's clean-latent errors are weighed over time: "clean" alike at every time (the
-            paper's), "velocity" by 1 / (1 - t)² (capped), which stresses the last, low-noise steps that set how
-            precise the final latents are (`atomgen.diffusion.flow.loss_weights`).
         label_dropout: share of training systems whose label is hidden (classifier-free guidance).
         self_condition_prob: share of training steps that feed the model its own first guess.
         latent_scale: standard deviation of the training latents, measured when the diffusion stage starts;
@@ -62,14 +49,9 @@ class ADiTConfig:
     type_mask_prob: float = 0.1
     position_jitter: float = 0.05
     frac_weight: float = 1.0
-    decoder_noise: float = 0.0
     dit_dim: int = 256
     dit_depth: int = 6
     dit_heads: int = 8
-    dit_input_skip: bool = False
-    dit_distance_bias: bool = False
-    diffuse_posterior_samples: bool = False
-    flow_loss: str = "clean"
     label_dropout: float = 0.1
     self_condition_prob: float = 0.5
     latent_scale: float | None = None
@@ -80,8 +62,6 @@ class ADiTConfig:
         object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
         object.__setattr__(self, "periodic", tuple(bool(x) for x in self.periodic))
         object.__setattr__(self, "atom_counts", tuple(tuple(int(c) for c in row) for row in self.atom_counts))
-        if self.flow_loss not in LOSS_WEIGHTINGS:
-            raise ValueError(f"unknown flow_loss {self.flow_loss!r}; choose from {', '.join(LOSS_WEIGHTINGS)}")
         if len(self.periodic) != len(self.labels):
             raise ValueError("periodic needs one flag per label")
         if self.atom_counts and len(self.atom_counts) != len(self.labels):

@@ -7,24 +7,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm.auto import tqdm
 
 from atomgen.data.augment import augment_systems
 from atomgen.data.lattice import lattice_from_features
-from atomgen.diffusion.flow import CleanPredictor, integrate, interpolate, loss_weights, sample_times
+from atomgen.diffusion.flow import CleanPredictor, integrate, interpolate, sample_times
 from atomgen.errors import InputError
-from atomgen.models import checkpoint
 from atomgen.models.adit.autoencoder import MASKED_TYPE, Autoencoder, Decoded
 from atomgen.models.adit.config import KINDS, ADiTConfig
-from atomgen.models.adit.denoiser import LatentDiT, least_squares_readout
+from atomgen.models.adit.denoiser import LatentDiT
+from atomgen.models.base import GenerativeModel, Job, padded_size, shard_range
+from atomgen.models.streams import SampleStreams, sample_rng
 from atomgen.system import AtomSystem
 
 FAMILY = "adit"
-STAGES = ("autoencoder", "diffusion", "decoder")
+STAGES = ("autoencoder", "diffusion")
 
 
-class ADiTModel(checkpoint.Checkpointed, nn.Module):
+class ADiTModel(GenerativeModel):
     """All-atom latent diffusion for molecules and crystals: an autoencoder plus a latent DiT.
 
     `stage` says which part `training_loss` trains; the other part is frozen. Batches are dicts as built by
@@ -42,18 +41,13 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
         self.set_stage(stage)
 
     def set_stage(self, stage: str) -> None:
-        """Train the autoencoder ("autoencoder"), the latent DiT ("diffusion"), or only the decoder on noisy
-        latents ("decoder", encoder and DiT frozen, so a trained DiT's latent space stays valid); the rest is
-        frozen."""
+        """Train the autoencoder ("autoencoder") or the latent DiT ("diffusion"); the other part is frozen."""
         if stage not in STAGES:
             raise ValueError(f"unknown ADiT training stage {stage!r}; choose from {STAGES}")
         if stage != "autoencoder" and self.config.latent_scale is None:
             raise ValueError(f"the {stage} stage needs the latent scale: call with_latent_scale first")
         self.stage = stage
         self.autoencoder.requires_grad_(stage == "autoencoder")
-        if stage == "decoder":
-            for module in self.autoencoder.decoder_modules():
-                module.requires_grad_(True)
         self.denoiser.requires_grad_(stage == "diffusion")
 
     def warm_start(self, name_or_path: str | Path) -> list[str]:
@@ -79,32 +73,22 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
             batch = {**batch, "positions": positions, "frac": frac, "lattice": lattice}
         if self.stage == "autoencoder":
             return self.autoencoder.loss(batch, generator)
-        if self.stage == "decoder":
-            noise = self.config.decoder_noise * self.config.latent_scale
-            return self.autoencoder.loss(batch, generator, latent_noise=noise)
         return self._diffusion_loss(batch, generator)
 
     @torch.no_grad()
-    def latents(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None,
-                posterior_sample: bool = False) -> torch.Tensor:
-        """Per-atom latents of a batch, divided by the latent scale (if known): the diffusion model's data.
-
-        The encoder's means, or with `posterior_sample` a draw from each atom's posterior (mean + std·ε).
-        """
+    def latents(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-atom latents of a batch (the encoder's means), divided by the latent scale (if known): the
+        diffusion model's data."""
         mask = batch["numbers"] > 0
-        mean, log_var = self.autoencoder.encode(batch["numbers"], batch["positions"], batch["frac"],
-                                                batch["lattice_features"], batch["periodic"], mask)
-        latent = mean
-        if posterior_sample:
-            latent = mean + (0.5 * log_var).exp() * torch.randn(mean.shape, generator=generator, device=mean.device,
-                                                                dtype=mean.dtype)
-        return latent / (self.config.latent_scale or 1.0) * mask.unsqueeze(-1)
+        mean, _ = self.autoencoder.encode(batch["numbers"], batch["positions"], batch["frac"],
+                                          batch["lattice_features"], batch["periodic"], mask)
+        return mean / (self.config.latent_scale or 1.0) * mask.unsqueeze(-1)
 
     def _diffusion_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None
                         ) -> dict[str, torch.Tensor]:
         """Flow matching on the latents: predict the clean latent from a point on the noise-to-data line."""
         mask = batch["numbers"] > 0
-        clean = self.latents(batch, generator, posterior_sample=self.config.diffuse_posterior_samples).float()
+        clean = self.latents(batch).float()
         rows = clean.shape[0]
         t = sample_times(rows, clean.device, generator)
         noise = torch.randn(clean.shape, generator=generator, device=clean.device)
@@ -122,55 +106,27 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
         atoms = mask.unsqueeze(-1).float()
         per_row = (((predicted - clean) ** 2) * atoms).sum((1, 2))
         norm = (atoms.sum() * clean.shape[-1]).clamp(min=1)
-        loss = (per_row * loss_weights(t, self.config.flow_loss)).sum() / norm
-        # The unweighted clean-latent error is logged too, so runs with different weightings compare.
-        return {"loss": loss, "flow_loss": per_row.sum() / norm}
+        loss = per_row.sum() / norm
+        return {"loss": loss, "flow_loss": loss.detach()}
 
     @torch.no_grad()
     def with_latent_scale(self, batches: Sequence[dict[str, torch.Tensor]]) -> ADiTModel:
-        """A copy whose config carries the standard deviation of the latents of `batches` (the encoder's means,
-        or posterior draws with a fixed seed if the DiT is to learn those).
+        """A copy whose config carries the standard deviation of the latents (the encoder's means) of `batches`.
 
         The diffusion model then sees latents of unit scale, whatever scale the autoencoder settled on.
         """
         from dataclasses import replace
 
-        generator = torch.Generator(device=self.device).manual_seed(0)
-        values = []
-        for batch in batches:
-            latents = self.latents(batch, generator, posterior_sample=self.config.diffuse_posterior_samples)
-            values.append(latents[batch["numbers"] > 0].float())
+        values = [self.latents(batch)[batch["numbers"] > 0].float() for batch in batches]
         scale = float(torch.cat(values).std()) * (self.config.latent_scale or 1.0)  # undo any scale already set
         model = type(self)(replace(self.config, latent_scale=scale))
         model.load_state_dict(self.state_dict())
         return model
 
-    @torch.no_grad()
-    def fit_point_readout(self, batches: Sequence[dict[str, torch.Tensor]]) -> float | None:
-        """Start the DiT's point readout (`dit_distance_bias`) as the least-squares map from a molecule atom's latent
-        to its coordinates, fitted on the molecules of `batches`, each rotated at random (seed 0); returns the fit's
-        R², or None when the batches hold no molecule (the readout then keeps its random start)."""
-        if self.denoiser.point_readout is None:
-            raise ValueError("this model has no distance bias (dit_distance_bias is off)")
-        generator = torch.Generator(device=self.device).manual_seed(0)
-        latents, positions = [], []
-        for batch in batches:
-            moved, frac, lattice = augment_systems(batch["positions"], batch["frac"], batch["lattice"],
-                                                   batch["periodic"], batch["numbers"] > 0, generator)
-            atoms = (batch["numbers"] > 0) & ~batch["periodic"][:, None]
-            latents.append(self.latents({**batch, "positions": moved, "frac": frac, "lattice": lattice})[atoms])
-            positions.append(moved[atoms])
-        if sum(len(x) for x in latents) <= self.config.latent_dim:
-            return None
-        # The offset is dropped: the bias only sees distances between points.
-        weight, _, r2 = least_squares_readout(torch.cat(latents).float(), torch.cat(positions).float())
-        self.denoiser.point_readout.weight.copy_(weight)
-        return r2
-
     # ---------------------------------------------------------------------------------------------------- sampling
     @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
+    def elements(self) -> tuple[int, ...]:
+        return tuple(range(1, self.config.max_z + 1))
 
     @property
     def ready_to_sample(self) -> bool:
@@ -193,36 +149,31 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
         except ValueError as exc:
             raise InputError(f"{exc}; or give a kind: {', '.join(KINDS)}") from None
 
-    def _draw_jobs(self, n: int, classes: list[int], n_atoms: int | None, rng: np.random.Generator
-                   ) -> list[tuple[int, int]]:
-        """(class, atom count) of each of n systems: classes in proportion to their training data, sizes from
-        their training histogram unless `n_atoms` is given."""
-        if n_atoms is not None and not 1 <= n_atoms <= self.config.max_atoms:
-            raise InputError(f"this model makes systems of 1 to {self.config.max_atoms} atoms, not {n_atoms}")
+    def _draw_job(self, classes: list[int], n_atoms: int | None, rng: np.random.Generator) -> tuple[int, int]:
+        """(class, atom count) of one system: a class in proportion to its training data, then a size from its
+        training histogram unless `n_atoms` is given."""
         histograms = np.asarray(self.config.atom_counts, dtype=np.float64)
         if histograms.size == 0:
             histograms = np.ones((len(self.config.labels), self.config.max_atoms + 1))
             histograms[:, 0] = 0
         shares = histograms[classes].sum(1)
-        picked = rng.choice(classes, size=n, p=shares / shares.sum())
-        jobs = []
-        for label in picked:
-            size = n_atoms
-            if size is None:
-                counts = histograms[label]
-                size = int(rng.choice(len(counts), p=counts / counts.sum()))
-            jobs.append((int(label), size))
-        return jobs
+        label = int(rng.choice(classes, p=shares / shares.sum()))
+        if n_atoms is None:
+            counts = histograms[label]
+            n_atoms = int(rng.choice(len(counts), p=counts / counts.sum()))
+        return label, n_atoms
 
     @torch.no_grad()
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = 100,
                condition: str | None = None, progress: bool = True, guidance: float = 2.0,
-               sampler: str = "euler", n_atoms: int | None = None) -> list[AtomSystem]:
+               sampler: str = "euler", n_atoms: int | None = None,
+               shard: tuple[int, int] | None = None) -> list[AtomSystem]:
         """Generate `n` systems.
 
         Args:
             n: number of systems.
-            seed: all randomness comes from this seed.
+            seed: with the settings, it fixes every system: system k draws its class, size and noise from its own
+                random stream, so the batch size and sharding never change it.
             batch_size: systems integrated together.
             steps: ODE steps (100 Euler steps by default, as ADiT).
             condition: a class label (e.g. "perov_5"), a kind ("molecule", "crystal"), or None for any class;
@@ -231,35 +182,28 @@ class ADiTModel(checkpoint.Checkpointed, nn.Module):
             guidance: classifier-free guidance scale (1 = the conditional model alone, 0 = unconditional).
             sampler: "euler" or "heun".
             n_atoms: the size of every system; None draws it from the class's training histogram.
+            shard: (i, N) returns only the i-th of N contiguous slices of the n systems, exactly as they are in
+                the whole run.
         """
         if not self.ready_to_sample:
             raise InputError("this ADiT checkpoint holds only a trained autoencoder; train the diffusion stage")
+        if n_atoms is not None and not 1 <= n_atoms <= self.config.max_atoms:
+            raise InputError(f"this model makes systems of 1 to {self.config.max_atoms} atoms, not {n_atoms}")
         classes = self.resolve_condition(condition)
-        rng = np.random.default_rng(seed)
-        jobs = self._draw_jobs(n, classes, n_atoms, rng)
-        generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        order = sorted(range(n), key=lambda k: jobs[k][1])  # similar sizes together: little padding
-        results: list[AtomSystem | None] = [None] * n
-        self.eval()
-        bar = tqdm(total=n, desc="sampling", unit="system", disable=not progress)
-        for start in range(0, n, batch_size):
-            chunk = order[start : start + batch_size]
-            labels = torch.tensor([jobs[k][0] for k in chunk], device=self.device)
-            sizes = torch.tensor([jobs[k][1] for k in chunk], device=self.device)
-            for k, system in zip(chunk, self._generate(labels, sizes, steps, guidance, sampler, generator)):
-                results[k] = system
-            bar.update(len(chunk))
-        bar.close()
-        return [system for system in results if system is not None]
+        jobs = []
+        for k in shard_range(n, shard):
+            label, size = self._draw_job(classes, n_atoms, sample_rng(seed, k))
+            jobs.append(Job(k, padded_size(size), (label, size)))
 
-    def _generate(self, labels: torch.Tensor, sizes: torch.Tensor, steps: int, guidance: float, sampler: str,
-                  generator: torch.Generator) -> list[AtomSystem]:
-        """Integrate the latent ODE for one batch and decode the result."""
-        rows, length = len(labels), int(sizes.max())
-        mask = torch.arange(length, device=self.device)[None] < sizes[:, None]
-        noise = torch.randn(rows, length, self.config.latent_dim, generator=generator, device=self.device)
-        latents = integrate(self.guided_predictor(labels, mask, guidance), noise, steps, sampler)
-        return self.decode_latents(latents, labels, mask)
+        def generate(batch: list[Job], streams: SampleStreams) -> list[AtomSystem]:
+            labels = torch.tensor([job.payload[0] for job in batch], device=self.device)
+            sizes = torch.tensor([job.payload[1] for job in batch], device=self.device)
+            mask = torch.arange(batch[0].size, device=self.device)[None] < sizes[:, None]
+            noise = streams.normal((batch[0].size, self.config.latent_dim), lengths=sizes.tolist())
+            latents = integrate(self.guided_predictor(labels, mask, guidance), noise, steps, sampler)
+            return self.decode_latents(latents, labels, mask)
+
+        return self.run_batches(jobs, generate, seed=seed, batch_size=batch_size, progress=progress, unit="system")
 
     def guided_predictor(self, labels: torch.Tensor, mask: torch.Tensor, guidance: float) -> CleanPredictor:
         """x̂₁(x_t, t) for one batch of unit-scale latents: classifier-free guidance between the labelled and the

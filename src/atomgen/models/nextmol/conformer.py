@@ -26,6 +26,7 @@ from atomgen.diffusion import vp
 from atomgen.models.nextmol.alignment import kabsch_align
 from atomgen.models.nextmol.chirality import CHIRALITY_MARGIN, STEER_TIMES, chirality_error, steer_chirality
 from atomgen.models.nextmol.conformer_net import ConformerNetwork
+from atomgen.models.streams import SampleStreams
 
 CHIRALITY_NOISE_WEIGHTINGS = ("min_snr", "uniform")
 """How the chirality loss may be weighted across noise levels (`ConformerConfig.chirality_noise_weighting`)."""
@@ -133,10 +134,11 @@ class ConformerModel(nn.Module):
                 "wrong_handedness": wrong.detach()}
 
     @torch.no_grad()
-    def generate(self, batch: dict[str, torch.Tensor], *, steps: int = 100, stochastic: bool = True,
-                 generator: torch.Generator | None = None, context: torch.Tensor | None = None,
-                 steer: bool = True, refine_steps: int = 0) -> list[np.ndarray]:
-        """Coordinates (Å, centred) of every molecule of a batch of graphs.
+    def generate(self, batch: dict[str, torch.Tensor], streams: SampleStreams, *, steps: int = 100,
+                 stochastic: bool = True, context: torch.Tensor | None = None, steer: bool = True,
+                 refine_steps: int = 0) -> list[np.ndarray]:
+        """Coordinates (Å, centred) of every molecule of a batch of graphs; row r draws its noise from
+        `streams` row r (three numbers per atom it has, whatever the batch is padded to).
 
         `steer` moves every clean estimate early in the chain so that each stereocentre has the hand its chiral
         order asks for (`chirality.steer_chirality`); the model on its own often picks the wrong hand.
@@ -144,8 +146,8 @@ class ConformerModel(nn.Module):
         """
         mask = batch["mask"]
         device = mask.device
-        noise = torch.randn(*mask.shape, 3, generator=generator, device=device)
-        noise = centre(noise, mask)
+        atoms = batch["n_atoms"].tolist()
+        noise = centre(streams.normal((mask.shape[1], 3), lengths=atoms).to(device), mask)
 
         def steer_hands(clean: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             if not STEER_TIMES[0] <= float(t[0]) <= STEER_TIMES[1]:
@@ -158,8 +160,9 @@ class ConformerModel(nn.Module):
         def project(x: torch.Tensor) -> torch.Tensor:
             return centre(x, mask)
 
-        coordinates = vp.sample(predict, noise, steps, stochastic=stochastic, generator=generator, project=project,
-                                guide=steer_hands if steer else None)
+        coordinates = vp.sample(predict, noise, steps, stochastic=stochastic,
+                                noise_like=lambda x: streams.normal(x.shape[1:], x.dtype, atoms),
+                                project=project, guide=steer_hands if steer else None)
         coordinates = vp.refine(predict, coordinates, refine_steps, project=project)
         coordinates = (coordinates * self.config.coordinate_scale).cpu().numpy().astype(np.float64)
         return [coordinates[row, :n] for row, n in enumerate(batch["n_atoms"].tolist())]

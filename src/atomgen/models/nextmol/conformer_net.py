@@ -33,6 +33,7 @@ from atomgen.data.molecular_graphs import (
 )
 from atomgen.nn.adaln import modulate
 from atomgen.nn.embeddings import GaussianDistances, PointEmbedding, ScalarEmbedding
+from atomgen.nn.rows import single_output
 
 
 class RelationalBlock(nn.Module):
@@ -153,7 +154,8 @@ class ConformerNetwork(nn.Module):
         """Σ_j w_ij · (x_i - x_j)/d_ij over the other real atoms j, with w_ij from the pair features."""
         n = x.shape[1]
         others = mask[:, :, None] & mask[:, None, :] & ~torch.eye(n, dtype=torch.bool, device=x.device)
-        strength = self.push(pairs).squeeze(-1).float() * others
+        # The single-output layer as a sum, so a pair's strength does not depend on the batch (`atomgen.nn.rows`).
+        strength = single_output(self.push[-1], self.push[:-1](pairs)).squeeze(-1).float() * others
         delta = x.float()[:, :, None, :] - x.float()[:, None, :, :]
         # The softened norm keeps the direction smooth for two atoms on top of each other (early in sampling).
         unit = delta / (delta.pow(2).sum(-1, keepdim=True) + 1e-4).sqrt()

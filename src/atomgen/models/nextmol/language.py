@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from atomgen.data.selfies_vocab import SelfiesVocabulary
+from atomgen.models.base import rows_to_keep
+from atomgen.models.streams import SampleStreams, categorical
 from atomgen.nn.transformer import TransformerStack
 
 
@@ -44,17 +46,21 @@ class SelfiesLanguageModel(nn.Module):
                                ignore_index=self.vocabulary.pad)
 
     @torch.no_grad()
-    def sample(self, n: int, *, temperature: float = 1.0, top_k: int | None = None,
-               generator: torch.Generator | None = None) -> list[list[int]]:
-        """`n` token sequences (without BOS and EOS), all generated together through one KV cache.
+    def sample(self, streams: SampleStreams, *, temperature: float = 1.0, top_k: int | None = None
+               ) -> list[list[int]]:
+        """One token sequence (without BOS and EOS) per row of `streams`, all generated together through one KV
+        cache; each row draws its tokens from its own stream (a padding row, with no stream, gives nothing
+        meaningful).
 
-        Rows that emit EOS leave the batch at once; a row that reaches `max_length` tokens stops there (a cut
-        SELFIES string is still a valid molecule).
+        Rows that emit EOS leave the batch at once, down to `MIN_BATCH_ROWS` (`atomgen.models.base.rows_to_keep`);
+        a row that reaches `max_length` tokens stops there (a cut SELFIES string is still a valid molecule).
         """
         device = self.first_allowed.device
+        n = len(streams)
         ids = torch.full((n, 1), self.vocabulary.bos, dtype=torch.long, device=device)
         cache = self.stack.new_cache(n, self.max_length, self.token_embedding.weight)
         rows = torch.arange(n, device=device)
+        growing = streams.real
         out: list[list[int]] = [[] for _ in range(n)]
         hidden = self.hidden_states(ids, 0, cache)
         for position in range(1, self.max_length):
@@ -63,27 +69,27 @@ class SelfiesLanguageModel(nn.Module):
                 logits = logits.masked_fill(~self.first_allowed, float("-inf"))
             logits[:, self.vocabulary.pad] = float("-inf")
             logits[:, self.vocabulary.bos] = float("-inf")
-            token = _draw(logits, temperature, top_k, generator)
-            going = token != self.vocabulary.eos
-            for row, t in zip(rows[going].tolist(), token[going].tolist()):
+            uniform = torch.zeros(len(rows), dtype=torch.float64, device=device)
+            uniform[growing] = streams.select(growing.nonzero().squeeze(-1)).uniform()
+            token = _draw(logits, temperature, top_k, uniform)
+            growing = growing & (token != self.vocabulary.eos)
+            for row, t in zip(rows[growing].tolist(), token[growing].tolist()):
                 out[row].append(t)
-            if not going.all():
-                keep = going.nonzero().squeeze(-1)
-                rows, token = rows[keep], token[keep]
+            if not growing.any():
+                break
+            keep = rows_to_keep(growing)
+            if keep is not None:
+                rows, growing, token, streams = rows[keep], growing[keep], token[keep], streams.select(keep)
                 cache.keep(keep)
-                if not rows.numel():
-                    break
+            token = torch.where(growing, token, torch.full_like(token, self.vocabulary.pad))
             hidden = self.hidden_states(token[:, None], position, cache)
         return out
 
 
-def _draw(logits: torch.Tensor, temperature: float, top_k: int | None,
-          generator: torch.Generator | None) -> torch.Tensor:
-    """One token per row: the most likely at temperature 0, else a draw among the top_k (all when None)."""
-    if temperature == 0:
-        return logits.argmax(-1)
+def _draw(logits: torch.Tensor, temperature: float, top_k: int | None, uniform: torch.Tensor) -> torch.Tensor:
+    """One token per row from its uniform: the most likely at temperature 0, else a draw among the top_k (all
+    when None)."""
     if top_k is not None and top_k < logits.shape[-1]:
         threshold = logits.topk(top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < threshold, float("-inf"))
-    probabilities = torch.softmax(logits / temperature, dim=-1)
-    return torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
+    return categorical(logits, uniform, temperature)

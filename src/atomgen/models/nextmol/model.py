@@ -16,27 +16,30 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm.auto import tqdm
 
 from atomgen.data.conformer_data import collate_graphs
 from atomgen.data.molecular_graphs import MolecularGraph, graph_from_mol, mol_from_smiles
 from atomgen.data.selfies_vocab import SelfiesVocabulary, selfies_to_smiles
-from atomgen.elements import symbol
 from atomgen.errors import InputError
-from atomgen.models import checkpoint
+from atomgen.models.base import GenerativeModel, Job, padded_size, shard_range
 from atomgen.models.nextmol.alignment import chirality_agreement
 from atomgen.models.nextmol.config import NExTMolConfig
 from atomgen.models.nextmol.conformer import ConformerModel
 from atomgen.models.nextmol.language import SelfiesLanguageModel
+from atomgen.models.streams import SampleStreams
 from atomgen.system import AtomSystem
 from atomgen.tasks.relax import relax_all
 
 FAMILY = "nextmol"
 STAGES = ("language", "conformer")
+LANGUAGE_ATTEMPTS = 20
+"""Draws of a SELFIES per de novo sample before giving up on building it."""
+LANGUAGE_STREAM, CONFORMER_STREAM = 0, 100
+"""Where each sample's streams start (`atomgen.models.streams.sample_seed`): attempt a of its SELFIES draws from
+stream LANGUAGE_STREAM + a, stereo retry r of its conformer from CONFORMER_STREAM + r."""
 
 
-class NExTMolModel(checkpoint.Checkpointed, nn.Module):
+class NExTMolModel(GenerativeModel):
     """SELFIES language model + graph-to-3D conformer diffusion; `stage` says which one `training_loss` trains."""
 
     family = FAMILY
@@ -78,51 +81,70 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
         gathered = states.gather(1, index.clamp(min=0).unsqueeze(-1).expand(-1, -1, states.shape[-1]))
         return gathered * (index >= 0).unsqueeze(-1).to(gathered.dtype)
 
-    def collate(self, items) -> dict[str, torch.Tensor]:
-        """The batch of (graph, positions or None) items this model's conformer stage reads."""
-        return collate_graphs(items, self.vocabulary if self.config.transfer else None)
+    def collate(self, items, length: int = 0) -> dict[str, torch.Tensor]:
+        """The batch of (graph, positions or None) items this model's conformer stage reads, padded to at least
+        `length` atoms (and, when a length is asked for, SELFIES padded to the language model's maximum)."""
+        return collate_graphs(items, self.vocabulary if self.config.transfer else None, length,
+                              self.config.max_length if length else 0)
 
     @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
+    def elements(self) -> tuple[int, ...]:
+        return tuple(self.config.elements)
 
     # ---------------------------------------------------------------------------------------------------- sampling
+    def _smiles_of(self, indices: Sequence[int], *, seed: int, batch_size: int, temperature: float,
+                   top_k: int | None, attempt: int = 0, progress: bool = False) -> list[str]:
+        """The SMILES that the language model writes for samples `indices` at one attempt (each attempt of a
+        sample draws from a stream of its own)."""
+        def write(batch: list[Job], streams: SampleStreams) -> list[str]:
+            rows = self.language.sample(streams, temperature=temperature, top_k=top_k)
+            return [selfies_to_smiles(self.vocabulary.decode(row), closed_shell=True) if real else ""
+                    for row, real in zip(rows, streams.real.tolist())]
+
+        jobs = [Job(k, 0) for k in indices]
+        return self.run_batches(jobs, write, seed=seed, batch_size=batch_size, progress=progress, desc="SELFIES",
+                                stream=LANGUAGE_STREAM + attempt)
+
     @torch.no_grad()
     def sample_smiles(self, n: int, *, seed: int = 0, batch_size: int = 1024, temperature: float = 1.0,
-                      top_k: int | None = None) -> list[str]:
+                      top_k: int | None = None, shard: tuple[int, int] | None = None) -> list[str]:
         """n canonical SMILES from the language model (each one a valid molecule by construction; the rare radical
-        that SELFIES decoding leaves is closed with hydrogens, see `selfies_to_smiles`)."""
-        self.eval()
-        generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        smiles = []
-        for start in range(0, n, batch_size):
-            rows = self.language.sample(min(batch_size, n - start), temperature=temperature, top_k=top_k,
-                                        generator=generator)
-            smiles += [selfies_to_smiles(self.vocabulary.decode(row), closed_shell=True) for row in rows]
-        return smiles
+        that SELFIES decoding leaves is closed with hydrogens, see `selfies_to_smiles`); SMILES k comes from its
+        own random stream, and `shard` = (i, N) returns the i-th of N contiguous slices."""
+        return self._smiles_of(shard_range(n, shard), seed=seed, batch_size=batch_size, temperature=temperature,
+                               top_k=top_k)
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int | None = None,
                condition: str | None = None, progress: bool = True, temperature: float = 1.0,
                top_k: int | None = None, stochastic: bool = True, refine_steps: int | None = None,
-               relax: bool = False) -> list[AtomSystem]:
+               relax: bool = False, shard: tuple[int, int] | None = None) -> list[AtomSystem]:
         """Generate n molecules de novo: SELFIES from the language model, then one conformer each (polished
         with MMFF94 when `relax`, see `conformers`).
 
-        Molecules the conformer model cannot build (an element it was not trained on, more atoms than it
-        takes) are replaced by new draws, so exactly n come back.
+        Molecule k draws its SELFIES and its conformer from streams of its own, so the batch size and sharding
+        (`shard` = (i, N): the i-th of N contiguous slices of the run) never change it. A SELFIES the conformer
+        model cannot build (an element it was not trained on, more atoms than it takes) is drawn again, from the
+        sample's next stream, up to `LANGUAGE_ATTEMPTS` times.
         """
         if condition is not None:
             raise InputError("this NExT-Mol model is unconditional: it takes no condition")
-        accepted: list[str] = []
-        draw = 0
-        while len(accepted) < n and draw < 20:
-            for smiles in self.sample_smiles(n - len(accepted), seed=seed + 7919 * draw, temperature=temperature,
-                                             top_k=top_k):
-                if self._buildable(smiles):
-                    accepted.append(smiles)
-            draw += 1
-        return self.conformers(accepted, 1, seed=seed, steps=steps, batch_size=batch_size, progress=progress,
-                               stochastic=stochastic, refine_steps=refine_steps, relax=relax)
+        indices = list(shard_range(n, shard))
+        chosen: dict[int, str] = {}
+        pending = indices
+        for attempt in range(LANGUAGE_ATTEMPTS):
+            drawn = self._smiles_of(pending, seed=seed, batch_size=max(batch_size, 1024), temperature=temperature,
+                                    top_k=top_k, attempt=attempt)
+            chosen.update((k, smiles) for k, smiles in zip(pending, drawn) if self._buildable(smiles))
+            pending = [k for k in pending if k not in chosen]
+            if not pending:
+                break
+        if pending:
+            raise InputError(f"{len(pending)} of {len(indices)} molecules were still not buildable after "
+                             f"{LANGUAGE_ATTEMPTS} draws each (first: sample {pending[0]})")
+        rows = [(k, self._graph(chosen[k]), k) for k in indices]
+        sampler = self._sampler(steps, stochastic, True, refine_steps)
+        return self._build(rows, sampler, seed=seed, batch_size=batch_size, progress=progress, stereo_retries=2,
+                           relax=relax)
 
     def _buildable(self, smiles: str) -> bool:
         try:
@@ -142,11 +164,7 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
 
             mol = molecule
             smiles = Chem.MolToSmiles(Chem.RemoveHs(mol, sanitize=False))
-        unknown = sorted({atom.GetAtomicNum() for atom in mol.GetAtoms()} - set(self.config.elements))
-        if unknown:
-            names = ", ".join(symbol(z) for z in unknown)
-            known = ", ".join(symbol(z) for z in self.config.elements)
-            raise InputError(f"{smiles}: element {names} is not one this model knows ({known})", source, record)
+        self.check_elements([atom.GetAtomicNum() for atom in mol.GetAtoms()], source, record, what=smiles)
         if mol.GetNumAtoms() > self.config.conformer.max_atoms:
             raise InputError(f"{smiles}: {mol.GetNumAtoms()} atoms with hydrogens, more than this model's "
                              f"maximum of {self.config.conformer.max_atoms}", source, record)
@@ -158,18 +176,27 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
                                  f"maximum of {self.config.max_length}", source, record)
         return mol, graph
 
+    def _sampler(self, steps: int | None, stochastic: bool, steer: bool, refine_steps: int | None) -> _Sampler:
+        if refine_steps is not None and refine_steps < 0:
+            raise InputError(f"refine steps must be at least 0, got {refine_steps}")
+        return _Sampler(steps or self.config.sampling_steps, stochastic, steer,
+                        self.config.refine_steps if refine_steps is None else refine_steps)
+
     @torch.no_grad()
     def conformers(self, smiles: Sequence, n: int = 1, *, seed: int = 0, steps: int | None = None,
                    batch_size: int = 256, progress: bool = True, skip_invalid: bool = False,
                    source: str | None = None, stereo_retries: int = 2, stochastic: bool = True,
                    steer_chirality: bool = True, refine_steps: int | None = None,
-                   relax: bool = False) -> list[AtomSystem]:
+                   relax: bool = False, shard: tuple[int, int] | None = None) -> list[AtomSystem]:
         """n conformers (hydrogens included, bonds set) of each molecule, in input order.
 
         Molecules are SMILES, or RDKit molecules with explicit hydrogens and stereochemistry assigned, whose atom
         order the conformers then keep (so they can be scored against a reference geometry atom by atom). A
         molecule that cannot be parsed or built is an InputError naming its record, or with `skip_invalid` a
         warning, and it is left out.
+
+        Conformer k of the run (record k // n) draws from its own random stream, so the batch size and sharding
+        (`shard` = (i, N): the i-th of N contiguous slices of the run's conformers) never change it.
 
         Stereocentres: `steer_chirality` steers every centre to its hand early in the sampling chain
         (`ConformerModel.generate`). A conformer that still comes out with a centre wrong is replaced by its
@@ -186,10 +213,10 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
         counts them).
         """
         self.eval()
-        jobs, skipped = [], 0
+        built, skipped = {}, 0
         for record, text in enumerate(smiles):
             try:
-                jobs.append((record, *self._graph(text, source, record)))
+                built[record] = self._graph(text, source, record)
             except InputError as err:
                 if not skip_invalid:
                     raise
@@ -197,47 +224,47 @@ class NExTMolModel(checkpoint.Checkpointed, nn.Module):
                 skipped += 1
         if skipped:
             warnings.warn(f"skipped {skipped} of {len(smiles)} molecules", stacklevel=3)
-        if refine_steps is not None and refine_steps < 0:
-            raise InputError(f"refine steps must be at least 0, got {refine_steps}")
-        sampler = _Sampler(steps or self.config.sampling_steps, stochastic, steer_chirality,
-                           self.config.refine_steps if refine_steps is None else refine_steps)
-        rows = [job for job in jobs for _ in range(n)]
-        generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        with tqdm(total=len(rows), desc="conformers", unit="conf", disable=not progress) as bar:
-            drawn = self._draw(rows, range(len(rows)), sampler, batch_size, generator, bar)
-        for _ in range(stereo_retries):
-            wrong = [k for k, (_, agree, total) in drawn.items() if agree < total]
+        sampler = self._sampler(steps, stochastic, steer_chirality, refine_steps)
+        rows = [(k, built[k // n], k // n) for k in shard_range(len(smiles) * n, shard) if k // n in built]
+        return self._build(rows, sampler, seed=seed, batch_size=batch_size, progress=progress,
+                           stereo_retries=stereo_retries, relax=relax)
+
+    def _build(self, rows: list, sampler: _Sampler, *, seed: int, batch_size: int, progress: bool,
+               stereo_retries: int, relax: bool) -> list[AtomSystem]:
+        """One conformer per row (sample number, (mol, graph), record), stereo retries and MMFF polish included."""
+        drawn = self._draw(rows, sampler, seed, batch_size, CONFORMER_STREAM, progress)
+        for retry in range(1, stereo_retries + 1):
+            wrong = [row for row, (_, agree, total) in zip(rows, drawn) if agree < total]
             if not wrong:
                 break
-            for k, again in self._draw(rows, wrong, sampler, batch_size, generator).items():
-                if again[1] > drawn[k][1]:
-                    drawn[k] = again
-        systems = [_system(mol, graph, drawn[k][0], record) for k, (record, mol, graph) in enumerate(rows)]
+            again = dict(zip((row[0] for row in wrong),
+                             self._draw(wrong, sampler, seed, batch_size, CONFORMER_STREAM + retry)))
+            drawn = [again[row[0]] if row[0] in again and again[row[0]][1] > old[1] else old
+                     for row, old in zip(rows, drawn)]
+        systems = [_system(mol, graph, positions, record)
+                   for (_, (mol, graph), record), (positions, _, _) in zip(rows, drawn)]
         if relax:
             systems, unchanged = relax_all(systems)
             if unchanged:
                 warnings.warn(f"MMFF relaxation left {unchanged} of {len(systems)} conformers as generated",
-                              stacklevel=2)
+                              stacklevel=3)
         return systems
 
-    def _draw(self, rows: list, which: Sequence[int], sampler: _Sampler, batch_size: int,
-              generator: torch.Generator, bar: tqdm | None = None
-              ) -> dict[int, tuple[np.ndarray, int, int]]:
-        """{row: (positions, stereocentres right, stereocentres)} of one new conformer of each chosen row."""
-        order = sorted(which, key=lambda k: len(rows[k][2]))  # similar sizes: little padding
-        drawn = {}
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            batch = self.collate([(rows[k][2], None) for k in chunk])
-            batch = {key: value.to(self.device) for key, value in batch.items()}
-            coordinates = self.conformer.generate(batch, steps=sampler.steps, stochastic=sampler.stochastic,
-                                                  generator=generator, context=self.atom_context(batch),
-                                                  steer=sampler.steer, refine_steps=sampler.refine_steps)
-            for k, positions in zip(chunk, coordinates):
-                drawn[k] = _mirror_if_better(rows[k][1], positions)
-            if bar is not None:
-                bar.update(len(chunk))
-        return drawn
+    def _draw(self, rows: list, sampler: _Sampler, seed: int, batch_size: int, stream: int,
+              progress: bool = False) -> list[tuple[np.ndarray, int, int]]:
+        """(positions, stereocentres right, stereocentres) of one new conformer of each row."""
+        def generate(batch: list[Job], streams: SampleStreams) -> list:
+            graphs = self.collate([(job.payload[1][1], None) for job in batch], length=batch[0].size)
+            graphs = {key: value.to(self.device) for key, value in graphs.items()}
+            coordinates = self.conformer.generate(graphs, streams, steps=sampler.steps, stochastic=sampler.stochastic,
+                                                  context=self.atom_context(graphs), steer=sampler.steer,
+                                                  refine_steps=sampler.refine_steps)
+            return [_mirror_if_better(job.payload[1][0], positions) if real else None
+                    for job, positions, real in zip(batch, coordinates, streams.real.tolist())]
+
+        jobs = [Job(row[0], padded_size(len(row[1][1].numbers)), row) for row in rows]
+        return self.run_batches(jobs, generate, seed=seed, batch_size=batch_size, progress=progress,
+                                desc="conformers", unit="conf", stream=stream)
 
 
 @dataclass(frozen=True)

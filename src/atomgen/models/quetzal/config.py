@@ -26,8 +26,6 @@ class QuetzalConfig:
         translation_std: standard deviation (Å) of the random translation added to every training draw.
         prefix_geometry: give the position head the distances to the atoms already placed (an atomgen extension,
             see `prefix_geometry.py`); False is the paper's head.
-        attention_distances: bias every attention head of the transformer by the distances between the atoms
-            (an atomgen extension, see `atomgen.nn.distance_bias`); False is the paper's transformer.
     """
 
     elements: tuple[int, ...] = (1, 6, 7, 8, 9)
@@ -46,7 +44,6 @@ class QuetzalConfig:
     atom_order: str = "dataset"
     translation_std: float = 0.1
     prefix_geometry: bool = False
-    attention_distances: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "elements", tuple(int(z) for z in self.elements))
@@ -68,7 +65,6 @@ class QuetzalConfig:
         data = asdict(self)
         data["elements"] = list(self.elements)
         return data
-
 
 
 def tiny(**overrides: Any) -> QuetzalConfig:

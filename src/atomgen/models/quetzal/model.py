@@ -9,22 +9,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from atomgen.data.augment import augment_molecules
 from atomgen.diffusion.edm import loss_weight, sample_training_sigmas
-from atomgen.elements import symbol
 from atomgen.errors import InputError
-from atomgen.models import checkpoint
+from atomgen.models.base import GenerativeModel, Job, shard_range
 from atomgen.models.quetzal.config import QuetzalConfig
 from atomgen.models.quetzal.network import START, STOP, QuetzalNetwork
 from atomgen.models.quetzal.sampler import SamplingOptions, generate_batch
+from atomgen.models.streams import SampleStreams
 from atomgen.system import AtomSystem
 
 FAMILY = "quetzal"
 
 
-class QuetzalModel(nn.Module):
+class QuetzalModel(GenerativeModel):
     """Autoregressive 3-D molecule generator with exact likelihoods.
 
     Batches for `training_loss` are dicts of `types` (B, L) type classes (1..K, 0 = padding), `positions` (B, L, 3)
@@ -32,6 +31,7 @@ class QuetzalModel(nn.Module):
     """
 
     family = FAMILY
+    config_class = QuetzalConfig
 
     def __init__(self, config: QuetzalConfig):
         super().__init__()
@@ -42,16 +42,19 @@ class QuetzalModel(nn.Module):
         self.register_buffer("class_of_element", lookup, persistent=False)
         self.hydrogen_class = config.elements.index(1) + 1 if 1 in config.elements else None
 
+    def weights_module(self) -> nn.Module:
+        """Checkpoints hold the network's weights (the element lookup is rebuilt from the config)."""
+        return self.network
+
+    @property
+    def elements(self) -> tuple[int, ...]:
+        return self.config.elements
+
     # ----------------------------------------------------------------------------------------------- conversions
     def classes(self, numbers: np.ndarray, source: str | Path | None = None, record: int | None = None) -> np.ndarray:
         """Type classes (1..K) of atomic numbers; an element the model does not know is an InputError."""
         numbers = np.asarray(numbers, dtype=np.int64)
-        known = set(self.config.elements)
-        unknown = sorted({int(z) for z in numbers} - known)
-        if unknown:
-            names = ", ".join(symbol(z) if 0 < z < 119 else str(z) for z in unknown)
-            allowed = ", ".join(symbol(z) for z in self.config.elements)
-            raise InputError(f"element {names} is not one this model knows ({allowed})", source, record)
+        self.check_elements(numbers, source, record)
         return self.class_of_element.cpu().numpy()[numbers]
 
     def numbers(self, classes: np.ndarray) -> np.ndarray:
@@ -129,12 +132,8 @@ class QuetzalModel(nn.Module):
         return result
 
     # ---------------------------------------------------------------------------------------------------- sampling
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    def _options(self, steps: int, temperature: float, elements: Sequence[int] | None, use_cache: bool,
-                 min_atoms: int = 1, max_atoms: int | None = None, position_temperature: float = 1.0,
+    def _options(self, steps: int, temperature: float, elements: Sequence[int] | None, min_atoms: int = 1,
+                 max_atoms: int | None = None, position_temperature: float = 1.0,
                  closed_shell: bool = False) -> SamplingOptions:
         for name, value in (("temperature", temperature), ("position temperature", position_temperature)):
             if not value >= 0:
@@ -145,7 +144,7 @@ class QuetzalModel(nn.Module):
             allowed[STOP] = True
             allowed[torch.as_tensor(self.classes(np.asarray(list(elements))))] = True
         return SamplingOptions(steps=steps, temperature=temperature, position_temperature=position_temperature,
-                               allowed=allowed, use_cache=use_cache, min_atoms=min_atoms, max_atoms=max_atoms,
+                               allowed=allowed, min_atoms=min_atoms, max_atoms=max_atoms,
                                valence_parity=self._valence_parity() if closed_shell else None)
 
     def _valence_parity(self) -> torch.Tensor:
@@ -159,19 +158,17 @@ class QuetzalModel(nn.Module):
             parity.append(int(odd.pop()) if len(odd) == 1 else -1)
         return torch.tensor(parity)
 
-    def _generator(self, seed: int) -> torch.Generator:
-        return torch.Generator(device=self.device).manual_seed(int(seed))
-
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = 30, temperature: float = 1.0,
                position_temperature: float = 1.0, elements: Sequence[int] | None = None,
-               condition: dict | None = None, progress: bool = True,
-               use_cache: bool = True, min_atoms: int = 1, max_atoms: int | None = None,
-               closed_shell: bool = False) -> list[AtomSystem]:
+               condition: dict | None = None, progress: bool = True, min_atoms: int = 1,
+               max_atoms: int | None = None, closed_shell: bool = False,
+               shard: tuple[int, int] | None = None) -> list[AtomSystem]:
         """Generate `n` molecules from scratch.
 
         Args:
             n: number of molecules.
-            seed: all randomness comes from this seed.
+            seed: with the settings, it fixes every molecule: molecule k draws from its own random stream, so
+                the batch size and sharding never change it.
             batch_size: molecules generated in lockstep.
             steps: Heun steps per atom position (quality saturates near 30 on QM9).
             temperature: of the type distribution (1 = the model's own; lower = more conservative).
@@ -180,67 +177,58 @@ class QuetzalModel(nn.Module):
             elements: atomic numbers allowed (STOP always is); None allows all the model knows.
             condition: property conditioning; this model is unconditional, so it must be None.
             progress: show a progress bar.
-            use_cache: False recomputes the prefix for every atom (for measuring the cache only).
             min_atoms, max_atoms: bounds on the number of atoms (STOP is masked below, forced at the top).
             closed_shell: allow STOP only when the atoms' valences sum to an even number, so that a closed-shell
                 molecule of them can exist (no longer the model's own distribution; see BENCHMARKS.md).
+            shard: (i, N) returns only the i-th of N contiguous slices of the n molecules, exactly as they are
+                in the whole run.
         """
         if condition is not None:
             raise InputError("this Quetzal model is unconditional: it takes no condition")
         empty = AtomSystem(numbers=np.zeros(0, dtype=np.int64), positions=np.zeros((0, 3)))
         return self.extend([empty], n_per_prefix=n, seed=seed, batch_size=batch_size, steps=steps,
                            temperature=temperature, position_temperature=position_temperature, elements=elements,
-                           progress=progress, use_cache=use_cache, centre=False, min_atoms=min_atoms,
-                           max_atoms=max_atoms, closed_shell=closed_shell)
+                           progress=progress, centre=False, min_atoms=min_atoms, max_atoms=max_atoms,
+                           closed_shell=closed_shell, shard=shard)
 
     def extend(self, prefixes: Sequence[AtomSystem], *, n_per_prefix: int = 1, seed: int = 0, batch_size: int = 256,
                steps: int = 30, temperature: float = 1.0, position_temperature: float = 1.0,
-               elements: Sequence[int] | None = None, progress: bool = True, use_cache: bool = True,
-               centre: bool = True, min_atoms: int = 1, max_atoms: int | None = None,
-               closed_shell: bool = False, source: str | Path | None = None) -> list[AtomSystem]:
+               elements: Sequence[int] | None = None, progress: bool = True, centre: bool = True,
+               min_atoms: int = 1, max_atoms: int | None = None, closed_shell: bool = False,
+               source: str | Path | None = None, shard: tuple[int, int] | None = None) -> list[AtomSystem]:
         """Complete each prefix molecule `n_per_prefix` times; results are in prefix order.
 
         The given atoms come first and unchanged. Prefixes are moved to the training frame (their heavy-atom
-        centroid at the origin) for generation and the completed molecule is moved back.
+        centroid at the origin) for generation and the completed molecule is moved back. Completion k of the
+        run (prefix k // n_per_prefix) draws from its own random stream; `shard` = (i, N) returns only the i-th
+        of N contiguous slices of the run's completions.
         """
-        jobs = []  # (prefix index, classes, positions in the model frame, offset)
+        prepared = []  # (classes, positions in the model frame, offset) of every prefix
         for index, prefix in enumerate(prefixes):
             if len(prefix) > self.config.max_atoms:
                 raise InputError(f"prefix has {len(prefix)} atoms, more than this model's maximum of "
                                  f"{self.config.max_atoms}", source, index)
-            classes = self.classes(prefix.numbers, source, index)
             offset = _anchor_centroid(prefix) if centre and len(prefix) else np.zeros(3)
-            jobs.append((index, classes, prefix.positions - offset, offset))
-        options = self._options(steps, temperature, elements, use_cache, min_atoms, max_atoms, position_temperature,
+            prepared.append((self.classes(prefix.numbers, source, index), prefix.positions - offset, offset))
+        options = self._options(steps, temperature, elements, min_atoms, max_atoms, position_temperature,
                                 closed_shell)
-        generator = self._generator(seed)
-        results: list[list[AtomSystem]] = [[] for _ in prefixes]
-        # Rows of one batch must share a prefix length; group by it, keeping the output order per prefix.
-        rows = [(job, copy) for job in jobs for copy in range(n_per_prefix)]
-        rows.sort(key=lambda row: len(row[0][1]))
-        bar = tqdm(total=len(rows), desc="sampling", unit="mol", disable=not progress)
-        self.eval()
-        start = 0
-        while start < len(rows):
-            length = len(rows[start][0][1])
-            stop = start
-            while stop < len(rows) and stop - start < batch_size and len(rows[stop][0][1]) == length:
-                stop += 1
-            chunk = rows[start:stop]
-            types = torch.as_tensor(np.stack([job[1] for job, _ in chunk]).reshape(len(chunk), length),
-                                    device=self.device)
-            positions = torch.as_tensor(np.stack([job[2] for job, _ in chunk]).reshape(len(chunk), length, 3),
-                                        dtype=torch.float32, device=self.device)
-            for (job, _), (classes, coords) in zip(chunk, generate_batch(self.network, types, positions, options,
-                                                                          generator)):
-                results[job[0]].append(AtomSystem(numbers=self.numbers(classes), positions=coords + job[3]))
-            bar.update(len(chunk))
-            start = stop
-        bar.close()
-        for index, prefix in enumerate(prefixes):  # give back the exact input coordinates of the prefix
-            for system in results[index]:
-                system.positions[: len(prefix)] = prefix.positions
-        return [system for per_prefix in results for system in per_prefix]
+        jobs = [Job(k, len(prefixes[k // n_per_prefix]), k // n_per_prefix)
+                for k in shard_range(len(prefixes) * n_per_prefix, shard)]
+
+        def complete(batch: list[Job], streams: SampleStreams) -> list[AtomSystem]:
+            types = np.stack([prepared[job.payload][0] for job in batch]).reshape(len(batch), batch[0].size)
+            coords = np.stack([prepared[job.payload][1] for job in batch]).reshape(len(batch), batch[0].size, 3)
+            done = generate_batch(self.network, torch.as_tensor(types, device=self.device),
+                                  torch.as_tensor(coords, dtype=torch.float32, device=self.device), options, streams)
+            systems = []
+            for job, (classes, positions) in zip(batch, done):
+                system = AtomSystem(numbers=self.numbers(classes), positions=positions + prepared[job.payload][2])
+                # Give back the exact input coordinates of the prefix.
+                system.positions[: job.size] = prefixes[job.payload].positions
+                systems.append(system)
+            return systems
+
+        return self.run_batches(jobs, complete, seed=seed, batch_size=batch_size, progress=progress)
 
     # -------------------------------------------------------------------------------------------------- likelihood
     def log_likelihood(self, systems: Sequence[AtomSystem], *, frame: str = "canonical", steps: int = 128,
@@ -253,25 +241,6 @@ class QuetzalModel(nn.Module):
         from atomgen.models.quetzal.likelihood import log_likelihood
 
         return log_likelihood(self, systems, frame=frame, steps=steps, batch_size=batch_size, source=source)
-
-    # ------------------------------------------------------------------------------------------------- checkpoints
-    def save(self, path: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> Path:
-        """Write a checkpoint folder (safetensors weights + config.json)."""
-        return checkpoint.save_checkpoint(path, FAMILY, self.config.to_dict(), self.network, dtype, extra)
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu") -> QuetzalModel:
-        """Load a shipped model by name (see `atomgen.zoo.available()`) or a checkpoint folder."""
-        from atomgen.zoo import resolve
-
-        folder = resolve(name_or_path)
-        model = cls(checkpoint.load_config(folder, FAMILY, QuetzalConfig))
-        checkpoint.load_weights(folder, model.network)
-        return model.to(device).eval()
-
-    def warm_start(self, name_or_path: str | Path) -> list[str]:
-        """Start from a trained model's weights (see `checkpoint.warm_start`); returns the tensors kept."""
-        return checkpoint.warm_start(name_or_path, FAMILY, self.network)
 
 
 def _anchor_centroid(system: AtomSystem) -> np.ndarray:

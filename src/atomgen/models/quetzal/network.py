@@ -8,9 +8,7 @@ position (linear + Fourier features) and its index. Reading tokens 0..i:
   models the position of atom i+1 in the molecule's frame.
 
 With `prefix_geometry` the head also sees the distances from its noisy point to the atoms already placed (see
-`prefix_geometry.py`). With `attention_distances` every attention head of both halves is biased by the distances
-between the atoms (see `atomgen.nn.distance_bias`), so the transformer sees which atoms are bonded, and so how
-many hydrogens a heavy atom still lacks, without first learning to compare coordinates.
+`prefix_geometry.py`).
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from atomgen.diffusion.edm import precondition
 from atomgen.models.quetzal.config import QuetzalConfig
 from atomgen.models.quetzal.prefix_geometry import PrefixGeometry
 from atomgen.nn.diffmlp import DiffMLP
-from atomgen.nn.distance_bias import DistanceBias
 from atomgen.nn.embeddings import PointEmbedding
 from atomgen.nn.transformer import KVCache, TransformerStack
 
@@ -30,10 +27,6 @@ START = 0
 """Input index of the START token; atom types are 1..K."""
 STOP = 0
 """Output class of STOP; atom types are 1..K, so padding (0) after the last atom reads as STOP."""
-
-Biases = list[torch.Tensor] | None
-"""Additive attention biases of one transformer half, one per layer (None: plain attention)."""
-
 
 class QuetzalNetwork(nn.Module):
     """The trainable part of Quetzal. `QuetzalModel` wraps it with sampling, likelihood and checkpoints."""
@@ -54,32 +47,21 @@ class QuetzalNetwork(nn.Module):
         self.position_norm = nn.LayerNorm(dim)
         self.head = DiffMLP(dim, config.head_width, config.head_depth, config.fourier_frequencies)
         self.geometry = PrefixGeometry(classes, config.head_width) if config.prefix_geometry else None
-        self.distance_bias = DistanceBias(config.depth, config.heads) if config.attention_distances else None
 
     def embed(self, types: torch.Tensor, positions: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """Input embeddings of tokens (types in 0..K with 0 = START) whose sequence index starts at `offset`."""
         index = torch.arange(offset, offset + types.shape[1], device=types.device)
         return self.input_type(types) + self.input_point(positions) + self.sequence_position(index)
 
-    def attention_biases(self, query_positions: torch.Tensor,
-                         key_positions: torch.Tensor) -> tuple[Biases, Biases]:
-        """The distance biases of (first half, second half) for query tokens (B, Lq, 3) attending to key tokens
-        (B, Lk, 3); (None, None) without `attention_distances`."""
-        if self.distance_bias is None:
-            return None, None
-        biases = self.distance_bias(query_positions, key_positions)
-        return biases[:self.config.type_depth], biases[self.config.type_depth:]
-
-    def type_logits(self, tokens: torch.Tensor, cache: KVCache | None = None,
-                    biases: Biases = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def type_logits(self, tokens: torch.Tensor, cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """First half: (hidden states, next-type logits) for embedded tokens, extending `cache` if given."""
-        hidden = self.type_stack(tokens, causal=True, mask=biases, cache=cache)
+        hidden = self.type_stack(tokens, causal=True, cache=cache)
         return hidden, self.type_out(self.type_norm(hidden))
 
     def condition(self, hidden: torch.Tensor, next_types: torch.Tensor,
-                  cache: KVCache | None = None, biases: Biases = None) -> torch.Tensor:
+                  cache: KVCache | None = None) -> torch.Tensor:
         """Second half: the conditioning vector z_i of the next atom's position, given that atom's type."""
-        out = self.position_stack(hidden + self.next_type(next_types), causal=True, mask=biases, cache=cache)
+        out = self.position_stack(hidden + self.next_type(next_types), causal=True, cache=cache)
         return self.position_norm(out)
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond_embedding: torch.Tensor,
@@ -120,6 +102,5 @@ class QuetzalNetwork(nn.Module):
     def forward(self, types: torch.Tensor, positions: torch.Tensor,
                 next_types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced pass over whole sequences: (type logits, conditioning vectors), one per input token."""
-        type_biases, position_biases = self.attention_biases(positions, positions)
-        hidden, logits = self.type_logits(self.embed(types, positions), biases=type_biases)
-        return logits, self.condition(hidden, next_types, biases=position_biases)
+        hidden, logits = self.type_logits(self.embed(types, positions))
+        return logits, self.condition(hidden, next_types)

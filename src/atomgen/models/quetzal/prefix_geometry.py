@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from atomgen.nn.rows import at_least_rows, single_output
+
 CUTOFF = 4.0
 """Å: placed atoms farther than this from the point do not enter its features."""
 RBF_COUNT = 48
@@ -86,7 +88,9 @@ class PrefixGeometry(nn.Module):
             delta, distance = delta[row, atom], distance[row, atom]
             rbf = torch.exp(-self.gamma * (distance[:, None] - self.centres.to(dtype)) ** 2)
             smooth = 0.5 * (torch.cos(math.pi * distance / CUTOFF) + 1)
-            features = (self.radial(rbf.to(self.radial.weight.dtype)) * self.atom_type(placed_types[row, atom])
+            # However few pairs a batch has, they are computed as in a larger one (`atomgen.nn.rows`).
+            radial = at_least_rows(self.radial, rbf.to(self.radial.weight.dtype))
+            features = (radial * self.atom_type(placed_types[row, atom])
                         * smooth[:, None].to(self.radial.weight.dtype))
             return PrefixPairs(features, delta * (smooth / distance)[:, None], row, x.shape[0])
 
@@ -96,5 +100,6 @@ class PrefixGeometry(nn.Module):
 
     def output_term(self, pairs: PrefixPairs, hidden: torch.Tensor) -> torch.Tensor:
         """Σ_j w_j · directions_j (R, 3), with w_j from the pair's features and the head's hidden state."""
-        strength = self.push(pairs.features + self.pair_from_hidden(hidden)[pairs.row])
+        hidden_push = at_least_rows(self.push[:-1], pairs.features + self.pair_from_hidden(hidden)[pairs.row])
+        strength = single_output(self.push[-1], hidden_push)
         return pairs.sum_per_row(strength * pairs.directions.to(strength.dtype))
