@@ -25,6 +25,8 @@ SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, suppress_h
 # Organic elements weighted as in real molecules, plus a few RDKit cannot perceive bonds for (B, Si, Li, Fe).
 ELEMENTS = [1, 1, 1, 1, 6, 6, 6, 7, 8, 9, 15, 16, 17, 35, 5, 14, 3, 26]
 NAME = st.text(string.ascii_letters + string.digits + "_-", max_size=8)
+# Names as users give them: repeated, empty, with spaces, backslashes and line breaks.
+AWKWARD_NAME = st.sampled_from(["", "x", "x", "TiO", "a b", "C:\\new\\1", "two\nlines"]) | NAME
 unit = st.floats(min_value=-1, max_value=1, allow_nan=False, allow_infinity=False)
 
 # QM9 gdb 698 (SMILES N1C2C3NC2C13), B3LYP geometry in Å: RDKit's default perception bonds atoms across its small
@@ -65,7 +67,7 @@ def crystals(draw) -> AtomSystem:
     # Sites on top of each other are not a crystal (pymatgen merges or refuses them).
     distances = Structure(lattice, numbers, frac).distance_matrix + np.eye(n) * 1e9
     assume(distances.min() > 0.5)
-    return AtomSystem.from_fractional(numbers, frac, lattice.matrix, name=draw(NAME))
+    return AtomSystem.from_fractional(numbers, frac, lattice.matrix, name=draw(AWKWARD_NAME))
 
 
 def _rdkit_records(path: Path) -> list:
@@ -166,8 +168,6 @@ def test_convert_cli_reports_molecules_written_without_bonds(tmp_path, capsys):
 def test_pymatgen_reads_back_every_crystal(systems):
     from pymatgen.io.cif import CifParser
 
-    for k, system in enumerate(systems):
-        system.name = f"{system.name}_{k}"  # one data block per crystal: names are the block names
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pymatgen comments on rounding of occupancies and the like
         try:
@@ -186,7 +186,7 @@ def test_pymatgen_reads_back_every_crystal(systems):
 @SETTINGS
 @given(st.lists(st.one_of(molecules(), crystals()), min_size=1, max_size=3),
        st.dictionaries(st.sampled_from(["energy", "step", "tag"]),
-                       st.one_of(st.integers(-10**6, 10**6), st.floats(-1e6, 1e6), NAME), max_size=3))
+                       st.one_of(st.integers(-10**6, 10**6), st.floats(-1e6, 1e6), AWKWARD_NAME), max_size=3))
 def test_ase_reads_back_every_extended_xyz_record(systems, properties):
     import ase.io
 

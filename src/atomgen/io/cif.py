@@ -68,19 +68,33 @@ def _check_cell(block: str) -> None:
 
 
 def format_cif(systems: Iterable[AtomSystem]) -> str:
-    """CIF text with one data block per crystal; raises InputError for a system without a lattice."""
+    """CIF text with one data block per crystal; raises InputError for a system without a lattice.
+
+    A block is named after its system (CifWriter would name it by formula); names that repeat get `_2`, `_3` ...,
+    since readers key blocks by name and would keep only one of them.
+    """
     from pymatgen.io.cif import CifWriter
 
     from atomgen.io.convert import to_pymatgen
 
-    parts = []
+    parts, used = [], set()
     for index, system in enumerate(systems):
         if not system.is_periodic:
             raise InputError("CIF holds crystals only; this system has no lattice (write SDF or XYZ)", record=index)
         text = str(CifWriter(to_pymatgen(system)))
-        if system.name:
-            # Keep our identifier as the block name (CifWriter names blocks by formula).
-            safe = re.sub(r"\s+", "_", system.name)
-            text = re.sub(r"^data_.*$", f"data_{safe}", text, count=1, flags=re.MULTILINE)
-        parts.append(text)
+        header = re.search(r"^data_(.*)$", text, re.MULTILINE)
+        name = _unique_block_name(re.sub(r"\s+", "_", system.name) if system.name else header.group(1), used)
+        # Spliced in as a plain string, not a regex replacement: a name may hold backslashes.
+        parts.append(text[: header.start()] + f"data_{name}" + text[header.end() :])
     return "\n".join(parts)
+
+
+def _unique_block_name(name: str, used: set[str]) -> str:
+    """`name`, or `name_2`, `name_3` ... when a block of that name was already written (case-insensitive, as in
+    CIF); the chosen name joins `used`."""
+    candidate, count = name, 1
+    while candidate.lower() in used:
+        count += 1
+        candidate = f"{name}_{count}"
+    used.add(candidate.lower())
+    return candidate

@@ -104,6 +104,9 @@ def format_xyz(system: AtomSystem, *, extended: bool | None = None) -> str:
         buffer = io.StringIO()
         atoms = to_ase(system)
         atoms.info.pop("bonds", None)  # bonds are not part of extended XYZ
+        for key, value in atoms.info.items():  # the comment line is one line: a line break would end it early
+            if isinstance(value, str):
+                atoms.info[key] = " ".join(value.splitlines())
         write_xyz(buffer, [atoms])
         return buffer.getvalue()
     title = system.name.replace("\n", " ")
