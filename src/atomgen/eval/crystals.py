@@ -8,7 +8,7 @@
 - Uniqueness / novelty: pymatgen `StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5)` over the structurally
   valid samples; uniqueness = distinct structures (greedy grouping, like `group_structures`) / samples.
 - Distributions: Wasserstein-1 of density (g/cm^3) and number of elements, valid samples vs the reference set.
-- Coverage (CDVAE COV-R / COV-P): needs matminer (pip-installable, offline, not an atomgen dependency);
+- Coverage (CDVAE COV-R / COV-P): needs matminer (atomgen's `coverage` extra, which the Makefile installs);
   otherwise 'not computed: ...'. Magpie fingerprints are standardised with the reference set's mean and std
   (CDVAE uses fixed constants), so values are not directly comparable with CDVAE's tables.
 """
