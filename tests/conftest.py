@@ -12,6 +12,17 @@ from atomgen.system import AtomSystem
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread per pytest-xdist worker: `make test` runs two workers on two cores, and two threads each
+    oversubscribe them (measured: the shipped NExT-Mol tests took 6-7x longer beside another busy worker)."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def embedded(smiles: str, seed: int = 7) -> AtomSystem:
     """An RDKit ETKDG + MMFF geometry of `smiles` with hydrogens, as an AtomSystem."""
     from rdkit import Chem
