@@ -402,3 +402,23 @@ def test_conformers_with_wrong_relative_stereo_are_drawn_again():
     # The first draws are the same; a retry only replaces a conformer that has more centres wrong.
     assert all(r for o, r in zip(once, retried) if o)
     assert sum(retried) > sum(once)
+
+
+def test_a_seed_names_de_novo_molecules_whatever_the_batch_size_and_shards():
+    from atomgen.data.selfies_vocab import SelfiesVocabulary
+    from atomgen.models.nextmol import NExTMolModel, preset
+
+    torch.manual_seed(0)
+    symbols = SelfiesVocabulary.from_selfies(["[C][C][O][N][=C][#N][Branch1][Ring1]"]).tokens[3:]
+    model = NExTMolModel(preset("tiny", symbols=symbols, max_length=12)).eval()
+    whole = model.sample(12, seed=3, steps=3, refine_steps=0, progress=False)
+    assert len({len(m) for m in whole}) > 2  # molecules of several sizes, so several padded sizes
+    for batch_size in (2, 40):
+        again = model.sample(12, seed=3, steps=3, refine_steps=0, batch_size=batch_size, progress=False)
+        shards = [m for i in range(3) for m in model.sample(12, seed=3, steps=3, refine_steps=0,
+                                                             batch_size=batch_size, progress=False, shard=(i, 3))]
+        for run in (again, shards):
+            for a, b in zip(whole, run, strict=True):
+                assert a.name == b.name
+                np.testing.assert_array_equal(a.positions, b.positions)
+    assert model.sample_smiles(30, seed=3, batch_size=4) == model.sample_smiles(30, seed=3)
