@@ -65,25 +65,27 @@ class SampleStreams:
         """The streams of the chosen rows, in that order (the same generators, not copies)."""
         return SampleStreams([self.generators[int(r)] for r in rows], self.device)
 
-    def uniform(self) -> torch.Tensor:
-        """(B,) one float64 uniform on [0, 1) per row."""
-        return self._stack((), torch.float64, torch.rand)
+    def uniform(self, only: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) one float64 uniform on [0, 1) per row; with `only` (B,) booleans, the other rows draw nothing and
+        get 0 (an autoregressive sampler's finished rows, so a row's stream is used alike in any batch)."""
+        return self._stack((), torch.float64, torch.rand, only=only)
 
     def normal(self, shape: Sequence[int], dtype: torch.dtype = torch.float32,
-               lengths: Sequence[int] | None = None) -> torch.Tensor:
+               lengths: Sequence[int] | None = None, only: torch.Tensor | None = None) -> torch.Tensor:
         """(B, *shape) standard normal numbers from each row's own stream. With `lengths`, row r draws only
         (lengths[r], *shape[1:]) numbers, zero-padded to shape[0]: a padded system draws as many as it has atoms,
-        whatever its batch is padded to."""
-        return self._stack(tuple(shape), dtype, torch.randn, lengths)
+        whatever its batch is padded to. `only` as in `uniform`."""
+        return self._stack(tuple(shape), dtype, torch.randn, lengths, only)
 
-    def _stack(self, shape: tuple[int, ...], dtype: torch.dtype, draw, lengths: Sequence[int] | None = None
-               ) -> torch.Tensor:
+    def _stack(self, shape: tuple[int, ...], dtype: torch.dtype, draw, lengths: Sequence[int] | None = None,
+               only: torch.Tensor | None = None) -> torch.Tensor:
+        drawing = [True] * len(self) if only is None else only.tolist()
         rows = []
-        for row, generator in enumerate(self.generators):
+        for row, (generator, draws) in enumerate(zip(self.generators, drawing)):
             value = torch.zeros(shape, dtype=dtype, device=self.device)
-            if generator is not None and lengths is None:
+            if generator is not None and draws and lengths is None:
                 value = draw(shape, generator=generator, dtype=dtype, device=self.device)
-            elif generator is not None:
+            elif generator is not None and draws:
                 count = int(lengths[row])
                 value[:count] = draw((count, *shape[1:]), generator=generator, dtype=dtype, device=self.device)
             rows.append(value)

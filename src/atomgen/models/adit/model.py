@@ -149,13 +149,20 @@ class ADiTModel(GenerativeModel):
         except ValueError as exc:
             raise InputError(f"{exc}; or give a kind: {', '.join(KINDS)}") from None
 
-    def _draw_job(self, classes: list[int], n_atoms: int | None, rng: np.random.Generator) -> tuple[int, int]:
-        """(class, atom count) of one system: a class in proportion to its training data, then a size from its
-        training histogram unless `n_atoms` is given."""
+    def _size_histograms(self) -> np.ndarray:
+        """(classes, max_atoms + 1) training counts of each system size per class (uniform over 1..max_atoms when
+        the config has none)."""
         histograms = np.asarray(self.config.atom_counts, dtype=np.float64)
         if histograms.size == 0:
             histograms = np.ones((len(self.config.labels), self.config.max_atoms + 1))
             histograms[:, 0] = 0
+        return histograms
+
+    @staticmethod
+    def _draw_job(histograms: np.ndarray, classes: list[int], n_atoms: int | None,
+                  rng: np.random.Generator) -> tuple[int, int]:
+        """(class, atom count) of one system: a class in proportion to its training data, then a size from its
+        training histogram unless `n_atoms` is given."""
         shares = histograms[classes].sum(1)
         label = int(rng.choice(classes, p=shares / shares.sum()))
         if n_atoms is None:
@@ -190,9 +197,9 @@ class ADiTModel(GenerativeModel):
         if n_atoms is not None and not 1 <= n_atoms <= self.config.max_atoms:
             raise InputError(f"this model makes systems of 1 to {self.config.max_atoms} atoms, not {n_atoms}")
         classes = self.resolve_condition(condition)
-        jobs = []
+        histograms, jobs = self._size_histograms(), []
         for k in shard_range(n, shard):
-            label, size = self._draw_job(classes, n_atoms, sample_rng(seed, k))
+            label, size = self._draw_job(histograms, classes, n_atoms, sample_rng(seed, k))
             jobs.append(Job(k, padded_size(size), (label, size)))
 
         def generate(batch: list[Job], streams: SampleStreams) -> list[AtomSystem]:

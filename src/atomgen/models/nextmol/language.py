@@ -69,9 +69,7 @@ class SelfiesLanguageModel(nn.Module):
                 logits = logits.masked_fill(~self.first_allowed, float("-inf"))
             logits[:, self.vocabulary.pad] = float("-inf")
             logits[:, self.vocabulary.bos] = float("-inf")
-            uniform = torch.zeros(len(rows), dtype=torch.float64, device=device)
-            uniform[growing] = streams.select(growing.nonzero().squeeze(-1)).uniform()
-            token = _draw(logits, temperature, top_k, uniform)
+            token = _draw(logits, temperature, top_k, streams.uniform(only=growing))
             growing = growing & (token != self.vocabulary.eos)
             for row, t in zip(rows[growing].tolist(), token[growing].tolist()):
                 out[row].append(t)

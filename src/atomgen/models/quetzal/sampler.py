@@ -135,10 +135,7 @@ def generate_batch(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_p
             placed_parity = parity[placed_types]
             closable = (placed_parity < 0).any(dim=1) | (placed_parity.clamp(min=0).sum(dim=1) % 2 == 0)
             stop_allowed &= closable
-        # Only growing rows draw, so a row's stream is used the same way in any batch.
-        uniform = torch.zeros(rows.numel(), dtype=torch.float64, device=device)
-        uniform[growing] = streams.select(growing.nonzero().squeeze(-1)).uniform()
-        next_types = _sample_types(trunk.logits, options, uniform, force_stop, stop_allowed)
+        next_types = _sample_types(trunk.logits, options, streams.uniform(only=growing), force_stop, stop_allowed)
         growing = growing & (next_types != STOP)
         if not growing.any():
             break
@@ -149,8 +146,7 @@ def generate_batch(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_p
             trunk.keep(keep)
         next_types = torch.where(growing, next_types, torch.full_like(next_types, PADDING_TYPE))
         cond = network.head.embed_condition(trunk.condition(next_types))
-        noise = torch.zeros(rows.numel(), 3, device=device, dtype=cond.dtype)
-        noise[growing] = streams.select(growing.nonzero().squeeze(-1)).normal((3,), cond.dtype)
+        noise = streams.normal((3,), cond.dtype, only=growing)
         placed = (placed_types, placed_positions)
         new_positions = heun_sample(lambda x, sigma: network.denoise(x, sigma, cond, placed),
                                     noise * options.position_temperature, sigmas)
