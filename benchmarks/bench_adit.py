@@ -304,7 +304,8 @@ def throughput(model_name: str, quetzal_name: str) -> dict:
                 "adit_crystal": lambda batch: model.sample(THROUGHPUT_COUNT, seed=1, condition="crystal",
                                                            batch_size=batch, progress=False),
                 "quetzal_molecule": lambda batch: quetzal.sample(THROUGHPUT_COUNT, seed=1, batch_size=batch,
-                                                                 progress=False)}
+                                                                 progress=False, solver="heun", steps=30,
+                                                                 precision="fp32")}
     by_batch = {}
     for batch in THROUGHPUT_BATCH_SIZES:
         rows = {}

@@ -17,9 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import run_parts  # a sibling script, run from anywhere
+from machine import counted_flops, peaks, utilisation
+from quetzal_solvers import solver_error
+from quetzal_training import train_precision, train_throughput
 from write_benchmarks_md import write_benchmarks_md
 
 RESULTS = Path(__file__).resolve().parent / "results" / "quetzal.json"
+
+
+PAPER_SAMPLER = {"solver": "heun", "steps": 30, "precision": "fp32"}
+"""The paper's sampler (30 Heun steps) in fp32: the parts that study one other knob at a time keep it, so that
+their rows stay comparable with the results recorded before the default sampler changed."""
 
 
 def _model(name: str):
@@ -37,15 +45,17 @@ def _test_molecules(n: int, seed: int, data_dir: str | None):
 
 
 def samples(model_name: str, n: int, data_dir: str | None) -> dict:
-    """n molecules (seed 0, 30 Heun steps) through the full evaluator against QM9."""
+    """n molecules (seed 0, the default sampler) through the full evaluator against QM9."""
     from atomgen import evaluate
+    from atomgen.models.quetzal.sampler import DEFAULT_PRECISION, DEFAULT_SOLVER, DEFAULT_STEPS
 
     model = _model(model_name)
     start = time.perf_counter()
-    generated = model.sample(n, seed=0, steps=30, batch_size=250)
+    generated = model.sample(n, seed=0, batch_size=250)
     seconds = time.perf_counter() - start
     report = evaluate(generated, "qm9", seed=0, data_dir=data_dir, max_expensive=500)
-    return {"model": model_name, "n": n, "steps": 30, "sampling_seconds": seconds, "metrics": report.metrics,
+    return {"model": model_name, "n": n, "steps": DEFAULT_STEPS, "solver": DEFAULT_SOLVER,
+            "precision": DEFAULT_PRECISION, "sampling_seconds": seconds, "metrics": report.metrics,
             "details": report.details, "not_computed": report.not_computed}
 
 
@@ -63,7 +73,7 @@ def _sample_and_evaluate(model, n: int, data_dir: str | None, **options):
     PoseBusters and strain (the slow parts)."""
     from atomgen import evaluate
 
-    generated = model.sample(n, seed=0, steps=30, batch_size=250, progress=False, **options)
+    generated = model.sample(n, seed=0, batch_size=250, progress=False, **PAPER_SAMPLER, **options)
     return evaluate(generated, "qm9", seed=0, data_dir=data_dir, posebusters=False, strain=False)
 
 
@@ -114,7 +124,7 @@ def seeds(model_name: str, against: str | None, n: int, data_dir: str | None) ->
         model = _model(name)
         rows = []
         for seed in SEEDS:
-            generated = model.sample(n, seed=seed, steps=30, batch_size=256, progress=False)
+            generated = model.sample(n, seed=seed, batch_size=256, progress=False, **PAPER_SAMPLER)
             report = evaluate(generated, "qm9", seed=0, data_dir=data_dir, fcd=False, posebusters=False,
                               strain=False)
             rows.append({"seed": seed, **{key: report.metrics.get(key) for key in SEED_METRICS}})
@@ -129,6 +139,43 @@ def seeds(model_name: str, against: str | None, n: int, data_dir: str | None) ->
                                                                        + second[key] * (1 - second[key])) / total))}
                                 for key in ("molecule_stability", "rdkit_validity")}
     return result
+
+
+SAMPLER_SETTINGS = (("heun", 30, "fp32"), ("dpm2m", 20, "fp32"), ("dpm2m", 20, "bf16"), ("dpm2m", 30, "bf16"))
+"""(solver, steps, precision) of the 'sampler-settings' part: the paper's sampler, the new solver at two step
+counts, and bf16."""
+
+
+def sampler_settings(model_name: str, n: int, data_dir: str | None) -> dict:
+    """Each sampler setting on the same six seeds of n molecules (batch 256, as `atomgen sample` draws them):
+    sampling speed and the molecules' quality, FCD included, with the standard error of each setting's mean
+    stability against the paper's sampler (binomial, all molecules of both together)."""
+    from atomgen import evaluate
+
+    model = _model(model_name)
+    model.sample(64, seed=0, steps=2, batch_size=64, progress=False)  # warm-up: kernels, caches
+    settings = []
+    for solver, steps, precision in SAMPLER_SETTINGS:
+        rows = []
+        for seed in SEEDS:
+            start = time.perf_counter()
+            generated = model.sample(n, seed=seed, steps=steps, batch_size=256, progress=False, solver=solver,
+                                     precision=precision)
+            seconds = time.perf_counter() - start
+            report = evaluate(generated, "qm9", seed=0, data_dir=data_dir, posebusters=False, strain=False,
+                              progress=False)
+            rows.append({"seed": seed, "molecules_per_second": n / seconds,
+                         **{key: report.metrics.get(key) for key in SETTING_METRICS}})
+        mean = {key: float(np.mean([row[key] for row in rows])) for key in ("molecules_per_second", *SETTING_METRICS)}
+        settings.append({"solver": solver, "steps": steps, "precision": precision, "mean": mean, "rows": rows})
+    paper = settings[0]["mean"]["molecule_stability"]
+    total = n * len(SEEDS)
+    for setting in settings:
+        ours = setting["mean"]["molecule_stability"]
+        setting["stability_difference"] = {"value": ours - paper, "standard_error": float(
+            np.sqrt((ours * (1 - ours) + paper * (1 - paper)) / total))}
+    return {"model": model_name, "n": n, "seeds": list(SEEDS), "batch_size": 256, "threads": torch.get_num_threads(),
+            "settings": settings}
 
 
 HEUN_STEP_GRID = (10, 20, 30, 60, 100)
@@ -208,64 +255,53 @@ def kv_cache(model_name: str) -> dict:
     return rows
 
 
+THROUGHPUT_SETTINGS = (("heun", 30, "fp32"), ("dpm2m", 30, "bf16"))
+"""(solver, steps, precision) the 'throughput' part times: the paper's sampler and atomgen's default."""
+
+QUETZAL_SHAPES = {"head block, 1,024 rows": (1024, 384, 384), "trunk MLP, 1,024 rows": (1024, 256, 1024),
+                  "trunk MLP, training batch": (2432, 256, 1024)}
+"""(rows, inner, cols) of the small preset's typical matrix products: the machine's peak is read at these."""
+
+
 def throughput(model_name: str, device: str = "cpu") -> dict:
-    """Molecules per second at 30 Heun steps for several batch sizes: 1,024 molecules each on a CPU, 4,096 on a
-    GPU (whose batches are larger)."""
+    """Molecules per second of the paper's sampler and the default for several batch sizes (1,024 molecules each on
+    a CPU, 4,096 on a GPU, whose batches are larger), and on a CPU the share of the machine's matrix-product peak
+    (measured in this run) that the largest batch reaches."""
     model = _model(model_name).to(device)
     count, batches = (1024, (64, 256, 1024)) if device == "cpu" else (4096, (256, 1024, 4096))
     model.sample(min(batches), seed=0, steps=2, batch_size=min(batches), progress=False)  # warm-up: kernels, caches
-    rows = {}
-    for batch in batches:
-        start = time.perf_counter()
-        generated = model.sample(count, seed=1, steps=30, batch_size=batch, progress=False)
-        seconds = time.perf_counter() - start
-        rows[str(batch)] = {"molecules_per_second": count / seconds,
-                            "atoms_per_molecule": float(np.mean([len(m) for m in generated]))}
-    best = max(rows, key=lambda b: rows[b]["molecules_per_second"])
-    return {"by_batch_size": rows, "best_batch_size": int(best), "molecules": count, "device": _device_name(device),
-            "threads": torch.get_num_threads()}
+    settings = {}
+    for solver, steps, precision in THROUGHPUT_SETTINGS:
+        rows = {}
+        for batch in batches:
+            start = time.perf_counter()
+            generated = model.sample(count, seed=1, steps=steps, batch_size=batch, progress=False, solver=solver,
+                                     precision=precision)
+            seconds = time.perf_counter() - start
+            rows[str(batch)] = {"molecules_per_second": count / seconds,
+                                "atoms_per_molecule": float(np.mean([len(m) for m in generated]))}
+        best = max(rows, key=lambda b: rows[b]["molecules_per_second"])
+        setting = {"solver": solver, "steps": steps, "precision": precision, "by_batch_size": rows,
+                   "best_batch_size": int(best)}
+        if device == "cpu":
+            _, flops = counted_flops(lambda: model.sample(count, seed=1, steps=steps, batch_size=int(best),
+                                                          progress=False, solver=solver, precision=precision))
+            setting["flops_per_molecule"] = flops / count
+            setting["best_batch_seconds"] = count / rows[best]["molecules_per_second"]
+        settings[f"{solver} {steps} steps, {precision}"] = setting
+    result = {"settings": settings, "molecules": count, "device": _device_name(device),
+              "threads": torch.get_num_threads()}
+    if device == "cpu":
+        result["machine_peak"] = peak = peaks(QUETZAL_SHAPES)
+        for setting in settings.values():
+            setting["utilisation"] = utilisation(setting["flops_per_molecule"] * count,
+                                                 setting.pop("best_batch_seconds"),
+                                                 peak["best"][setting["precision"]])
+    return result
 
 
 def _device_name(device: str) -> str:
     return torch.cuda.get_device_name(device) if device.startswith("cuda") else "CPU"
-
-
-def train_throughput(data_dir: str | None, device: str = "cpu") -> dict:
-    """Training atoms per second of the small preset on QM9 train: the shipped head (prefix geometry) in fp32 and
-    bf16 autocast and the paper's head in bf16, at batch 128; on a GPU also at batch 512."""
-    from atomgen.data.qm9 import load_qm9
-    from atomgen.data.sequences import AtomSequenceDataset, collate_sequences
-    from atomgen.models.quetzal import QuetzalModel, preset
-
-    dataset = AtomSequenceDataset(load_qm9("train", data_dir), (1, 6, 7, 8, 9))
-    order = np.random.default_rng(0).permutation(len(dataset))
-    rows = {}
-    for batch_size in (128,) if device == "cpu" else (128, 512):
-        batches = [collate_sequences([dataset[int(k)] for k in order[i * batch_size : (i + 1) * batch_size]])
-                   for i in range(12)]
-        batches = [{key: value.to(device) for key, value in batch.items()} for batch in batches]
-        for head, geometry, precision in (("prefix geometry", True, "fp32"), ("prefix geometry", True, "bf16-mixed"),
-                                          ("paper", False, "bf16-mixed")):
-            torch.manual_seed(0)
-            model = QuetzalModel(preset("small", prefix_geometry=geometry)).to(device)
-            optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
-            atoms, seconds = 0, 0.0
-            for step, batch in enumerate(batches):
-                start = time.perf_counter()
-                with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision != "fp32"):
-                    loss = model.training_loss(batch)["loss"]
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                if device != "cpu":
-                    torch.cuda.synchronize(device)  # GPU work is queued: time it done
-                if step >= 2:  # the first steps warm up allocators and kernels
-                    seconds += time.perf_counter() - start
-                    atoms += int(batch["n_atoms"].sum())
-            label = f"{head} head, {precision}" + ("" if device == "cpu" else f", batch {batch_size}")
-            rows[label] = {"atoms_per_second": atoms / seconds}
-    return {"batch_size": 128, "preset": "small", "by_setting": rows, "device": _device_name(device),
-            "threads": torch.get_num_threads()}
 
 
 def decoration(model_name: str, n: int, data_dir: str | None) -> dict:
@@ -276,8 +312,8 @@ def decoration(model_name: str, n: int, data_dir: str | None) -> dict:
     model = _model(model_name)
     molecules = _test_molecules(n, seed=0, data_dir=data_dir)
     runs = []
-    for name, method in (("quetzal", lambda: decorate(model, molecules, seed=0, steps=30)),
-                         ("quetzal_closed_shell", lambda: decorate(model, molecules, seed=0, steps=30,
+    for name, method in (("quetzal", lambda: decorate(model, molecules, seed=0, **PAPER_SAMPLER)),
+                         ("quetzal_closed_shell", lambda: decorate(model, molecules, seed=0, **PAPER_SAMPLER,
                                                                    closed_shell=True)),
                          ("rdkit", lambda: [rdkit_decorate(m) for m in molecules])):
         start = time.perf_counter()
@@ -311,7 +347,7 @@ def scaffold(model_name: str, n_scaffolds: int, per_scaffold: int, data_dir: str
             break
     valid = unique = kept = total = 0
     for index, (fragment, smiles) in enumerate(cases):
-        completions = complete(model, [fragment], per_scaffold, seed=index, steps=30, progress=False)
+        completions = complete(model, [fragment], per_scaffold, seed=index, progress=False, **PAPER_SAMPLER)
         analyses = analyse_molecules(completions, workers=1)
         smiles_valid = [a.rdkit_smiles for a in analyses if a.rdkit_smiles is not None]
         valid += len(smiles_valid)
@@ -388,11 +424,14 @@ def main() -> None:
         "heun-steps": lambda: heun_steps(args.model, args.n, args.data_dir),
         "closed-shell": lambda: closed_shell(args.model, args.n, args.data_dir),
         "seeds": lambda: seeds(args.model, args.against, args.n, args.data_dir),
+        "sampler-settings": lambda: sampler_settings(args.model, args.n, args.data_dir),
+        "solver-error": lambda: solver_error(_model(args.model), _test_molecules(128, 0, args.data_dir)),
         "kv-cache": lambda: kv_cache(args.model),
         "throughput": lambda: throughput(args.model),
         "train-throughput": lambda: train_throughput(args.data_dir),
+        "train-precision": lambda: train_precision(args.model, args.data_dir),
         "gpu-throughput": lambda: throughput(args.model, _cuda()),
-        "gpu-train-throughput": lambda: train_throughput(args.data_dir, _cuda()),
+        "gpu-train-throughput": lambda: train_throughput(args.data_dir, _cuda(), _device_name(_cuda())),
         "decoration": lambda: decoration(args.model, args.n, args.data_dir),
         "scaffold": lambda: scaffold(args.model, 100, 10, args.data_dir),
         "likelihood": lambda: likelihood(args.model, args.data_dir),

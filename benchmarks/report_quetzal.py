@@ -19,11 +19,17 @@ def _where(entry: dict, part: str) -> str:
     return provenance(entry, COMMAND, part)
 
 
+def _sampler_name(r: dict) -> str:
+    """The sampler a result was drawn with; results stored before the solver could be chosen used Heun in fp32."""
+    solver = {"heun": "Heun", "dpm2m": "DPM-Solver++(2M)"}[r.get("solver", "heun")]
+    return f"{r['steps']} {solver} steps, {r.get('precision', 'fp32')}"
+
+
 def _samples(entry: dict) -> list[str]:
     r = entry["result"]
     m = r["metrics"]
     lines = ["## Quetzal: samples from the shipped model against QM9", "",
-             f"{r['n']:,} molecules from `{r['model']}` (seed 0, {r['steps']} Heun steps, sampled in "
+             f"{r['n']:,} molecules from `{r['model']}` (seed 0, {_sampler_name(r)}, sampled in "
              f"{r['sampling_seconds']:.0f} s), through the full evaluator against the `qm9` reference. "
              + _where(entry, "samples"), "",
              "| metric | atomgen quetzal-qm9-small | target | Quetzal paper, 165M params |", "|---|---|---|---|"]
@@ -154,18 +160,98 @@ def _kv_cache(entry: dict) -> list[str]:
 def _throughput(entry: dict, train: dict | None, gpu: bool = False) -> list[str]:
     r = entry["result"]
     part, train_part = ("gpu-throughput", "gpu-train-throughput") if gpu else ("throughput", "train-throughput")
-    lines = [f"## Quetzal: throughput on {'one GPU (' + r['device'] + ')' if gpu else 'this CPU'}", "",
-             f"Sampling {r.get('molecules', 1024):,} molecules at 30 Heun steps, {r['threads']} CPU threads. "
-             + _where(entry, part), "",
-             "| batch size | molecules / s | atoms / molecule |", "|---|---|---|"]
-    for batch, row in r["by_batch_size"].items():
-        lines.append(f"| {batch} | {row['molecules_per_second']:.1f} | {row['atoms_per_molecule']:.1f} |")
+    where = "one GPU (" + r["device"] + ")" if gpu else f"this CPU ({r['threads']} threads)"
+    lines = [f"## Quetzal: throughput on {where}", "",
+             f"Sampling {r.get('molecules', 1024):,} molecules. " + _where(entry, part)]
+    # A GPU run recorded before the sampler settings existed timed the paper's sampler alone.
+    settings = r.get("settings") or {"heun 30 steps, fp32": r}
+    peak = r.get("machine_peak")
+    if peak:
+        lines += ["", _peak_sentence(peak)]
+    lines += ["", "| sampler | batch size | molecules / s | atoms / molecule | share of the peak (MFU) |",
+              "|---|---|---|---|---|"]
+    for name, setting in settings.items():
+        for batch, row in setting["by_batch_size"].items():
+            mfu = ""
+            if "utilisation" in setting and int(batch) == setting["best_batch_size"]:
+                use = setting["utilisation"]
+                mfu = f"{100 * use['mfu']:.1f} % ({use['gflops']:.0f} GFLOP/s)"
+            lines.append(f"| {name} | {batch} | {row['molecules_per_second']:.1f} | {row['atoms_per_molecule']:.1f} | "
+                         f"{mfu} |")
     if train:
-        t = train["result"]
-        lines += ["", f"Training, small preset, batches of QM9 molecules (128 unless named), {t['threads']} CPU "
-                  "threads (AdamW steps after two warm-up steps). " + _where(train, train_part), "",
-                  "| setting | atoms / s |", "|---|---|"]
-        lines += [f"| {p} | {row['atoms_per_second']:.0f} |" for p, row in t["by_setting"].items()]
+        lines += _training(train, train_part)
+    return lines + [""]
+
+
+def _peak_sentence(peak: dict) -> str:
+    """The machine's matrix-product peak as measured beside a throughput row."""
+    shapes = "; ".join(f"{name} {' × '.join(str(k) for k in peak['shapes'][name])}: "
+                       f"{rates['fp32']:.0f} / {rates['bf16']:.0f}" for name, rates in peak["gflops"].items())
+    return (f"The machine's matrix-product rate in the same run, GFLOP/s in fp32 / bf16 ({peak['threads']} threads; "
+            f"rows × inner × columns): {shapes}. A row's share of the peak (MFU) is its matrix-product FLOPs "
+            "(counted by PyTorch's FlopCounterMode) per second over the best rate of its precision at the model's "
+            "shapes.")
+
+
+def _training(train: dict, part: str) -> list[str]:
+    t = train["result"]
+    lines = ["", f"Training, small preset, batches of QM9 molecules (128 unless named), {t['threads']} threads "
+             "(AdamW steps after two warm-up steps). " + _where(train, part)]
+    if t.get("machine_peak"):
+        lines += ["", _peak_sentence(t["machine_peak"])]
+    lines += ["", "| setting | atoms / s | share of the peak (MFU) |", "|---|---|---|"]
+    for name, row in t["by_setting"].items():
+        use = row.get("utilisation")
+        mfu = f"{100 * use['mfu']:.1f} % ({use['gflops']:.0f} GFLOP/s)" if use else ""
+        lines.append(f"| {name} | {row['atoms_per_second']:.0f} | {mfu} |")
+    return lines
+
+
+def _sampler_settings(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = ["## Quetzal: ODE solver and precision of the sampler", "",
+             f"{r['n']:,} molecules per seed from `{r['model']}`, seeds {r['seeds'][0]}-{r['seeds'][-1]}, batch "
+             f"{r['batch_size']}, {r['threads']} thread(s), evaluated against QM9 without PoseBusters and strain; "
+             "means over the seeds (molecules per second as timed in this run, beside other work: the throughput "
+             "part times them on the idle machine). The difference in "
+             "molecule stability is against the first row, the paper's sampler, ± one standard error. "
+             + _where(entry, "sampler-settings"), "",
+             "| solver | steps | network calls per atom | precision | molecules / s | atom stab. % | mol. stab. % "
+             "| difference (points) | RDKit valid % | FCD | bond-length W1 (Å) |", "|---" * 11 + "|"]
+    for setting in r["settings"]:
+        m, diff = setting["mean"], setting["stability_difference"]
+        calls = setting["steps"] if setting["solver"] == "dpm2m" else 2 * setting["steps"] - 1
+        lines.append(f"| {setting['solver']} | {setting['steps']} | {calls} | {setting['precision']} | "
+                     f"{m['molecules_per_second']:.1f} | {_pct(m['atom_stability'])} | "
+                     f"{_pct(m['molecule_stability'])} | "
+                     f"{100 * diff['value']:+.1f} ± {100 * diff['standard_error']:.1f} | {_pct(m['rdkit_validity'])} | "
+                     f"{m['fcd']:.3f} | {m['bond_length_w1']:.4f} |")
+    return lines + [""]
+
+
+def _solver_error(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = ["## Quetzal: how finely each ODE solver integrates the position head", "",
+             f"Teacher-forced on {r['molecules']} QM9 test molecules ({r['atoms']:,} atoms, seeded): the same noise "
+             f"integrated by each solver and by a reference ({r['reference']}); the distance (Å) between their end "
+             "points is the solver's error alone. " + _where(entry, "solver-error"), "",
+             "| solver | steps | network calls | precision | RMS (Å) | median (Å) | above 0.1 Å % |", "|---" * 7 + "|"]
+    lines += [f"| {row['solver']} | {row['steps']} | {row['calls']} | {row['precision']} | {row['rms']:.4f} | "
+              f"{row['median']:.4f} | {_pct(row['above_0.1'])} |" for row in r["rows"]]
+    return lines + [""]
+
+
+def _train_precision(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = ["## Quetzal: does bf16 training learn as well as fp32?", "",
+             f"From `{r['model']}`, {r['steps']} AdamW steps (lr {r['lr']:g}, batch {r['batch_size']}) on the same QM9 "
+             "train batches with the same noise draws, once in fp32 and once under bf16 autocast; then the loss of "
+             "each on the same 8 batches of QM9 valid, in fp32 with the same rotations and noise. " + _where(entry, "train-precision"),
+             "", "| model | valid loss | type loss | position loss | train loss, last 25 steps | seconds |",
+             "|---|---|---|---|---|---|"]
+    for name, arm in r["arms"].items():
+        extra = (f"{arm['train_loss_last_25']:.4f} | {arm['seconds']:.0f}" if "seconds" in arm else " | ")
+        lines.append(f"| {name} | {arm['loss']:.4f} | {arm['type_loss']:.4f} | {arm['position_loss']:.4f} | {extra} |")
     return lines + [""]
 
 
@@ -228,10 +314,11 @@ def _precision(entry: dict) -> list[str]:
 def quetzal_sections(results: dict) -> list[str]:
     """Markdown lines for every Quetzal part that has results, in a fixed order."""
     renderers = [("samples", _samples), ("temperatures", _temperatures), ("heun-steps", _heun_steps),
-                 ("closed-shell", _closed_shell), ("seeds", _seeds),
+                 ("closed-shell", _closed_shell), ("seeds", _seeds), ("sampler-settings", _sampler_settings),
+                 ("solver-error", _solver_error),
                  ("kv-cache", _kv_cache),
                  ("throughput", lambda entry: _throughput(entry, results.get("train-throughput"))),
                  ("gpu-throughput", lambda entry: _throughput(entry, results.get("gpu-train-throughput"), gpu=True)),
                  ("decoration", _decoration), ("scaffold", _scaffold), ("likelihood", _likelihood),
-                 ("precision", _precision)]
+                 ("precision", _precision), ("train-precision", _train_precision)]
     return [line for part, render in renderers if part in results for line in render(results[part])]

@@ -10,6 +10,7 @@ from report_format import cause_shares, command_of
 from report_nextmol import nextmol_sections
 from report_quetzal import quetzal_sections
 from report_readme import adit_summary, evaluator_summary, nextmol_summary, quetzal_summary, write_readme_summaries
+from report_training import training_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "python benchmarks/bench_evaluator.py --parts"
@@ -171,6 +172,7 @@ def write_benchmarks_md(path: Path = ROOT / "BENCHMARKS.md") -> None:
     lines += quetzal_sections(quetzal)
     lines += adit_sections(_load("adit.json"))
     lines += nextmol_sections(_load("nextmol.json"))
+    lines += training_sections(_load("training.json"))
     renderers = [("qm9-train", _qm9_section), ("qm9-subsets", _subsets_section), ("speed", _speed_section),
                  ("perov_5", lambda entry: _crystal_section("perov_5", entry)),
                  ("carbon_24", lambda entry: _crystal_section("carbon_24", entry)),

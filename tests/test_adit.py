@@ -213,13 +213,15 @@ def test_sampling_follows_the_condition_and_the_size_histogram(sampler_model):
     assert 0 < sum(s.is_periodic for s in mixed) < 40
 
 
-def test_a_seed_names_systems_whatever_the_batch_size_and_shards(sampler_model):
-    whole = sampler_model.sample(20, seed=3, steps=4, progress=False, sampler="heun")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_seed_names_systems_whatever_the_batch_size_and_shards(sampler_model, precision):
+    options = {"seed": 3, "steps": 4, "progress": False, "sampler": "heun", "precision": precision}
+    whole = sampler_model.sample(20, **options)
     assert 0 < sum(s.is_periodic for s in whole) < 20  # crystals and molecules, of different sizes
     for batch_size in (1, 3, 50):
-        again = sampler_model.sample(20, seed=3, steps=4, batch_size=batch_size, progress=False, sampler="heun")
-        shards = [s for i in range(4) for s in sampler_model.sample(20, seed=3, steps=4, batch_size=batch_size,
-                                                                     progress=False, sampler="heun", shard=(i, 4))]
+        again = sampler_model.sample(20, batch_size=batch_size, **options)
+        shards = [s for i in range(4) for s in sampler_model.sample(20, batch_size=batch_size, shard=(i, 4),
+                                                                     **options)]
         for run in (again, shards):
             for x, y in zip(whole, run, strict=True):
                 np.testing.assert_array_equal(x.numbers, y.numbers)

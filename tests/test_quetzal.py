@@ -150,17 +150,30 @@ def test_cache_and_no_cache_give_the_same_molecules(tiny_model):
         assert np.allclose(positions_a, positions_b, atol=1e-4)
 
 
-def test_a_seed_names_molecules_whatever_the_batch_size_and_shards(tiny_model):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_seed_names_molecules_whatever_the_batch_size_and_shards(tiny_model, precision):
     batch_size = 5  # below MIN_BATCH_ROWS: the batches are padded, and the whole run's rows drop out as they stop
-    whole = tiny_model.sample(24, seed=7, steps=4, batch_size=24, progress=False)
-    again = tiny_model.sample(24, seed=7, steps=4, batch_size=batch_size, progress=False)
-    shards = [m for i in range(3) for m in tiny_model.sample(24, seed=7, steps=4, batch_size=batch_size,
-                                                              progress=False, shard=(i, 3))]
+    options = {"seed": 7, "steps": 4, "progress": False, "precision": precision}
+    whole = tiny_model.sample(24, batch_size=24, **options)
+    again = tiny_model.sample(24, batch_size=batch_size, **options)
+    shards = [m for i in range(3) for m in tiny_model.sample(24, batch_size=batch_size, shard=(i, 3), **options)]
     assert len({len(m) for m in whole}) > 2  # molecules of several sizes finish at different steps
     for run in (again, shards):
         assert all(np.array_equal(a.numbers, b.numbers) and np.array_equal(a.positions, b.positions)
                    for a, b in zip(whole, run, strict=True))
     assert [len(m) for m in tiny_model.sample(24, seed=8, steps=4, progress=False)] != [len(m) for m in whole]
+
+
+def test_sampler_settings_are_checked_and_change_only_the_positions_arithmetic(tiny_model):
+    with pytest.raises(InputError, match="unknown ODE solver 'euler'"):
+        tiny_model.sample(2, solver="euler", progress=False)
+    with pytest.raises(InputError, match="unknown precision 'fp16'"):
+        tiny_model.sample(2, precision="fp16", progress=False)
+    # The first atom's type is drawn before any position is solved: every setting agrees on it.
+    runs = [tiny_model.sample(16, seed=3, steps=6, solver=solver, precision=precision, progress=False)
+            for solver, precision in (("heun", "fp32"), ("dpm2m", "fp32"), ("dpm2m", "bf16"))]
+    assert all([m.numbers[0] for m in run] == [m.numbers[0] for m in runs[0]] for run in runs)
+    assert all(np.isfinite(m.positions).all() for run in runs for m in run)
 
 
 def test_teacher_forced_logits_match_the_cached_trunk_atom_by_atom(tiny_model, small_molecules):

@@ -9,6 +9,13 @@ import sys
 from pathlib import Path
 
 from atomgen.errors import InputError
+from atomgen.models.sampler_settings import (
+    PRECISIONS,
+    QUETZAL_PRECISION,
+    QUETZAL_SOLVER,
+    QUETZAL_SOLVERS,
+    QUETZAL_STEPS,
+)
 
 DEFAULT_QUETZAL = "quetzal-qm9-small"
 DEFAULT_NEXTMOL = "nextmol-qm9"
@@ -43,8 +50,8 @@ def _is_folder(path: str) -> bool:
 
 # The `atomgen sample` options each family takes (beyond -n, --seed, --batch-size, --steps).
 _FAMILY_OPTIONS = {
-    "quetzal": ("temperature", "position_temperature", "elements", "closed_shell"),
-    "adit": ("kind", "label", "guidance", "sampler", "n_atoms"),
+    "quetzal": ("temperature", "position_temperature", "elements", "closed_shell", "solver", "precision"),
+    "adit": ("kind", "label", "guidance", "sampler", "n_atoms", "precision"),
     "nextmol": ("temperature", "top_k", "refine_steps", "relax"),
 }
 
@@ -117,7 +124,8 @@ def _cmd_decorate(args: argparse.Namespace) -> None:
     _check_output(args.output)
     model = load_model(args.model, family="quetzal", device=args.device)
     molecules = read(args.input)
-    decorated = decorate(model, molecules, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
+    decorated = decorate(model, molecules, seed=args.seed, steps=args.steps, solver=args.solver,
+                         precision=args.precision, batch_size=args.batch_size,
                          closed_shell=args.closed_shell, source=args.input, shard=args.shard)
     write(args.output, decorated)
     print(f"wrote {len(decorated)} decorated molecules to {args.output}")
@@ -134,8 +142,8 @@ def _cmd_complete(args: argparse.Namespace) -> None:
         fragments = read(args.input)
     else:
         fragments = [fragment_from_smiles(args.input, seed=args.seed)]
-    results = complete(model, fragments, args.n, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
-                       source=args.input, shard=args.shard)
+    results = complete(model, fragments, args.n, seed=args.seed, steps=args.steps, solver=args.solver,
+                       precision=args.precision, batch_size=args.batch_size, source=args.input, shard=args.shard)
     write(args.output, results)
     print(f"wrote {len(results)} completions of {len(fragments)} fragment(s) to {args.output}")
 
@@ -203,9 +211,21 @@ SHARD_HELP = ("write only slice i (from 0) of N of the whole run, exactly as it 
 def _add_model_options(p: argparse.ArgumentParser, default: str = DEFAULT_QUETZAL) -> None:
     p.add_argument("--model", default=default, help=f"shipped model name or checkpoint folder (default {default})")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
-    p.add_argument("--steps", type=int, default=30, help="ODE steps per atom position")
+    p.add_argument("--steps", type=int, default=QUETZAL_STEPS, help=f"ODE steps per atom position (default "
+                                                                    f"{QUETZAL_STEPS})")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    _add_quetzal_sampler_options(p, QUETZAL_SOLVER, QUETZAL_PRECISION)
+
+
+def _add_quetzal_sampler_options(p: argparse.ArgumentParser | argparse._ArgumentGroup, solver: str | None,
+                                 precision: str | None) -> None:
+    """--solver and --precision of Quetzal's position ODE (defaults None where other families share the parser)."""
+    p.add_argument("--solver", choices=QUETZAL_SOLVERS, default=solver,
+                   help=f"ODE solver of each atom's position (default {QUETZAL_SOLVER}; heun is the paper's)")
+    p.add_argument("--precision", choices=PRECISIONS, default=precision,
+                   help=f"arithmetic of the networks' matrix products (default: {QUETZAL_PRECISION} for Quetzal, "
+                        "fp32 for ADiT)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -228,6 +248,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     quetzal.add_argument("--position-temperature", type=float,
                          help="scales the starting noise of each atom's position (default 1, the model's own; "
                               "lower gives sharper geometry and less diversity)")
+    _add_quetzal_sampler_options(quetzal, None, None)
     quetzal.add_argument("--elements", help="comma-separated element symbols allowed (default: all the model knows)")
     quetzal.add_argument("--closed-shell", action="store_const", const=True,
                          help="stop a molecule only when its atoms' valences sum to an even number, so that a "

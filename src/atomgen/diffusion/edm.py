@@ -6,6 +6,7 @@ training targets have unit variance at every noise level. All quantities here ar
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,3 +84,29 @@ def precondition(network: Callable[..., torch.Tensor], x: torch.Tensor, sigma: t
     """D(x, σ) = c_skip·x + c_out·network(c_in·x, c_noise, *args): the denoiser built from a raw network."""
     c_skip, c_out, c_in, c_noise = preconditioning(sigma, sigma_data)
     return c_skip * x + c_out * network(c_in * x, c_noise, *args)
+
+
+def dpm_solver_2m_sample(denoiser: Denoiser, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    """Integrate the same ODE with DPM-Solver++(2M) (Lu et al., 2022): one denoiser call per step.
+
+    In log-noise time λ = -ln σ the ODE is solved exactly for a denoised estimate that is linear in λ; that
+    estimate extrapolates the last two calls of the denoiser (a first-order step where there is only one). With
+    σ_next = 0 the step returns the denoised estimate itself. Heun's method spends two calls per step; at equal
+    calls this solver's error is a third to a quarter of Heun's on Quetzal's position head
+    (benchmarks/bench_quetzal.py, part `solver-error`).
+    """
+    x = noise * sigmas[0].to(noise.dtype)
+    rows = x.shape[0]
+    previous, previous_h = None, None
+    for sigma, sigma_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist()):
+        denoised = denoiser(x, x.new_full((rows,), sigma))
+        if sigma_next == 0:
+            return denoised
+        h = math.log(sigma / sigma_next)
+        estimate = denoised
+        if previous is not None:
+            ratio = previous_h / h
+            estimate = (1 + 1 / (2 * ratio)) * denoised - (1 / (2 * ratio)) * previous
+        x = (sigma_next / sigma) * x + (1 - sigma_next / sigma) * estimate
+        previous, previous_h = denoised, h
+    return x

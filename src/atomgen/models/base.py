@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from atomgen.elements import symbol
 from atomgen.errors import InputError
 from atomgen.models import checkpoint
+from atomgen.models.sampler_settings import PRECISIONS
 from atomgen.models.streams import SampleStreams
 from atomgen.nn.rows import MIN_ROWS
 
@@ -120,11 +121,14 @@ class GenerativeModel(nn.Module):
 
     # ---------------------------------------------------------------------------------------------------- sampling
     def run_batches(self, jobs: Sequence[Job], generate: BatchFunction, *, seed: int, batch_size: int,
-                    progress: bool = True, desc: str = "sampling", unit: str = "mol", stream: int = 0) -> list[Any]:
+                    progress: bool = True, desc: str = "sampling", unit: str = "mol", stream: int = 0,
+                    precision: str = "fp32") -> list[Any]:
         """The result of every job, in job order (see the module's docstring for what the loop guarantees);
-        `stream` picks which of each sample's streams this pass draws from (`streams.sample_seed`)."""
+        `stream` picks which of each sample's streams this pass draws from (`streams.sample_seed`), and
+        `precision` (`PRECISIONS`) the arithmetic of `generate`'s matrix products."""
         if batch_size < 1:
             raise InputError(f"the batch size must be at least 1, not {batch_size}")
+        autocast = precision_context(precision, self.device)
         self.eval()
         order = sorted(range(len(jobs)), key=lambda k: (jobs[k].size, k))
         results: list[Any] = [None] * len(jobs)
@@ -134,11 +138,20 @@ class GenerativeModel(nn.Module):
                 padding = max(0, MIN_BATCH_ROWS - len(chosen))
                 streams = SampleStreams.for_samples(seed, [job.index for job in chosen] + [None] * padding,
                                                     self.device, stream)
-                outputs = generate(chosen + [chosen[0]] * padding, streams)
+                with autocast:
+                    outputs = generate(chosen + [chosen[0]] * padding, streams)
                 for k, output in zip(batch, outputs[: len(chosen)]):
                     results[k] = output
                 bar.update(len(chosen))
         return results
+
+
+def precision_context(precision: str, device: torch.device) -> torch.autocast:
+    """The autocast context of a sampling precision: "fp32", or "bf16", where matrix products run in bfloat16
+    (AMX on recent x86 CPUs, tensor cores on GPUs) and what the model marks as needing it stays in float32."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def padded_size(atoms: int) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from atomgen.errors import InputError
+from atomgen.models.quetzal.sampler import DEFAULT_PRECISION, DEFAULT_SOLVER, DEFAULT_STEPS
 from atomgen.system import AtomSystem
 
 
@@ -51,15 +52,17 @@ def murcko_scaffold(system: AtomSystem) -> tuple[AtomSystem, str] | None:
     return fragment, Chem.MolToSmiles(scaffold)
 
 
-def complete(model, fragments: Sequence[AtomSystem], n: int, *, seed: int = 0, steps: int = 30,
-             batch_size: int = 256, temperature: float = 1.0, progress: bool = True,
+def complete(model, fragments: Sequence[AtomSystem], n: int, *, seed: int = 0, steps: int = DEFAULT_STEPS,
+             solver: str = DEFAULT_SOLVER, precision: str = DEFAULT_PRECISION, batch_size: int = 256,
+             temperature: float = 1.0, progress: bool = True,
              source: str | Path | None = None, shard: tuple[int, int] | None = None) -> list[AtomSystem]:
     """`n` completions of each fragment, fragment by fragment (its hydrogens are dropped; the model adds atoms and
     then hydrogens). Completion k of the run draws from its own random stream; `shard` = (i, N) returns only the
     i-th of N contiguous slices of the run."""
     prefixes = [AtomSystem(numbers=f.numbers[f.numbers != 1], positions=f.positions[f.numbers != 1], name=f.name)
                 for f in fragments]
-    return model.extend(prefixes, n_per_prefix=n, seed=seed, steps=steps, batch_size=batch_size,
+    return model.extend(prefixes, n_per_prefix=n, seed=seed, steps=steps, solver=solver, precision=precision,
+                             batch_size=batch_size,
                         temperature=temperature, progress=progress, source=source, shard=shard)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from atomgen.models.base import shard_range
+from atomgen.models.quetzal.sampler import DEFAULT_PRECISION, DEFAULT_SOLVER, DEFAULT_STEPS
 from atomgen.system import AtomSystem
 
 
@@ -22,7 +23,8 @@ def heavy_atoms(system: AtomSystem) -> AtomSystem:
     return AtomSystem(numbers=system.numbers[keep], positions=system.positions[keep], name=system.name)
 
 
-def decorate(model, molecules: Sequence[AtomSystem], *, seed: int = 0, steps: int = 30, batch_size: int = 256,
+def decorate(model, molecules: Sequence[AtomSystem], *, seed: int = 0, steps: int = DEFAULT_STEPS,
+             solver: str = DEFAULT_SOLVER, precision: str = DEFAULT_PRECISION, batch_size: int = 256,
              temperature: float = 1.0, closed_shell: bool = False, progress: bool = True,
              source: str | Path | None = None, shard: tuple[int, int] | None = None) -> list[AtomSystem]:
     """Add hydrogens to each molecule's heavy atoms (any hydrogens given are dropped first).
@@ -36,7 +38,8 @@ def decorate(model, molecules: Sequence[AtomSystem], *, seed: int = 0, steps: in
 
         raise InputError("this model never emits hydrogen, so it cannot decorate")
     prefixes = [heavy_atoms(m) for m in molecules]
-    decorated = model.extend(prefixes, seed=seed, steps=steps, batch_size=batch_size, temperature=temperature,
+    decorated = model.extend(prefixes, seed=seed, steps=steps, solver=solver, precision=precision,
+                             batch_size=batch_size, temperature=temperature,
                              elements=[1], closed_shell=closed_shell, progress=progress, source=source, shard=shard)
     for system, original in zip(decorated, [molecules[k] for k in shard_range(len(molecules), shard)]):
         system.name = original.name

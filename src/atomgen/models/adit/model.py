@@ -174,7 +174,7 @@ class ADiTModel(GenerativeModel):
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = 100,
                condition: str | None = None, progress: bool = True, guidance: float = 2.0,
                sampler: str = "euler", n_atoms: int | None = None,
-               shard: tuple[int, int] | None = None) -> list[AtomSystem]:
+               shard: tuple[int, int] | None = None, precision: str = "fp32") -> list[AtomSystem]:
         """Generate `n` systems.
 
         Args:
@@ -191,6 +191,8 @@ class ADiTModel(GenerativeModel):
             n_atoms: the size of every system; None draws it from the class's training histogram.
             shard: (i, N) returns only the i-th of N contiguous slices of the n systems, exactly as they are in
                 the whole run.
+            precision: "fp32", or "bf16" for the denoiser's matrix products (the ODE's state and the decoder stay
+                in float32).
         """
         if not self.ready_to_sample:
             raise InputError("this ADiT checkpoint holds only a trained autoencoder; train the diffusion stage")
@@ -208,9 +210,13 @@ class ADiTModel(GenerativeModel):
             mask = torch.arange(batch[0].size, device=self.device)[None] < sizes[:, None]
             noise = streams.normal((batch[0].size, self.config.latent_dim), lengths=sizes.tolist())
             latents = integrate(self.guided_predictor(labels, mask, guidance), noise, steps, sampler)
-            return self.decode_latents(latents, labels, mask)
+            # One decoder pass, in float32 whatever the precision: coordinates rounded to bf16 would move atoms
+            # by hundredths of an Ångström.
+            with torch.autocast(self.device.type, enabled=False):
+                return self.decode_latents(latents.float(), labels, mask)
 
-        return self.run_batches(jobs, generate, seed=seed, batch_size=batch_size, progress=progress, unit="system")
+        return self.run_batches(jobs, generate, seed=seed, batch_size=batch_size, progress=progress, unit="system",
+                                precision=precision)
 
     def guided_predictor(self, labels: torch.Tensor, mask: torch.Tensor, guidance: float) -> CleanPredictor:
         """x̂₁(x_t, t) for one batch of unit-scale latents: classifier-free guidance between the labelled and the

@@ -16,7 +16,14 @@ from atomgen.errors import InputError
 from atomgen.models.base import GenerativeModel, Job, shard_range
 from atomgen.models.quetzal.config import QuetzalConfig
 from atomgen.models.quetzal.network import START, STOP, QuetzalNetwork
-from atomgen.models.quetzal.sampler import SamplingOptions, generate_batch
+from atomgen.models.quetzal.sampler import (
+    DEFAULT_PRECISION,
+    DEFAULT_SOLVER,
+    DEFAULT_STEPS,
+    SOLVERS,
+    SamplingOptions,
+    generate_batch,
+)
 from atomgen.models.streams import SampleStreams
 from atomgen.system import AtomSystem
 
@@ -134,10 +141,12 @@ class QuetzalModel(GenerativeModel):
     # ---------------------------------------------------------------------------------------------------- sampling
     def _options(self, steps: int, temperature: float, elements: Sequence[int] | None, min_atoms: int = 1,
                  max_atoms: int | None = None, position_temperature: float = 1.0,
-                 closed_shell: bool = False) -> SamplingOptions:
+                 closed_shell: bool = False, solver: str = DEFAULT_SOLVER) -> SamplingOptions:
         for name, value in (("temperature", temperature), ("position temperature", position_temperature)):
             if not value >= 0:
                 raise InputError(f"the {name} must be at least 0, got {value}")
+        if solver not in SOLVERS:
+            raise InputError(f"unknown ODE solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         allowed = None
         if elements is not None:
             allowed = torch.zeros(len(self.config.elements) + 1, dtype=torch.bool)
@@ -145,7 +154,7 @@ class QuetzalModel(GenerativeModel):
             allowed[torch.as_tensor(self.classes(np.asarray(list(elements))))] = True
         return SamplingOptions(steps=steps, temperature=temperature, position_temperature=position_temperature,
                                allowed=allowed, min_atoms=min_atoms, max_atoms=max_atoms,
-                               valence_parity=self._valence_parity() if closed_shell else None)
+                               valence_parity=self._valence_parity() if closed_shell else None, solver=solver)
 
     def _valence_parity(self) -> torch.Tensor:
         """Per type class (STOP first), the parity of the element's EDM valences: 0 even, 1 odd, -1 mixed."""
@@ -158,11 +167,11 @@ class QuetzalModel(GenerativeModel):
             parity.append(int(odd.pop()) if len(odd) == 1 else -1)
         return torch.tensor(parity)
 
-    def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = 30, temperature: float = 1.0,
-               position_temperature: float = 1.0, elements: Sequence[int] | None = None,
+    def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = DEFAULT_STEPS,
+               temperature: float = 1.0, position_temperature: float = 1.0, elements: Sequence[int] | None = None,
                condition: dict | None = None, progress: bool = True, min_atoms: int = 1,
-               max_atoms: int | None = None, closed_shell: bool = False,
-               shard: tuple[int, int] | None = None) -> list[AtomSystem]:
+               max_atoms: int | None = None, closed_shell: bool = False, shard: tuple[int, int] | None = None,
+               solver: str = DEFAULT_SOLVER, precision: str = DEFAULT_PRECISION) -> list[AtomSystem]:
         """Generate `n` molecules from scratch.
 
         Args:
@@ -170,7 +179,7 @@ class QuetzalModel(GenerativeModel):
             seed: with the settings, it fixes every molecule: molecule k draws from its own random stream, so
                 the batch size and sharding never change it.
             batch_size: molecules generated in lockstep.
-            steps: Heun steps per atom position (quality saturates near 30 on QM9).
+            steps: ODE steps per atom position (`solver`'s; see `DEFAULT_STEPS`).
             temperature: of the type distribution (1 = the model's own; lower = more conservative).
             position_temperature: scales the starting noise of each position's ODE (1 = the model's own
                 distribution; lower = sharper geometry and less diversity, see BENCHMARKS.md).
@@ -182,6 +191,10 @@ class QuetzalModel(GenerativeModel):
                 molecule of them can exist (no longer the model's own distribution; see BENCHMARKS.md).
             shard: (i, N) returns only the i-th of N contiguous slices of the n molecules, exactly as they are
                 in the whole run.
+            solver: of each position's probability-flow ODE: "dpm2m" (DPM-Solver++(2M), one network call per
+                step) or "heun" (the paper's, two calls per step).
+            precision: "bf16" runs the trunk's and the head's matrix products in bfloat16 (positions, their
+                embeddings and the head's modulation stay in float32), "fp32" all of it in float32.
         """
         if condition is not None:
             raise InputError("this Quetzal model is unconditional: it takes no condition")
@@ -189,19 +202,20 @@ class QuetzalModel(GenerativeModel):
         return self.extend([empty], n_per_prefix=n, seed=seed, batch_size=batch_size, steps=steps,
                            temperature=temperature, position_temperature=position_temperature, elements=elements,
                            progress=progress, centre=False, min_atoms=min_atoms, max_atoms=max_atoms,
-                           closed_shell=closed_shell, shard=shard)
+                           closed_shell=closed_shell, shard=shard, solver=solver, precision=precision)
 
     def extend(self, prefixes: Sequence[AtomSystem], *, n_per_prefix: int = 1, seed: int = 0, batch_size: int = 256,
-               steps: int = 30, temperature: float = 1.0, position_temperature: float = 1.0,
+               steps: int = DEFAULT_STEPS, temperature: float = 1.0, position_temperature: float = 1.0,
                elements: Sequence[int] | None = None, progress: bool = True, centre: bool = True,
                min_atoms: int = 1, max_atoms: int | None = None, closed_shell: bool = False,
-               source: str | Path | None = None, shard: tuple[int, int] | None = None) -> list[AtomSystem]:
+               source: str | Path | None = None, shard: tuple[int, int] | None = None,
+               solver: str = DEFAULT_SOLVER, precision: str = DEFAULT_PRECISION) -> list[AtomSystem]:
         """Complete each prefix molecule `n_per_prefix` times; results are in prefix order.
 
         The given atoms come first and unchanged. Prefixes are moved to the training frame (their heavy-atom
         centroid at the origin) for generation and the completed molecule is moved back. Completion k of the
         run (prefix k // n_per_prefix) draws from its own random stream; `shard` = (i, N) returns only the i-th
-        of N contiguous slices of the run's completions.
+        of N contiguous slices of the run's completions. `solver` and `precision` are as in `sample`.
         """
         prepared = []  # (classes, positions in the model frame, offset) of every prefix
         for index, prefix in enumerate(prefixes):
@@ -211,7 +225,7 @@ class QuetzalModel(GenerativeModel):
             offset = _anchor_centroid(prefix) if centre and len(prefix) else np.zeros(3)
             prepared.append((self.classes(prefix.numbers, source, index), prefix.positions - offset, offset))
         options = self._options(steps, temperature, elements, min_atoms, max_atoms, position_temperature,
-                                closed_shell)
+                                closed_shell, solver)
         jobs = [Job(k, len(prefixes[k // n_per_prefix]), k // n_per_prefix)
                 for k in shard_range(len(prefixes) * n_per_prefix, shard)]
 
@@ -228,7 +242,8 @@ class QuetzalModel(GenerativeModel):
                 systems.append(system)
             return systems
 
-        return self.run_batches(jobs, complete, seed=seed, batch_size=batch_size, progress=progress)
+        return self.run_batches(jobs, complete, seed=seed, batch_size=batch_size, progress=progress,
+                                precision=precision)
 
     # -------------------------------------------------------------------------------------------------- likelihood
     def log_likelihood(self, systems: Sequence[AtomSystem], *, frame: str = "canonical", steps: int = 128,

@@ -100,6 +100,11 @@ class PrefixGeometry(nn.Module):
 
     def output_term(self, pairs: PrefixPairs, hidden: torch.Tensor) -> torch.Tensor:
         """Σ_j w_j · directions_j (R, 3), with w_j from the pair's features and the head's hidden state."""
-        hidden_push = at_least_rows(self.push[:-1], pairs.features + self.pair_from_hidden(hidden)[pairs.row])
-        strength = single_output(self.push[-1], hidden_push)
-        return pairs.sum_per_row(strength * pairs.directions.to(strength.dtype))
+        from_hidden = self.pair_from_hidden(hidden)
+        # The pair MLP in float32 even under bf16 autocast: its row count (the pairs within the cutoff) changes at
+        # every call, and oneDNN builds a new bf16 kernel for every new shape, which made sampling 10x slower.
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            dtype = pairs.features.dtype
+            hidden_push = at_least_rows(self.push[:-1], pairs.features + from_hidden.to(dtype)[pairs.row])
+            strength = single_output(self.push[-1], hidden_push)
+            return pairs.sum_per_row(strength * pairs.directions.to(strength.dtype))

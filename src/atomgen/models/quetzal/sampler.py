@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from atomgen.diffusion.edm import heun_sample, karras_sigmas
+from atomgen.diffusion.edm import dpm_solver_2m_sample, heun_sample, karras_sigmas
 from atomgen.models.base import rows_to_keep
 from atomgen.models.quetzal.network import START, STOP, QuetzalNetwork
+from atomgen.models.sampler_settings import QUETZAL_PRECISION, QUETZAL_SOLVER, QUETZAL_SOLVERS, QUETZAL_STEPS
 from atomgen.models.streams import SampleStreams, categorical
 
 PADDING_TYPE = 1
@@ -61,12 +62,19 @@ class CachedTrunk:
         self.logits = logits[:, -1]
 
 
+SOLVERS = dict(zip(QUETZAL_SOLVERS, (dpm_solver_2m_sample, heun_sample), strict=True))
+"""Solvers of each position's probability-flow ODE, by name."""
+
+DEFAULT_SOLVER, DEFAULT_STEPS, DEFAULT_PRECISION = QUETZAL_SOLVER, QUETZAL_STEPS, QUETZAL_PRECISION
+"""The sampler's defaults (see `atomgen.models.sampler_settings` for how they were chosen)."""
+
+
 @dataclass(frozen=True)
 class SamplingOptions:
     """Knobs of one sampling run.
 
     Attributes:
-        steps: Heun steps of each position ODE (2·steps - 1 head evaluations per atom).
+        steps: steps of each position's ODE (one head evaluation each with "dpm2m", 2·steps - 1 with "heun").
         temperature: divides the type logits; 0 takes the most likely type.
         position_temperature: scales the starting noise of each position ODE. 1 samples the head's own
             distribution; below 1 draws positions nearer the centre of each mode (sharper geometry, less
@@ -74,19 +82,21 @@ class SamplingOptions:
         allowed: boolean mask over type classes (index 0 is STOP); None allows every class.
         min_atoms: STOP is not allowed before the molecule has this many atoms (a molecule is never empty).
         max_atoms: STOP is forced once the molecule has this many atoms (None: the model's own maximum).
+        solver: a name in `SOLVERS`.
         valence_parity: per type class (index 0 is STOP), the parity of the element's valence (0 even, 1 odd,
             -1 mixed). When given, STOP is allowed only while the valences placed so far sum to an even number,
             since no closed-shell molecule of atoms with an odd sum exists; a molecule with a mixed-parity element
             may always stop. None leaves STOP to the model.
     """
 
-    steps: int = 30
+    steps: int = DEFAULT_STEPS
     temperature: float = 1.0
     position_temperature: float = 1.0
     allowed: torch.Tensor | None = None
     min_atoms: int = 1
     max_atoms: int | None = None
     valence_parity: torch.Tensor | None = None
+    solver: str = DEFAULT_SOLVER
 
 
 def _sample_types(logits: torch.Tensor, options: SamplingOptions, uniform: torch.Tensor,
@@ -148,7 +158,7 @@ def generate_batch(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_p
         cond = network.head.embed_condition(trunk.condition(next_types))
         noise = streams.normal((3,), cond.dtype, only=growing)
         placed = (placed_types, placed_positions)
-        new_positions = heun_sample(lambda x, sigma: network.denoise(x, sigma, cond, placed),
+        new_positions = SOLVERS[options.solver](lambda x, sigma: network.denoise(x, sigma, cond, placed),
                                     noise * options.position_temperature, sigmas)
         for row, t, p in zip(rows[growing].tolist(), next_types[growing].tolist(), new_positions[growing].tolist()):
             out_types[row].append(t)

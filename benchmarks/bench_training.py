@@ -1,0 +1,124 @@
+"""Training speed of every family through the training engine's own builders, by precision, with the share of
+the machine's matrix-product peak each setting reaches.
+
+    python benchmarks/bench_training.py [--parts quetzal,adit-autoencoder,adit-diffusion,nextmol-language,...]
+
+Each part builds the model and data of a shipped config (configs/), takes the first 12 length-grouped batches of
+its training data, and times AdamW steps (after two warm-up steps) in fp32, under bf16 autocast, and under bf16
+autocast with the transformer and head blocks compiled (`atomgen.nn.compile`). Results go to
+benchmarks/results/training.json; BENCHMARKS.md is rebuilt. Run it on an otherwise idle machine: the timings use every core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from common import run_parts  # a sibling script, run from anywhere
+from machine import counted_flops, peaks, utilisation
+from write_benchmarks_md import write_benchmarks_md
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "training.json"
+
+JOBS = {
+    "quetzal": ("configs/quetzal/qm9-small.yaml", []),
+    "adit-autoencoder": ("configs/adit/joint-small-autoencoder.yaml", []),
+    "adit-diffusion": ("configs/adit/joint-small-diffusion.yaml", ["model.autoencoder=adit-joint-small"]),
+    "nextmol-language": ("configs/nextmol/qm9-small-language.yaml", []),
+    "nextmol-conformer": ("configs/nextmol/qm9-small-conformer.yaml", ["model.language_model=nextmol-qm9"]),
+}
+"""Each part: a shipped training config and the overrides that point its frozen stage at shipped weights."""
+
+SETTINGS = (("fp32", False), ("bf16-mixed", False), ("bf16-mixed", True))
+"""(precision, compiled blocks) of every part."""
+
+SHAPES = {"width 256, 2,048 rows": (2048, 256, 1024), "width 384, 4,096 rows": (4096, 384, 384),
+          "width 384, 2,048 rows": (2048, 384, 1536)}
+"""(rows, inner, cols) of the small presets' typical training matrix products: the peak is read at these."""
+
+STEPS = 12
+
+
+def _batches(config) -> list[dict]:
+    """The first STEPS length-grouped batches of a config's training data, as the engine draws them."""
+    from torch.utils.data import DataLoader
+
+    from atomgen.data.sequences import LengthGroupedSampler
+    from atomgen.train.builders import BUILDERS
+
+    _, dataset, collate, weights = BUILDERS[config.family](config)
+    sampler = LengthGroupedSampler(dataset.lengths(), config.data.batch_size, seed=0, weights=weights)
+    loader = DataLoader(dataset, batch_size=config.data.batch_size, sampler=sampler, drop_last=True,
+                        collate_fn=collate)
+    batches = []
+    for batch in loader:
+        batches.append(batch)
+        if len(batches) == STEPS:
+            return batches
+    return batches
+
+
+def _step(model, optimiser, batch: dict, precision: str) -> None:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision != "fp32"):
+        loss = model.training_loss(batch)["loss"]
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+
+
+def training_speed(job: str) -> dict:
+    """Units (atoms or tokens) per second of one config in each of SETTINGS, and their share of the peak."""
+    from atomgen.nn.compile import compile_blocks
+    from atomgen.train.builders import BUILDERS
+    from atomgen.train.config import load_train_config
+    from atomgen.train.module import batch_sizes
+
+    path, overrides = JOBS[job]
+    config = load_train_config(ROOT / path, overrides)
+    batches = _batches(config)
+    rows, flops_per_unit = {}, {}
+    for precision, compiled in SETTINGS:
+        torch.manual_seed(0)
+        model = BUILDERS[config.family](config)[0].train()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimiser = torch.optim.AdamW(trainable, lr=1e-4)
+        if compiled:
+            compile_blocks(model)
+        units, seconds = 0, 0.0
+        for step, batch in enumerate(batches):
+            start = time.perf_counter()
+            _step(model, optimiser, batch, precision)
+            if step >= 2:  # warm-up: allocators, kernels, and the compilation of the blocks
+                seconds += time.perf_counter() - start
+                units += int(batch_sizes(batch)[0].sum())
+        if not compiled:  # compiling changes how the arithmetic runs, not how much of it there is
+            _, flops = counted_flops(lambda: _step(model, optimiser, batches[-1], precision))
+            flops_per_unit[precision] = flops / int(batch_sizes(batches[-1])[0].sum())
+        label = precision + (", compiled blocks" if compiled else "")
+        rows[label] = {"units_per_second": units / seconds, "precision": precision, "compiled": compiled,
+                       "flops_per_unit": flops_per_unit[precision]}
+    peak = peaks(SHAPES)
+    for row in rows.values():
+        dtype = "fp32" if row["precision"] == "fp32" else "bf16"
+        row["utilisation"] = utilisation(row["flops_per_unit"] * row["units_per_second"], 1.0, peak["best"][dtype])
+    fp32 = rows["fp32"]["units_per_second"]
+    for row in rows.values():
+        row["speedup_over_fp32"] = row["units_per_second"] / fp32
+    return {"config": path, "overrides": overrides, "family": config.family, "unit": batch_sizes(batches[0])[1],
+            "batch_size": config.data.batch_size, "steps_timed": len(batches) - 2, "by_setting": rows,
+            "machine_peak": peak, "threads": torch.get_num_threads()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default=",".join(JOBS))
+    args = parser.parse_args()
+    run_parts({job: (lambda job=job: training_speed(job)) for job in JOBS}, args.parts.split(","), RESULTS)
+    write_benchmarks_md()
+
+
+if __name__ == "__main__":
+    main()
