@@ -105,3 +105,15 @@ def test_every_molecule_stage_reports_progress_unless_switched_off(small_molecul
     # Bars change nothing measured.
     assert {k: v for k, v in loud.metrics.items() if not np.isnan(v)} == pytest.approx(
         {k: v for k, v in quiet.metrics.items() if not np.isnan(v)})
+
+
+def test_stage_seconds_times_every_molecule_stage_shown_or_not(small_molecules):
+    from atomgen.eval.progress import stage_seconds
+
+    kwargs = {"fcd": False, "posebusters": False, "strain": True, "workers": 1}
+    for progress in (False, True):
+        with stage_seconds() as seconds:
+            report = evaluate(small_molecules[:4], small_molecules, progress=progress, **kwargs)
+        assert set(seconds) == {"validity and stability", "uniqueness and novelty", "distributions",
+                                "bonds for PoseBusters and strain", "strain"}
+        assert 0 < sum(seconds.values()) <= report.elapsed_s  # the stages run one after the other

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from atomgen.errors import InputError
 from atomgen.eval.distributions import distribution_distances, geometry_statistics
 from atomgen.eval.instability import CAUSES
 from atomgen.eval.molecules import MoleculeAnalysis, analyse_molecules, perceive_molecule
+from atomgen.eval.posebusters import PoseBustersRun
 from atomgen.eval.progress import stage_bar
 from atomgen.eval.reference import CrystalReference, MoleculeReference, load_reference
 from atomgen.eval.report import EvaluationReport
+from atomgen.eval.strain import strain_summary
 from atomgen.system import AtomSystem
 
 _NOT_COMPUTED = "not computed: "  # how crystal_metrics marks a metric it could not compute, before the reason
@@ -50,7 +53,7 @@ def evaluate(
         seed: seeds the subset choice; recorded in the report.
         n_skipped: records the caller skipped as unreadable, recorded in the report.
         data_dir: the dataset cache folder (default $ATOMGEN_DATA).
-        workers: processes for the per-molecule analysis (default: all cores).
+        workers: processes for the per-molecule analysis and PoseBusters (default: all cores).
         progress: show a progress bar on stderr for every stage (and while a reference is prepared).
     """
     start = time.perf_counter()
@@ -99,6 +102,45 @@ def _evaluate_molecules(systems: Sequence[AtomSystem], ref: MoleculeReference,
     with stage_bar(desc="uniqueness and novelty", total=n, enabled=progress) as bar:
         metrics = molecule_metrics(analyses, ref.train_smiles)
         bar.update(n)
+    expensive = (expensive_molecules(systems, analyses, options.max_expensive, options.seed, progress=progress)
+                 if options.posebusters or options.strain else [])
+    not_computed: dict[str, str] = {}
+    # PoseBusters' checks, by far the slowest stage, start in worker processes here; the stages up to their
+    # results share the cores with them.
+    with PoseBustersRun(expensive if options.posebusters else [], workers=options.workers) as posebusters:
+        details = _add_distributions(systems, analyses, ref, progress, metrics)
+        if options.fcd:
+            _add_fcd(analyses, ref, progress, metrics, details, not_computed)
+        else:
+            not_computed["fcd"] = "switched off"
+        strain = strain_summary(expensive, progress=progress) if options.strain else None
+        if options.posebusters:
+            rates = posebusters.pass_rates(progress=progress)
+            metrics["posebusters_pass"] = rates.pop("all", float("nan"))
+            details["posebusters_checks"] = rates
+            details["posebusters_n"] = len(expensive)
+        else:
+            not_computed["posebusters"] = "switched off"
+    if strain is not None:
+        metrics["strain_median"] = strain.pop("strain_median")
+        details["strain"] = strain
+    else:
+        not_computed["strain"] = "switched off"
+    return EvaluationReport(
+        kind="molecule",
+        reference={"name": ref.name, "n_train": ref.n_train, "n_test": ref.n_test},
+        n_samples=n,
+        metrics=metrics,
+        details=details,
+        not_computed=not_computed,
+    )
+
+
+def _add_distributions(systems: Sequence[AtomSystem], analyses: Sequence[MoleculeAnalysis], ref: MoleculeReference,
+                       progress: bool, metrics: dict) -> dict[str, object]:
+    """Distances of the samples' geometry distributions to the reference's, into `metrics`; the evaluation's
+    details so far (distances by type, validity counts, instability causes)."""
+    n = len(systems)
     stats = geometry_statistics([(s.numbers, s.positions, a.edm_bonds) for s, a in zip(systems, analyses)],
                                 progress=progress)
     distances = distribution_distances(stats, ref.geometry)
@@ -114,25 +156,7 @@ def _evaluate_molecules(systems: Sequence[AtomSystem], ref: MoleculeReference,
         "instability_causes": {cause: sum(a.instability == cause for a in analyses) / n for cause in CAUSES},
     }
     metrics.update(distances)
-    not_computed: dict[str, str] = {}
-    if options.fcd:
-        _add_fcd(analyses, ref, progress, metrics, details, not_computed)
-    else:
-        not_computed["fcd"] = "switched off"
-    if options.posebusters or options.strain:
-        _add_posebusters_and_strain(systems, analyses, options, metrics, details)
-    if not options.posebusters:
-        not_computed["posebusters"] = "switched off"
-    if not options.strain:
-        not_computed["strain"] = "switched off"
-    return EvaluationReport(
-        kind="molecule",
-        reference={"name": ref.name, "n_train": ref.n_train, "n_test": ref.n_test},
-        n_samples=n,
-        metrics=metrics,
-        details=details,
-        not_computed=not_computed,
-    )
+    return details
 
 
 def _add_fcd(analyses: Sequence[MoleculeAnalysis], ref: MoleculeReference, progress: bool, metrics: dict,
@@ -142,34 +166,39 @@ def _add_fcd(analyses: Sequence[MoleculeAnalysis], ref: MoleculeReference, progr
 
     valid_smiles = [a.rdkit_smiles for a in analyses if a.rdkit_smiles]
     if len(valid_smiles) >= 2 and len(ref.test_smiles) >= 2:
-        reference = ref.fcd_statistics(progress=progress)
-        metrics["fcd"] = fcd_from_statistics(fcd_statistics(valid_smiles, progress=progress), reference)
+        with _one_torch_thread():
+            reference = ref.fcd_statistics(progress=progress)
+            metrics["fcd"] = fcd_from_statistics(fcd_statistics(valid_smiles, progress=progress), reference)
         details["fcd_sizes"] = {"samples": len(valid_smiles), "reference": len(ref.test_smiles)}
     else:
         not_computed["fcd"] = "fewer than two valid molecules"
 
 
-def _add_posebusters_and_strain(systems: Sequence[AtomSystem], analyses: Sequence[MoleculeAnalysis],
-                                options: _MoleculeOptions, metrics: dict, details: dict) -> None:
-    """PoseBusters and MMFF strain (whichever `options` switch on) of a seeded subset of the valid molecules."""
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Within the block, torch computes on one thread; as many as before after it."""
+    import torch
+
+    # ChemNet's batches gain nothing from a second thread (the 9,500 SMILES of 10,000 QM9 molecules take 30 s on
+    # one or two, with the same numbers), and beside PoseBusters' workers a second thread that waits for a busy
+    # core doubled the time: the other core is theirs.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def expensive_molecules(systems: Sequence[AtomSystem], analyses: Sequence[MoleculeAnalysis], max_expensive: int,
+                        seed: int, *, progress: bool = False) -> list:
+    """The RDKit Mols that PoseBusters and strain judge: a seeded random subset of at most `max_expensive`
+    RDKit-valid molecules, in sample order, with bonds perceived again from their geometry."""
     valid_idx = [k for k, a in enumerate(analyses) if a.rdkit_smiles]
-    chosen = sorted(random.Random(options.seed).sample(valid_idx, min(options.max_expensive, len(valid_idx))))
+    chosen = sorted(random.Random(seed).sample(valid_idx, min(max_expensive, len(valid_idx))))
     perceived = (perceive_molecule(systems[k].numbers, systems[k].positions)
-                 for k in stage_bar(chosen, desc="bonds for PoseBusters and strain", enabled=options.progress))
-    mols = [m for m in perceived if m]
-    if options.posebusters:
-        from atomgen.eval.posebusters import posebusters_pass_rates
-
-        rates = posebusters_pass_rates(mols, progress=options.progress)
-        metrics["posebusters_pass"] = rates.pop("all", float("nan"))
-        details["posebusters_checks"] = rates
-        details["posebusters_n"] = len(mols)
-    if options.strain:
-        from atomgen.eval.strain import strain_summary
-
-        summary = strain_summary(mols, progress=options.progress)
-        metrics["strain_median"] = summary.pop("strain_median")
-        details["strain"] = summary
+                 for k in stage_bar(chosen, desc="bonds for PoseBusters and strain", enabled=progress))
+    return [m for m in perceived if m]
 
 
 def molecule_metrics(analyses: Sequence[MoleculeAnalysis], train_smiles: set[str]) -> dict[str, float]:
