@@ -2,7 +2,8 @@
 and sampling throughput beside Quetzal's.
 
     python benchmarks/bench_adit.py [--parts reconstruction,crystals,carbon,molecules,latent-noise,denoising,
-        partial-sampling,latent-geometry,throughput,settings,molecule-settings,joint-vs-single]
+        partial-sampling,latent-geometry,throughput,settings,molecule-settings,sampler-precision,
+        joint-vs-single]
         [--model adit-joint-small] [--against DIR] [--single-molecule DIR --single-crystal DIR --budget-joint DIR] [--data-dir DIR]
 
 Results go to benchmarks/results/adit.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
@@ -272,6 +273,53 @@ def molecule_settings(model_name: str, n: int) -> dict:
             "threads": torch.get_num_threads()}
 
 
+PRECISION_SETTINGS = (("euler", 100, "fp32"), ("euler", 100, "bf16"), ("euler", 50, "fp32"), ("euler", 50, "bf16"))
+"""(sampler, steps, precision) of the 'sampler-precision' part; the first is the default (ADiT's own)."""
+
+PRECISION_SEEDS = (0, 1, 2, 3)
+
+
+def sampler_precision(model_name: str, n: int) -> dict:
+    """Each of PRECISION_SETTINGS (guidance 2) on the same seeds: n Perov-5 crystals per seed (structural and
+    compositional validity) and n // 2 molecules (atom and molecule stability, RDKit validity), with the seconds
+    each took and the standard error of each setting's structural validity against the first (binomial, all
+    crystals of both). All are properties of the samples alone: no test data is read in choosing a setting."""
+    from atomgen.eval.crystals import compositionally_valid, structurally_valid
+    from atomgen.eval.evaluate import molecule_metrics
+    from atomgen.eval.molecules import analyse_molecules
+
+    model = _model(model_name)
+    model.sample(16, seed=0, condition="perov_5", steps=2, progress=False)  # warm-up: kernels, caches
+    settings = []
+    for sampler, steps, precision in PRECISION_SETTINGS:
+        rows = []
+        for seed in PRECISION_SEEDS:
+            options = {"seed": seed, "batch_size": 500, "steps": steps, "sampler": sampler, "precision": precision,
+                       "progress": False}
+            start = time.perf_counter()
+            crystals = model.sample(n, condition="perov_5", **options)
+            crystal_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            molecules = model.sample(n // 2, condition="molecule", **options)
+            molecule_seconds = time.perf_counter() - start
+            metrics = molecule_metrics(analyse_molecules(molecules, workers=1), set())
+            rows.append({"seed": seed, "crystals_per_second": n / crystal_seconds,
+                         "molecules_per_second": (n // 2) / molecule_seconds,
+                         "structural_validity": float(np.mean([structurally_valid(c) for c in crystals])),
+                         "compositional_validity": float(np.mean([compositionally_valid(c) for c in crystals])),
+                         **{key: metrics[key] for key in ("atom_stability", "molecule_stability", "rdkit_validity")}})
+        mean = {key: float(np.mean([row[key] for row in rows])) for key in rows[0] if key != "seed"}
+        settings.append({"sampler": sampler, "steps": steps, "precision": precision, "mean": mean, "rows": rows})
+    default = settings[0]["mean"]["structural_validity"]
+    total = n * len(PRECISION_SEEDS)
+    for setting in settings:
+        ours = setting["mean"]["structural_validity"]
+        setting["structural_difference"] = {"value": ours - default, "standard_error": float(
+            np.sqrt((ours * (1 - ours) + default * (1 - default)) / total))}
+    return {"model": model_name, "n_crystals": n, "n_molecules": n // 2, "seeds": list(PRECISION_SEEDS),
+            "guidance": 2.0, "batch_size": 500, "threads": torch.get_num_threads(), "settings": settings}
+
+
 def molecules(model_name: str, n: int, data_dir: str | None) -> dict:
     """n molecules (seed 0, default steps and guidance) through the full evaluator against QM9."""
     from atomgen import evaluate
@@ -290,8 +338,8 @@ THROUGHPUT_BATCH_SIZES = (128, 512)
 
 
 def throughput(model_name: str, quetzal_name: str) -> dict:
-    """Systems per second: ADiT molecules and crystals (100 Euler steps, guidance 2) and Quetzal molecules
-    (30 Heun steps), 256 of each at each of THROUGHPUT_BATCH_SIZES, in one run."""
+    """Systems per second: ADiT molecules and crystals (100 Euler steps, guidance 2; fp32 and bf16) and Quetzal
+    molecules (30 Heun steps, fp32), 256 of each at each of THROUGHPUT_BATCH_SIZES, in one run."""
     from atomgen.models.quetzal import QuetzalModel
 
     model = _model(model_name)
@@ -299,13 +347,12 @@ def throughput(model_name: str, quetzal_name: str) -> dict:
     for condition in ("molecule", "crystal"):
         model.sample(16, seed=0, condition=condition, progress=False)  # warm-up
     quetzal.sample(16, seed=0, progress=False)
-    samplers = {"adit_molecule": lambda batch: model.sample(THROUGHPUT_COUNT, seed=1, condition="molecule",
-                                                            batch_size=batch, progress=False),
-                "adit_crystal": lambda batch: model.sample(THROUGHPUT_COUNT, seed=1, condition="crystal",
-                                                           batch_size=batch, progress=False),
-                "quetzal_molecule": lambda batch: quetzal.sample(THROUGHPUT_COUNT, seed=1, batch_size=batch,
-                                                                 progress=False, solver="heun", steps=30,
-                                                                 precision="fp32")}
+    samplers = {f"adit_{kind}{suffix}": (lambda batch, kind=kind, precision=precision: model.sample(
+                    THROUGHPUT_COUNT, seed=1, condition=kind, batch_size=batch, progress=False, precision=precision))
+                for kind in ("molecule", "crystal") for suffix, precision in (("", "fp32"), ("_bf16", "bf16"))}
+    samplers["quetzal_molecule"] = lambda batch: quetzal.sample(THROUGHPUT_COUNT, seed=1, batch_size=batch,
+                                                                progress=False, solver="heun", steps=30,
+                                                                precision="fp32")
     by_batch = {}
     for batch in THROUGHPUT_BATCH_SIZES:
         rows = {}
@@ -363,6 +410,7 @@ def main() -> None:
         "carbon": lambda: crystals(args.model, "carbon_24", args.n // 2),
         "settings": lambda: settings(args.model, "perov_5", args.n // 2),
         "molecule-settings": lambda: molecule_settings(args.model, args.n // 5),
+        "sampler-precision": lambda: sampler_precision(args.model, args.n // 2),
         "molecules": lambda: molecules(args.model, args.n, args.data_dir),
         "latent-noise": lambda: latent_noise(args.model, args.n // 3, args.data_dir),
         "latent-geometry": lambda: latent_geometry(args.model, args.n // 3, args.data_dir),

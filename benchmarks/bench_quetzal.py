@@ -19,15 +19,19 @@ import torch
 from common import run_parts  # a sibling script, run from anywhere
 from machine import counted_flops, peaks, utilisation
 from quetzal_solvers import solver_error
-from quetzal_training import train_precision, train_throughput
+from quetzal_training import train_precision, train_precision_samples, train_throughput
 from write_benchmarks_md import write_benchmarks_md
+
+from atomgen.models.sampler_settings import QUETZAL_PRECISION, QUETZAL_SOLVER, QUETZAL_STEPS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "quetzal.json"
 
 
 PAPER_SAMPLER = {"solver": "heun", "steps": 30, "precision": "fp32"}
+DEFAULT_SAMPLER = {"solver": QUETZAL_SOLVER, "steps": QUETZAL_STEPS, "precision": QUETZAL_PRECISION}
 """The paper's sampler (30 Heun steps) in fp32: the parts that study one other knob at a time keep it, so that
-their rows stay comparable with the results recorded before the default sampler changed."""
+their rows stay comparable with the results recorded before the default sampler changed. The parts that
+measure what a user gets (samples, decoration, scaffold) use the default sampler."""
 
 
 def _model(name: str):
@@ -47,15 +51,13 @@ def _test_molecules(n: int, seed: int, data_dir: str | None):
 def samples(model_name: str, n: int, data_dir: str | None) -> dict:
     """n molecules (seed 0, the default sampler) through the full evaluator against QM9."""
     from atomgen import evaluate
-    from atomgen.models.quetzal.sampler import DEFAULT_PRECISION, DEFAULT_SOLVER, DEFAULT_STEPS
 
     model = _model(model_name)
     start = time.perf_counter()
     generated = model.sample(n, seed=0, batch_size=250)
     seconds = time.perf_counter() - start
     report = evaluate(generated, "qm9", seed=0, data_dir=data_dir, max_expensive=500)
-    return {"model": model_name, "n": n, "steps": DEFAULT_STEPS, "solver": DEFAULT_SOLVER,
-            "precision": DEFAULT_PRECISION, "sampling_seconds": seconds, "metrics": report.metrics,
+    return {"model": model_name, "n": n, **DEFAULT_SAMPLER, "sampling_seconds": seconds, "metrics": report.metrics,
             "details": report.details, "not_computed": report.not_computed}
 
 
@@ -305,21 +307,20 @@ def _device_name(device: str) -> str:
 
 
 def decoration(model_name: str, n: int, data_dir: str | None) -> dict:
-    """Hydrogens of n QM9 test molecules: the model (free, and stopping only at an even valence sum) vs RDKit
-    (AddHs + MMFF on H), RMSD after optimal matching."""
+    """Hydrogens of n QM9 test molecules: the model at its default sampler (free, and stopping only at an even
+    valence sum) vs RDKit (AddHs + MMFF on H), RMSD after optimal matching."""
     from atomgen.tasks.decorate import decorate, hydrogen_rmsd, rdkit_decorate
 
     model = _model(model_name)
     molecules = _test_molecules(n, seed=0, data_dir=data_dir)
     runs = []
-    for name, method in (("quetzal", lambda: decorate(model, molecules, seed=0, **PAPER_SAMPLER)),
-                         ("quetzal_closed_shell", lambda: decorate(model, molecules, seed=0, **PAPER_SAMPLER,
-                                                                   closed_shell=True)),
+    for name, method in (("quetzal", lambda: decorate(model, molecules, seed=0)),
+                         ("quetzal_closed_shell", lambda: decorate(model, molecules, seed=0, closed_shell=True)),
                          ("rdkit", lambda: [rdkit_decorate(m) for m in molecules])):
         start = time.perf_counter()
         predictions = method()
         runs.append((name, predictions, time.perf_counter() - start))
-    result = {"n": n, "thresholds": [0.05, 0.1, 0.5]}
+    result = {"n": n, "thresholds": [0.05, 0.1, 0.5], **DEFAULT_SAMPLER}
     for name, predictions, seconds in runs:
         rmsd = np.array([hydrogen_rmsd(p, t) if p is not None else np.inf for p, t in zip(predictions, molecules)])
         result[name] = {
@@ -332,7 +333,8 @@ def decoration(model_name: str, n: int, data_dir: str | None) -> dict:
 
 
 def scaffold(model_name: str, n_scaffolds: int, per_scaffold: int, data_dir: str | None) -> dict:
-    """Completions of QM9 test molecules cut to their Murcko scaffold: validity, uniqueness, scaffold kept."""
+    """Completions of QM9 test molecules cut to their Murcko scaffold, at the default sampler: validity,
+    uniqueness, scaffold kept."""
     from atomgen.eval.molecules import analyse_molecules
     from atomgen.tasks.complete import complete, contains_fragment, murcko_scaffold
 
@@ -347,14 +349,14 @@ def scaffold(model_name: str, n_scaffolds: int, per_scaffold: int, data_dir: str
             break
     valid = unique = kept = total = 0
     for index, (fragment, smiles) in enumerate(cases):
-        completions = complete(model, [fragment], per_scaffold, seed=index, progress=False, **PAPER_SAMPLER)
+        completions = complete(model, [fragment], per_scaffold, seed=index, progress=False)
         analyses = analyse_molecules(completions, workers=1)
         smiles_valid = [a.rdkit_smiles for a in analyses if a.rdkit_smiles is not None]
         valid += len(smiles_valid)
         unique += len(set(smiles_valid))
         kept += sum(contains_fragment(c, smiles) for c, a in zip(completions, analyses) if a.rdkit_smiles)
         total += len(completions)
-    return {"scaffolds": len(cases), "per_scaffold": per_scaffold, "validity": valid / total,
+    return {"scaffolds": len(cases), "per_scaffold": per_scaffold, **DEFAULT_SAMPLER, "validity": valid / total,
             "uniqueness_per_scaffold": unique / max(valid, 1), "scaffold_kept_among_valid": kept / max(valid, 1),
             "scaffold_kept_overall": kept / total}
 
@@ -430,6 +432,7 @@ def main() -> None:
         "throughput": lambda: throughput(args.model),
         "train-throughput": lambda: train_throughput(args.data_dir),
         "train-precision": lambda: train_precision(args.model, args.data_dir),
+        "train-precision-samples": lambda: train_precision_samples(SEEDS, args.n, args.data_dir),
         "gpu-throughput": lambda: throughput(args.model, _cuda()),
         "gpu-train-throughput": lambda: train_throughput(args.data_dir, _cuda(), _device_name(_cuda())),
         "decoration": lambda: decoration(args.model, args.n, args.data_dir),

@@ -12,6 +12,7 @@ benchmarks/results/training.json; BENCHMARKS.md is rebuilt. Run it on an otherwi
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -29,8 +30,15 @@ JOBS = {
     "adit-diffusion": ("configs/adit/joint-small-diffusion.yaml", ["model.autoencoder=adit-joint-small"]),
     "nextmol-language": ("configs/nextmol/qm9-small-language.yaml", []),
     "nextmol-conformer": ("configs/nextmol/qm9-small-conformer.yaml", ["model.language_model=nextmol-qm9"]),
+    "quetzal-batch-256": ("configs/quetzal/qm9-small.yaml", ["data.batch_size=256"]),
+    "quetzal-one-thread": ("configs/quetzal/qm9-small.yaml", []),
 }
-"""Each part: a shipped training config and the overrides that point its frozen stage at shipped weights."""
+"""Each part: a shipped training config and the overrides that point its frozen stage at shipped weights; the
+last two ask whether a larger batch, or one thread per run (two runs side by side), trains faster."""
+
+ONE_THREAD = {"quetzal-one-thread"}
+"""Parts timed on one thread: if one thread gives more than half of two threads' rate, two runs side by side (one
+thread each) train more in all than one run on both."""
 
 SETTINGS = (("fp32", False), ("bf16-mixed", False), ("bf16-mixed", True))
 """(precision, compiled blocks) of every part."""
@@ -42,14 +50,16 @@ SHAPES = {"width 256, 2,048 rows": (2048, 256, 1024), "width 384, 4,096 rows": (
 STEPS = 12
 
 
-def _batches(config) -> list[dict]:
-    """The first STEPS length-grouped batches of a config's training data, as the engine draws them."""
+def _model_and_batches(config) -> tuple[torch.nn.Module, list[dict]]:
+    """The config's new model and the first STEPS length-grouped batches of its training data, as the engine
+    builds and draws them (built once: a language stage reads its vocabulary from the whole corpus)."""
     from torch.utils.data import DataLoader
 
     from atomgen.data.sequences import LengthGroupedSampler
     from atomgen.train.builders import BUILDERS
 
-    _, dataset, collate, weights = BUILDERS[config.family](config)
+    torch.manual_seed(0)
+    model, dataset, collate, weights = BUILDERS[config.family](config)
     sampler = LengthGroupedSampler(dataset.lengths(), config.data.batch_size, seed=0, weights=weights)
     loader = DataLoader(dataset, batch_size=config.data.batch_size, sampler=sampler, drop_last=True,
                         collate_fn=collate)
@@ -57,8 +67,8 @@ def _batches(config) -> list[dict]:
     for batch in loader:
         batches.append(batch)
         if len(batches) == STEPS:
-            return batches
-    return batches
+            break
+    return model, batches
 
 
 def _step(model, optimiser, batch: dict, precision: str) -> None:
@@ -72,17 +82,15 @@ def _step(model, optimiser, batch: dict, precision: str) -> None:
 def training_speed(job: str) -> dict:
     """Units (atoms or tokens) per second of one config in each of SETTINGS, and their share of the peak."""
     from atomgen.nn.compile import compile_blocks
-    from atomgen.train.builders import BUILDERS
     from atomgen.train.config import load_train_config
     from atomgen.train.module import batch_sizes
 
     path, overrides = JOBS[job]
     config = load_train_config(ROOT / path, overrides)
-    batches = _batches(config)
+    built, batches = _model_and_batches(config)
     rows, flops_per_unit = {}, {}
     for precision, compiled in SETTINGS:
-        torch.manual_seed(0)
-        model = BUILDERS[config.family](config)[0].train()
+        model = copy.deepcopy(built).train()  # every setting starts from the same weights
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimiser = torch.optim.AdamW(trainable, lr=1e-4)
         if compiled:
@@ -112,11 +120,22 @@ def training_speed(job: str) -> dict:
             "machine_peak": peak, "threads": torch.get_num_threads()}
 
 
+def _on_threads(threads: int, job: str) -> dict:
+    """training_speed(job) with torch on `threads` threads (the peak is measured on as many)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return training_speed(job)
+    finally:
+        torch.set_num_threads(before)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default=",".join(JOBS))
     args = parser.parse_args()
-    run_parts({job: (lambda job=job: training_speed(job)) for job in JOBS}, args.parts.split(","), RESULTS)
+    run_parts({job: (lambda job=job: _on_threads(1 if job in ONE_THREAD else torch.get_num_threads(), job))
+               for job in JOBS}, args.parts.split(","), RESULTS)
     write_benchmarks_md()
 
 

@@ -4,6 +4,7 @@ machine's peak, and whether bf16 autocast learns as well as fp32 from the same w
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -83,18 +84,29 @@ def train_throughput(data_dir: str | None, device: str = "cpu", device_name: str
     return result
 
 
-PRECISION_STEPS = 100
-"""AdamW steps of each arm of the 'train-precision' part."""
+PRECISION_STEPS, PRECISION_WARMUP, PRECISION_LR = 200, 20, 1e-4
+"""AdamW steps of each arm of the 'train-precision' part, its linear warm-up and its peak learning rate."""
+
+PRECISION_ARMS = (("fp32", 0), ("fp32", 1), ("bf16-mixed", 0), ("bf16-mixed", 1))
+"""(precision, seed) of each arm: the seed orders the batches and draws the noise, so the two fp32 seeds give the
+spread that chance alone makes, against which the difference between the precisions is read."""
+
+PRECISION_RUNS = Path(__file__).resolve().parents[1] / "runs" / "train-precision"
+"""Where each arm's trained weights go, for the 'train-precision-samples' part."""
+
+
+def _arm_name(precision: str, seed: int) -> str:
+    return f"{precision}-seed{seed}"
 
 
 def train_precision(model_name: str, data_dir: str | None) -> dict:
-    """Does bf16 autocast learn as well as fp32? From the shipped weights, the same PRECISION_STEPS batches of QM9
-    train in the same order and the same noise draws, once in each precision (lr 1e-4, no warm-up); then the
-    loss of both models on the same 8 batches of QM9 valid in fp32 with the same rotations and noise, and before
-    training."""
+    """Does bf16 autocast learn as well as fp32? From the shipped weights, PRECISION_STEPS AdamW steps on QM9 train
+    in each of PRECISION_ARMS (warm-up then a constant rate; an arm's seed fixes its batch order and noise, and
+    arms of the same seed see the same batches and noise); then the loss of every model on the same 8 batches of
+    QM9 valid in fp32 with the same rotations and noise, and before training. Each arm's weights are saved under
+    runs/train-precision/ for the sample comparison."""
     from atomgen.models.quetzal import QuetzalModel
 
-    train = _batches(data_dir, 128, PRECISION_STEPS, seed=1)
     valid = _batches(data_dir, 128, 8, split="valid")
 
     def validation_loss(model) -> dict[str, float]:
@@ -106,20 +118,54 @@ def train_precision(model_name: str, data_dir: str | None) -> dict:
                 for key in ("loss", "type_loss", "position_loss")}
 
     arms = {"before": validation_loss(QuetzalModel.from_pretrained(model_name).eval())}
-    for precision in ("fp32", "bf16-mixed"):
+    for precision, seed in PRECISION_ARMS:
+        train = _batches(data_dir, 128, PRECISION_STEPS, seed=1 + seed)
         model = QuetzalModel.from_pretrained(model_name).train()
-        optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        generator = torch.Generator().manual_seed(0)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=PRECISION_LR)
+        warmup = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: min(1.0, (step + 1) / PRECISION_WARMUP))
+        generator = torch.Generator().manual_seed(seed)
         start, train_losses = time.perf_counter(), []
         for batch in train:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision != "fp32"):
                 loss = model.training_loss(batch, generator=generator)["loss"]
             optimiser.zero_grad()
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
+            warmup.step()
             train_losses.append(float(loss.detach()))
         seconds = time.perf_counter() - start
-        arms[precision] = {**validation_loss(model.eval()), "train_loss_last_25": float(np.mean(train_losses[-25:])),
-                           "seconds": seconds}
-    return {"model": model_name, "steps": PRECISION_STEPS, "batch_size": 128, "lr": 1e-4, "arms": arms,
+        name = _arm_name(precision, seed)
+        model.eval().save(PRECISION_RUNS / name)
+        arms[name] = {**validation_loss(model), "train_loss_last_50": float(np.mean(train_losses[-50:])),
+                      "seconds": seconds, "precision": precision, "seed": seed}
+    return {"model": model_name, "steps": PRECISION_STEPS, "warmup_steps": PRECISION_WARMUP, "batch_size": 128,
+            "lr": PRECISION_LR, "grad_clip": 1.0, "arms": arms, "threads": torch.get_num_threads()}
+
+
+def train_precision_samples(seeds: tuple[int, ...], n: int, data_dir: str | None) -> dict:
+    """The seed-0 arms of 'train-precision' (fp32 and bf16 training from the same weights, batches and noise),
+    each sampled on the same seeds (n molecules each, the default sampler) and evaluated against QM9 without
+    PoseBusters and strain: the paired difference in molecule stability, ± one standard error."""
+    from atomgen import evaluate
+    from atomgen.models.quetzal import QuetzalModel
+
+    metrics = ("atom_stability", "molecule_stability", "rdkit_validity", "fcd")
+    arms = {}
+    for precision in ("fp32", "bf16-mixed"):
+        folder = PRECISION_RUNS / _arm_name(precision, 0)
+        if not folder.is_dir():
+            raise SystemExit(f"{folder} is missing: run --parts train-precision first")
+        model = QuetzalModel.from_pretrained(folder)
+        rows = []
+        for seed in seeds:
+            report = evaluate(model.sample(n, seed=seed, batch_size=256, progress=False), "qm9", seed=0,
+                              data_dir=data_dir, posebusters=False, strain=False, progress=False)
+            rows.append({"seed": seed, **{key: report.metrics.get(key) for key in metrics}})
+        arms[precision] = {"rows": rows, "mean": {key: float(np.mean([row[key] for row in rows])) for key in metrics}}
+    fp32, bf16 = (arms[key]["mean"]["molecule_stability"] for key in ("fp32", "bf16-mixed"))
+    total = n * len(seeds)
+    difference = {"value": bf16 - fp32,
+                  "standard_error": float(np.sqrt((fp32 * (1 - fp32) + bf16 * (1 - bf16)) / total))}
+    return {"n": n, "seeds": list(seeds), "arms": arms, "stability_difference": difference,
             "threads": torch.get_num_threads()}

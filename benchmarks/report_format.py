@@ -80,3 +80,15 @@ def cause_shares(causes: dict) -> str:
     """The share of samples that each cause of failure accounts for, in one line (a molecule's instability,
     `atomgen.eval.instability`, or a crystal's structural failure, `atomgen.eval.crystals.structural_failure`)."""
     return "; ".join(f"{cause.replace('_', ' ')} {pct(share)} %" for cause, share in causes.items())
+
+
+def peak_sentence(peak: dict) -> str:
+    """The machine's matrix-product peak as measured beside a throughput row."""
+    shapes = "; ".join(f"{name} {' × '.join(str(k) for k in peak['shapes'][name])}: "
+                       f"{rates['fp32']:.0f} / {rates['bf16']:.0f}" for name, rates in peak["gflops"].items())
+    cpu = peak.get("processor")
+    where = (f"{cpu['model']}, bf16 instructions: {', '.join(cpu['bf16_flags']) or 'none'}; " if cpu else "")
+    return (f"The machine's matrix-product rate in the same run, GFLOP/s in fp32 / bf16 ({where}{peak['threads']} threads; "
+            f"rows × inner × columns): {shapes}. A row's share of the peak (MFU) is its matrix-product FLOPs "
+            "(counted by PyTorch's FlopCounterMode) per second over the best rate of its precision at the model's "
+            "shapes.")

@@ -70,15 +70,17 @@ def _sampler(entry: dict) -> list[str]:
              "no stereo retries), against each molecule's DFT geometry: the mean absolute error of the bond lengths "
              "of the molecular graph, the share of bonds within 0.02 Å, EDM's atom and molecule stability of the "
              "geometry (the bond orders it perceives from distances must give every atom a right valence), and the "
-             "heavy-atom RMSD to the DFT geometry. The first row scores the DFT geometries themselves. Refine "
+             "heavy-atom RMSD to the DFT geometry; conformers per second as timed in this run (generation only). "
+             "The first row scores the DFT geometries themselves. Refine "
              "steps are denoising iterations at one small noise level after the chain (`vp.refine`, `--refine-steps`). "
              + _where(entry, "sampler"), "",
              "| setting | bond MAE (Å) | bonds within 0.02 Å % | atom stability % | molecule stability % "
-             "| median RMSD (Å) |", "|---|---|---|---|---|---|"]
+             "| median RMSD (Å) | conformers / s |", "|---|---|---|---|---|---|---|"]
     for name, row in r["rows"].items():
         rmsd = f"{row['rmsd_median']:.3f}" if "rmsd_median" in row else "-"
+        speed = f"{row['conformers_per_second']:.1f}" if "conformers_per_second" in row else "-"
         lines.append(f"| {name} | {row['bond_length_mae']:.4f} | {_pct(row['bonds_within_0.02'])} | "
-                     f"{_pct(row['atom_stability'])} | {_pct(row['molecule_stability'])} | {rmsd} |")
+                     f"{_pct(row['atom_stability'])} | {_pct(row['molecule_stability'])} | {rmsd} | {speed} |")
     relaxed = [(name, row) for name, row in r["rows"].items() if "left_unrelaxed" in row]
     lines += ["", *(f"\"{name}\": the conformers of the row above it after the opt-in MMFF94 relaxation (`--relax`); "
                     f"{row['left_unrelaxed']} of {r['n']} were left as generated (MMFF could not type them, or the "

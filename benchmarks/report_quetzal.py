@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_format import cause_shares, provenance
+from report_format import cause_shares, peak_sentence, provenance
 
 # Published Quetzal QM9 rows (Cheng, Sun et al., 2025; 10k samples, 60 steps), percentages.
 PAPER_165M = {"atom_stability": 98.3, "molecule_stability": 87.6, "edm_validity": 94.7, "edm_valid_unique": 90.1,
@@ -22,7 +22,7 @@ def _where(entry: dict, part: str) -> str:
 def _sampler_name(r: dict) -> str:
     """The sampler a result was drawn with; results stored before the solver could be chosen used Heun in fp32."""
     solver = {"heun": "Heun", "dpm2m": "DPM-Solver++(2M)"}[r.get("solver", "heun")]
-    return f"{r['steps']} {solver} steps, {r.get('precision', 'fp32')}"
+    return f"{r.get('steps', 30)} {solver} steps, {r.get('precision', 'fp32')}"
 
 
 def _samples(entry: dict) -> list[str]:
@@ -167,7 +167,7 @@ def _throughput(entry: dict, train: dict | None, gpu: bool = False) -> list[str]
     settings = r.get("settings") or {"heun 30 steps, fp32": r}
     peak = r.get("machine_peak")
     if peak:
-        lines += ["", _peak_sentence(peak)]
+        lines += ["", peak_sentence(peak)]
     lines += ["", "| sampler | batch size | molecules / s | atoms / molecule | share of the peak (MFU) |",
               "|---|---|---|---|---|"]
     for name, setting in settings.items():
@@ -183,22 +183,12 @@ def _throughput(entry: dict, train: dict | None, gpu: bool = False) -> list[str]
     return lines + [""]
 
 
-def _peak_sentence(peak: dict) -> str:
-    """The machine's matrix-product peak as measured beside a throughput row."""
-    shapes = "; ".join(f"{name} {' × '.join(str(k) for k in peak['shapes'][name])}: "
-                       f"{rates['fp32']:.0f} / {rates['bf16']:.0f}" for name, rates in peak["gflops"].items())
-    return (f"The machine's matrix-product rate in the same run, GFLOP/s in fp32 / bf16 ({peak['threads']} threads; "
-            f"rows × inner × columns): {shapes}. A row's share of the peak (MFU) is its matrix-product FLOPs "
-            "(counted by PyTorch's FlopCounterMode) per second over the best rate of its precision at the model's "
-            "shapes.")
-
-
 def _training(train: dict, part: str) -> list[str]:
     t = train["result"]
     lines = ["", f"Training, small preset, batches of QM9 molecules (128 unless named), {t['threads']} threads "
              "(AdamW steps after two warm-up steps). " + _where(train, part)]
     if t.get("machine_peak"):
-        lines += ["", _peak_sentence(t["machine_peak"])]
+        lines += ["", peak_sentence(t["machine_peak"])]
     lines += ["", "| setting | atoms / s | share of the peak (MFU) |", "|---|---|---|"]
     for name, row in t["by_setting"].items():
         use = row.get("utilisation")
@@ -244,14 +234,33 @@ def _solver_error(entry: dict) -> list[str]:
 def _train_precision(entry: dict) -> list[str]:
     r = entry["result"]
     lines = ["## Quetzal: does bf16 training learn as well as fp32?", "",
-             f"From `{r['model']}`, {r['steps']} AdamW steps (lr {r['lr']:g}, batch {r['batch_size']}) on the same QM9 "
-             "train batches with the same noise draws, once in fp32 and once under bf16 autocast; then the loss of "
-             "each on the same 8 batches of QM9 valid, in fp32 with the same rotations and noise. " + _where(entry, "train-precision"),
-             "", "| model | valid loss | type loss | position loss | train loss, last 25 steps | seconds |",
+             f"From `{r['model']}`, {r['steps']} AdamW steps (lr {r['lr']:g} after {r['warmup_steps']} warm-up steps, "
+             f"batch {r['batch_size']}, gradients clipped at {r['grad_clip']:g}) on QM9 train, in fp32 and under bf16 "
+             "autocast, each with two seeds (a seed orders the batches and draws the noise; arms of one seed see the "
+             "same ones); then the loss of each on the same 8 batches of QM9 valid, in fp32 with the same rotations "
+             "and noise. The two seeds of one precision show the spread chance alone makes. "
+             + _where(entry, "train-precision"),
+             "", "| model | valid loss | type loss | position loss | train loss, last 50 steps | seconds |",
              "|---|---|---|---|---|---|"]
     for name, arm in r["arms"].items():
-        extra = (f"{arm['train_loss_last_25']:.4f} | {arm['seconds']:.0f}" if "seconds" in arm else " | ")
+        extra = f"{arm['train_loss_last_50']:.4f} | {arm['seconds']:.0f}" if "seconds" in arm else " | "
         lines.append(f"| {name} | {arm['loss']:.4f} | {arm['type_loss']:.4f} | {arm['position_loss']:.4f} | {extra} |")
+    return lines + [""]
+
+
+def _train_precision_samples(entry: dict) -> list[str]:
+    r = entry["result"]
+    diff = r["stability_difference"]
+    lines = ["## Quetzal: samples of the fp32- and bf16-trained models", "",
+             f"The seed-0 models of the part above, {r['n']:,} molecules per seed (seeds {r['seeds'][0]}-"
+             f"{r['seeds'][-1]}, the default sampler) each, evaluated against QM9 without PoseBusters and strain; "
+             f"means over the seeds. bf16 minus fp32 in molecule stability: {100 * diff['value']:+.1f} ± "
+             f"{100 * diff['standard_error']:.1f} points. " + _where(entry, "train-precision-samples"), "",
+             "| trained in | atom stab. % | mol. stab. % | RDKit valid % | FCD |", "|---|---|---|---|---|"]
+    for name, arm in r["arms"].items():
+        m = arm["mean"]
+        lines.append(f"| {name} | {_pct(m['atom_stability'])} | {_pct(m['molecule_stability'])} | "
+                     f"{_pct(m['rdkit_validity'])} | {m['fcd']:.3f} |")
     return lines + [""]
 
 
@@ -262,7 +271,7 @@ def _decoration(entry: dict) -> list[str]:
              f"{r['n']:,} random QM9 test molecules with their hydrogens removed; the fraction whose predicted "
              "hydrogens lie within each RMSD of the true ones (optimal assignment; a wrong hydrogen count fails). "
              "RDKit: the true bonding, AddHs(addCoords=True), then MMFF on the hydrogens with heavy atoms fixed. "
-             + _where(entry, "decoration"), "",
+             f"Quetzal's sampler: {_sampler_name(r)}. " + _where(entry, "decoration"), "",
              "| method | " + " | ".join(f"< {t} Å %" for t in thresholds) + " | right H count % | median RMSD (Å) | s |",
              "|---" * (len(thresholds) + 4) + "|"]
     labels = {"quetzal": "quetzal", "quetzal_closed_shell": "quetzal, closed shell", "rdkit": "rdkit"}
@@ -278,7 +287,7 @@ def _scaffold(entry: dict) -> list[str]:
     r = entry["result"]
     return ["## Quetzal: scaffold completion", "",
             f"{r['scaffolds']} QM9 test molecules cut to their Murcko scaffold (heavy atoms, coordinates kept), "
-            f"{r['per_scaffold']} completions each. " + _where(entry, "scaffold"), "",
+            f"{r['per_scaffold']} completions each ({_sampler_name(r)}). " + _where(entry, "scaffold"), "",
             "| validity (RDKit) % | uniqueness per scaffold % | scaffold kept (valid) % | scaffold kept (all) % |",
             "|---|---|---|---|",
             f"| {_pct(r['validity'])} | {_pct(r['uniqueness_per_scaffold'])} | "
@@ -320,5 +329,6 @@ def quetzal_sections(results: dict) -> list[str]:
                  ("throughput", lambda entry: _throughput(entry, results.get("train-throughput"))),
                  ("gpu-throughput", lambda entry: _throughput(entry, results.get("gpu-train-throughput"), gpu=True)),
                  ("decoration", _decoration), ("scaffold", _scaffold), ("likelihood", _likelihood),
-                 ("precision", _precision), ("train-precision", _train_precision)]
+                 ("precision", _precision), ("train-precision", _train_precision),
+                 ("train-precision-samples", _train_precision_samples)]
     return [line for part, render in renderers if part in results for line in render(results[part])]

@@ -16,3 +16,6 @@ the paper's, two calls per step."""
 
 QUETZAL_SOLVER, QUETZAL_STEPS, QUETZAL_PRECISION = "dpm2m", 30, "bf16"
 """Quetzal's default solver, steps per atom and precision."""
+
+NEXTMOL_PRECISION = "fp32"
+"""NExT-Mol's conformer network's default precision."""

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from atomgen.data.sequences import LengthGroupedSampler
 from atomgen.errors import InputError
 from atomgen.io.atomic import atomic_path
+from atomgen.nn.compile import compile_blocks
 from atomgen.train.builders import BUILDERS
 from atomgen.train.callbacks import EMA, ExportEMA, LineLogger, SampleAndEvaluate
 from atomgen.train.config import TrainConfig, TrainerConfig
@@ -46,6 +47,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     if config.init_from is not None and not resume:  # a resumed run's checkpoint already holds these weights
         kept = model.warm_start(config.init_from)
         print(_warm_start_summary(model, config.init_from, kept), flush=True)
+    if config.trainer.compile:
+        compile_blocks(model)
     sampler = LengthGroupedSampler(dataset.lengths(), config.data.batch_size, seed=config.trainer.seed,
                                    weights=weights)
     loader = DataLoader(dataset, batch_size=config.data.batch_size, sampler=sampler, drop_last=True,

@@ -26,6 +26,7 @@ from atomgen.models.nextmol.alignment import chirality_agreement
 from atomgen.models.nextmol.config import NExTMolConfig
 from atomgen.models.nextmol.conformer import ConformerModel
 from atomgen.models.nextmol.language import SelfiesLanguageModel
+from atomgen.models.sampler_settings import NEXTMOL_PRECISION
 from atomgen.models.streams import SampleStreams
 from atomgen.system import AtomSystem
 from atomgen.tasks.relax import relax_all
@@ -117,7 +118,8 @@ class NExTMolModel(GenerativeModel):
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int | None = None,
                condition: str | None = None, progress: bool = True, temperature: float = 1.0,
                top_k: int | None = None, stochastic: bool = True, refine_steps: int | None = None,
-               relax: bool = False, shard: tuple[int, int] | None = None) -> list[AtomSystem]:
+               relax: bool = False, shard: tuple[int, int] | None = None,
+               precision: str = NEXTMOL_PRECISION) -> list[AtomSystem]:
         """Generate n molecules de novo: SELFIES from the language model, then one conformer each (polished
         with MMFF94 when `relax`, see `conformers`).
 
@@ -142,7 +144,7 @@ class NExTMolModel(GenerativeModel):
             raise InputError(f"{len(pending)} of {len(indices)} molecules were still not buildable after "
                              f"{LANGUAGE_ATTEMPTS} draws each (first: sample {pending[0]})")
         rows = [(k, self._graph(chosen[k]), k) for k in indices]
-        sampler = self._sampler(steps, stochastic, True, refine_steps)
+        sampler = self._sampler(steps, stochastic, True, refine_steps, precision)
         return self._build(rows, sampler, seed=seed, batch_size=batch_size, progress=progress, stereo_retries=2,
                            relax=relax)
 
@@ -176,18 +178,20 @@ class NExTMolModel(GenerativeModel):
                                  f"maximum of {self.config.max_length}", source, record)
         return mol, graph
 
-    def _sampler(self, steps: int | None, stochastic: bool, steer: bool, refine_steps: int | None) -> _Sampler:
+    def _sampler(self, steps: int | None, stochastic: bool, steer: bool, refine_steps: int | None,
+                 precision: str) -> _Sampler:
         if refine_steps is not None and refine_steps < 0:
             raise InputError(f"refine steps must be at least 0, got {refine_steps}")
         return _Sampler(steps or self.config.sampling_steps, stochastic, steer,
-                        self.config.refine_steps if refine_steps is None else refine_steps)
+                        self.config.refine_steps if refine_steps is None else refine_steps, precision)
 
     @torch.no_grad()
     def conformers(self, smiles: Sequence, n: int = 1, *, seed: int = 0, steps: int | None = None,
                    batch_size: int = 256, progress: bool = True, skip_invalid: bool = False,
                    source: str | None = None, stereo_retries: int = 2, stochastic: bool = True,
                    steer_chirality: bool = True, refine_steps: int | None = None,
-                   relax: bool = False, shard: tuple[int, int] | None = None) -> list[AtomSystem]:
+                   relax: bool = False, shard: tuple[int, int] | None = None,
+                   precision: str = NEXTMOL_PRECISION) -> list[AtomSystem]:
         """n conformers (hydrogens included, bonds set) of each molecule, in input order.
 
         Molecules are SMILES, or RDKit molecules with explicit hydrogens and stereochemistry assigned, whose atom
@@ -206,7 +210,8 @@ class NExTMolModel(GenerativeModel):
 
         `stochastic` picks DDPM's ancestral sampler (the default); False picks DDIM's deterministic one.
         `refine_steps` denoising iterations at a small fixed noise level follow it (`vp.refine`; None: the
-        model's `refine_steps`, 0: none).
+        model's `refine_steps`, 0: none). `precision` is the arithmetic of the network's matrix products
+        ("fp32" or "bf16"); the chain's coordinates stay float32 either way.
 
         `relax` polishes every conformer with a short MMFF94 minimisation (`atomgen.tasks.relax`); a conformer
         MMFF cannot type, or whose stereochemistry the minimisation would change, is kept as generated (a warning
@@ -224,7 +229,7 @@ class NExTMolModel(GenerativeModel):
                 skipped += 1
         if skipped:
             warnings.warn(f"skipped {skipped} of {len(smiles)} molecules", stacklevel=3)
-        sampler = self._sampler(steps, stochastic, steer_chirality, refine_steps)
+        sampler = self._sampler(steps, stochastic, steer_chirality, refine_steps, precision)
         rows = [(k, built[k // n], k // n) for k in shard_range(len(smiles) * n, shard) if k // n in built]
         return self._build(rows, sampler, seed=seed, batch_size=batch_size, progress=progress,
                            stereo_retries=stereo_retries, relax=relax)
@@ -264,7 +269,7 @@ class NExTMolModel(GenerativeModel):
 
         jobs = [Job(row[0], padded_size(len(row[1][1].numbers)), row) for row in rows]
         return self.run_batches(jobs, generate, seed=seed, batch_size=batch_size, progress=progress,
-                                desc="conformers", unit="conf", stream=stream)
+                                desc="conformers", unit="conf", stream=stream, precision=sampler.precision)
 
 
 @dataclass(frozen=True)
@@ -275,6 +280,7 @@ class _Sampler:
     stochastic: bool
     steer: bool
     refine_steps: int
+    precision: str
 
 
 def _mirror_if_better(mol, positions: np.ndarray) -> tuple[np.ndarray, int, int]:
