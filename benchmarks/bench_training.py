@@ -30,6 +30,7 @@ JOBS = {
     "adit-diffusion": ("configs/adit/joint-small-diffusion.yaml", ["model.autoencoder=adit-joint-small"]),
     "nextmol-language": ("configs/nextmol/qm9-small-language.yaml", []),
     "nextmol-conformer": ("configs/nextmol/qm9-small-conformer.yaml", ["model.language_model=nextmol-qm9"]),
+    "nextmol-drugs-language": ("configs/nextmol/drugs-small-language.yaml", []),
     "quetzal-batch-256": ("configs/quetzal/qm9-small.yaml", ["data.batch_size=256"]),
     "quetzal-one-thread": ("configs/quetzal/qm9-small.yaml", []),
 }

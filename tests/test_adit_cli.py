@@ -32,6 +32,7 @@ def trained(tmp_path_factory):
     assert main(["train", "adit", "--config", "configs/adit/joint-small-autoencoder.yaml",
                  "--run-dir", str(root / "ae")] + common) == 0
     assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml",
+                 "--set", "trainer.compile=false",
                  "--run-dir", str(root / "dit"), "--set", f"model.autoencoder={root / 'ae' / 'model'}",
                  "--set", "trainer.sample_every_steps=2", "--set", "trainer.sample_count=6",
                  "--set", "trainer.sample_steps=3"] + common) == 0
@@ -51,7 +52,8 @@ def test_a_dit_continues_from_a_trained_model_on_its_latent_scale(tmp_path, trai
     # Other molecules under the same label: a latent scale measured afresh would differ from the trained one.
     molecules = write(tmp_path / "new" / "mols.sdf", [embedded(s) for s in ("C1CC1", "NC=O", "c1ccoc1")])
     run, crystals = tmp_path / "run", trained.parent.parent / "cells.cif"
-    assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml", "--run-dir", str(run),
+    assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml",
+                 "--set", "trainer.compile=false", "--run-dir", str(run),
                  "--set", "model.preset=tiny", "--set", f"data.dataset={molecules},{crystals}",
                  "--set", "data.shares=null", "--set", "data.batch_size=4", "--set", "trainer.precision=32",
                  "--set", "trainer.max_steps=1", "--set", "trainer.sample_every_steps=0", "--set", "optim.lr=0",
@@ -71,7 +73,8 @@ def test_a_dit_warm_started_on_a_retrained_autoencoder_keeps_that_autoencoder(tm
     assert main(["train", "adit", "--config", "configs/adit/joint-small-autoencoder.yaml", "--run-dir",
                  str(retrained), "--set", "trainer.max_steps=2", "--set", f"init_from={trained}"] + data) == 0
     run = tmp_path / "dit"
-    assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml", "--run-dir", str(run),
+    assert main(["train", "adit", "--config", "configs/adit/joint-small-diffusion.yaml",
+                 "--set", "trainer.compile=false", "--run-dir", str(run),
                  "--set", "trainer.max_steps=1", "--set", "optim.lr=0", "--set",
                  f"model.autoencoder={retrained / 'model'}", "--set", f"init_from={trained}"] + data) == 0
     source, new_autoencoder = ADiTModel.from_pretrained(trained), ADiTModel.from_pretrained(retrained / "model")

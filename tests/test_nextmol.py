@@ -12,6 +12,7 @@ import torch
 from atomgen.data.conformer_data import ConformerDataset, collate_graphs
 from atomgen.data.molecular_graphs import graph_from_mol, mol_from_smiles
 from atomgen.diffusion import vp
+from atomgen.errors import InputError
 from atomgen.models.nextmol.alignment import chirality_agreement, kabsch_align
 from atomgen.models.nextmol.chirality import chirality_error, steer_chirality, stereocentre_volumes
 from atomgen.models.nextmol.conformer import ConformerConfig, ConformerModel, local_distance_error
@@ -384,6 +385,21 @@ def test_the_sampler_choice_reaches_the_diffusion_sampler(monkeypatch):
     assert not np.allclose(ddpm[0].positions, ddim[0].positions)
 
 
+def test_the_precision_changes_only_the_arithmetic_of_the_conformer_network():
+    from atomgen.data.selfies_vocab import SelfiesVocabulary
+    from atomgen.models.nextmol import NExTMolModel, preset
+
+    torch.manual_seed(0)
+    model = NExTMolModel(preset("tiny", symbols=SelfiesVocabulary.from_selfies(["[C]"]).tokens[3:]))
+    fp32, bf16 = (model.conformers(["OCC#N"], 2, steps=4, seed=1, progress=False, precision=precision)
+                  for precision in ("fp32", "bf16"))
+    for a, b in zip(fp32, bf16, strict=True):
+        assert np.array_equal(a.numbers, b.numbers) and np.isfinite(b.positions).all()
+        assert 0 < np.abs(a.positions - b.positions).max() < 0.5  # rounded, not a different draw
+    with pytest.raises(InputError, match="unknown precision 'fp16'"):
+        model.conformers(["OCC#N"], 1, steps=2, progress=False, precision="fp16")
+
+
 def test_conformers_with_wrong_relative_stereo_are_drawn_again():
     from atomgen.data.selfies_vocab import SelfiesVocabulary
     from atomgen.models.nextmol import NExTMolModel, preset
@@ -404,21 +420,37 @@ def test_conformers_with_wrong_relative_stereo_are_drawn_again():
     assert sum(retried) > sum(once)
 
 
-def test_a_seed_names_de_novo_molecules_whatever_the_batch_size_and_shards():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_seed_names_de_novo_molecules_whatever_the_batch_size_and_shards(precision):
     from atomgen.data.selfies_vocab import SelfiesVocabulary
     from atomgen.models.nextmol import NExTMolModel, preset
 
     torch.manual_seed(0)
     symbols = SelfiesVocabulary.from_selfies(["[C][C][O][N][=C][#N][Branch1][Ring1]"]).tokens[3:]
     model = NExTMolModel(preset("tiny", symbols=symbols, max_length=12)).eval()
-    whole = model.sample(12, seed=3, steps=3, refine_steps=0, progress=False)
+    options = {"seed": 3, "steps": 3, "refine_steps": 0, "progress": False, "precision": precision}
+    whole = model.sample(12, **options)
     assert len({len(m) for m in whole}) > 2  # molecules of several sizes, so several padded sizes
     for batch_size in (2, 40):
-        again = model.sample(12, seed=3, steps=3, refine_steps=0, batch_size=batch_size, progress=False)
-        shards = [m for i in range(3) for m in model.sample(12, seed=3, steps=3, refine_steps=0,
-                                                             batch_size=batch_size, progress=False, shard=(i, 3))]
+        again = model.sample(12, batch_size=batch_size, **options)
+        shards = [m for i in range(3) for m in model.sample(12, batch_size=batch_size, shard=(i, 3), **options)]
         for run in (again, shards):
             for a, b in zip(whole, run, strict=True):
                 assert a.name == b.name
                 np.testing.assert_array_equal(a.positions, b.positions)
     assert model.sample_smiles(30, seed=3, batch_size=4) == model.sample_smiles(30, seed=3)
+
+
+def test_the_pair_term_of_the_values_is_the_attention_weighted_sum_of_the_pair_values():
+    from atomgen.models.nextmol.conformer_net import RelationalBlock
+
+    torch.manual_seed(0)
+    block = RelationalBlock(dim=16, pair_dim=8, heads=4)
+    torch.nn.init.normal_(block.pair_value.bias)
+    batch, n = 3, 5
+    weights = torch.softmax(torch.randn(batch, 4, n, n), dim=-1)
+    pairs = torch.randn(batch, n, n, 8)
+    # The values built explicitly, one per (i, j) pair and head, as the block's formula reads.
+    values = block.pair_value(pairs).view(batch, n, n, 4, 4)
+    expected = torch.einsum("bhij,bijhd->bhid", weights, values)
+    torch.testing.assert_close(block._pair_values(weights, pairs), expected, rtol=1e-5, atol=1e-5)

@@ -24,6 +24,7 @@ def trained(tmp_path_factory):
     assert main(["train", "nextmol", "--config", "configs/nextmol/qm9-small-language.yaml",
                  "--run-dir", str(root / "lm")] + common) == 0
     assert main(["train", "nextmol", "--config", "configs/nextmol/qm9-small-conformer.yaml",
+                 "--set", "trainer.compile=false",
                  "--run-dir", str(root / "dmt"), "--set", f"model.language_model={root / 'lm' / 'model'}",
                  "--set", "model.conformer.pair_push=true", "--set", "trainer.sample_every_steps=0"] + common) == 0
     return root / "dmt" / "model"
@@ -143,6 +144,7 @@ def test_drug_like_stages_a_smiles_corpus_then_drugs_etkdg_geometries(tmp_path, 
     (smiles_dir / "geom_test_smiles.txt").write_text("\n".join(drug_like) + "\n")
     build_drugs_etkdg(tmp_path / "data" / "drugs-etkdg", "test", smiles_dir=smiles_dir, workers=1, progress=False)
     assert main(["train", "nextmol", "--config", "configs/nextmol/qm9-small-conformer.yaml",
+                 "--set", "trainer.compile=false",
                  "--run-dir", str(tmp_path / "dmt"), "--set", f"model.language_model={tmp_path / 'lm' / 'model'}",
                  "--set", "data.dataset=drugs-etkdg", "--set", "data.split=test",
                  "--set", f"data.data_dir={tmp_path / 'data'}", "--set", "trainer.sample_every_steps=0",
@@ -169,7 +171,8 @@ def test_conformer_model_loads_only_nextmol_checkpoints(tmp_path, capsys):
 def test_transfer_stage_reads_language_states_and_refuses_unspellable_molecules(tmp_path, trained, capsys):
     language_run = trained.parent.parent / "lm" / "model"
     run = tmp_path / "transfer"
-    assert main(["train", "nextmol", "--config", "configs/nextmol/qm9-small-conformer.yaml", "--run-dir", str(run),
+    assert main(["train", "nextmol", "--config", "configs/nextmol/qm9-small-conformer.yaml",
+                 "--set", "trainer.compile=false", "--run-dir", str(run),
                  "--set", f"model.language_model={language_run}", "--set", "model.transfer=true",
                  "--set", "model.preset=tiny", "--set", "data.dataset=tests/data/qm9_test_sample.xyz",
                  "--set", "data.batch_size=8", "--set", "trainer.precision=32", "--set", "trainer.max_steps=2",

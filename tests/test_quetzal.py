@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import replace
 
@@ -375,3 +376,23 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_model):
         QuetzalModel.from_pretrained(wider)
     with pytest.raises(InputError, match="no shipped model or checkpoint folder"):
         QuetzalModel.from_pretrained("no-such-model")
+
+
+def test_compiled_blocks_compute_the_same_loss_and_gradients(small_molecules):
+    from atomgen.nn.compile import compile_blocks
+
+    torch.manual_seed(0)
+    model = QuetzalModel(preset("tiny"))
+    batch = _batch(small_molecules[:4])
+    compiled = copy.deepcopy(model)
+    # Every transformer block of both halves of the trunk, and every block of the position head.
+    assert compile_blocks(compiled) == len(model.network.type_stack.blocks) + len(
+        model.network.position_stack.blocks) + len(model.network.head.blocks)
+    losses = []
+    for network in (model, compiled):
+        loss = network.training_loss(batch, generator=torch.Generator().manual_seed(0))["loss"]
+        loss.backward()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)
+    for (name, plain), (_, fused) in zip(model.named_parameters(), compiled.named_parameters(), strict=True):
+        torch.testing.assert_close(fused.grad, plain.grad, rtol=1e-3, atol=1e-6, msg=name)

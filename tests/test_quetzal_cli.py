@@ -105,7 +105,8 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, checkpoint, case, capsys
 def test_train_then_resume(tmp_path, small_molecules, capsys):
     data = write(tmp_path / "train.sdf", small_molecules)
     run = tmp_path / "run"
-    common = ["train", "quetzal", "--config", "configs/quetzal/qm9-small.yaml", "--run-dir", str(run),
+    common = ["train", "quetzal", "--config", "configs/quetzal/qm9-small.yaml",
+              "--set", "trainer.compile=false", "--run-dir", str(run),
               "--set", "model.preset=tiny", "--set", f"data.dataset={data}", "--set", "data.batch_size=4",
               "--set", "trainer.precision=32", "--set", "trainer.sample_every_steps=0",
               "--set", "trainer.log_every_steps=2"]
@@ -121,7 +122,8 @@ def test_train_then_resume(tmp_path, small_molecules, capsys):
 
 def test_train_from_trained_weights_with_a_new_head_extension(tmp_path, small_molecules, capsys):
     data = write(tmp_path / "train.sdf", small_molecules)
-    common = ["train", "quetzal", "--config", "configs/quetzal/qm9-small.yaml", "--set", "model.preset=tiny",
+    common = ["train", "quetzal", "--config", "configs/quetzal/qm9-small.yaml",
+              "--set", "trainer.compile=false", "--set", "model.preset=tiny",
               "--set", f"data.dataset={data}", "--set", "data.batch_size=4", "--set", "trainer.precision=32",
               "--set", "trainer.sample_every_steps=0", "--set", "trainer.max_steps=1"]
     paper = tmp_path / "paper"

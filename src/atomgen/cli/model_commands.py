@@ -10,6 +10,7 @@ from pathlib import Path
 
 from atomgen.errors import InputError
 from atomgen.models.sampler_settings import (
+    NEXTMOL_PRECISION,
     PRECISIONS,
     QUETZAL_PRECISION,
     QUETZAL_SOLVER,
@@ -52,7 +53,7 @@ def _is_folder(path: str) -> bool:
 _FAMILY_OPTIONS = {
     "quetzal": ("temperature", "position_temperature", "elements", "closed_shell", "solver", "precision"),
     "adit": ("kind", "label", "guidance", "sampler", "n_atoms", "precision"),
-    "nextmol": ("temperature", "top_k", "refine_steps", "relax"),
+    "nextmol": ("temperature", "top_k", "refine_steps", "relax", "precision"),
 }
 
 
@@ -180,7 +181,7 @@ def _cmd_conformers(args: argparse.Namespace) -> None:
     systems = model.conformers(smiles, args.n, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
                                skip_invalid=args.skip_invalid, source=source, stereo_retries=args.stereo_retries,
                                steer_chirality=not args.no_chirality_steer, refine_steps=args.refine_steps,
-                               relax=args.relax, shard=args.shard)
+                               relax=args.relax, shard=args.shard, precision=args.precision)
     write(args.output, systems)
     print(f"wrote {len(systems)} conformers of {len(systems) // max(args.n, 1)} molecules to {args.output}")
 
@@ -225,7 +226,7 @@ def _add_quetzal_sampler_options(p: argparse.ArgumentParser | argparse._Argument
                    help=f"ODE solver of each atom's position (default {QUETZAL_SOLVER}; heun is the paper's)")
     p.add_argument("--precision", choices=PRECISIONS, default=precision,
                    help=f"arithmetic of the networks' matrix products (default: {QUETZAL_PRECISION} for Quetzal, "
-                        "fp32 for ADiT)")
+                        f"fp32 for ADiT, {NEXTMOL_PRECISION} for NExT-Mol's conformers)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -311,6 +312,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not steer stereocentres to their hand while sampling (the model alone)")
     p.add_argument("--refine-steps", type=int, help=REFINE_HELP)
     p.add_argument("--relax", action="store_true", help=RELAX_HELP)
+    p.add_argument("--precision", choices=PRECISIONS, default=NEXTMOL_PRECISION,
+                   help=f"arithmetic of the conformer network's matrix products (default {NEXTMOL_PRECISION})")
     p.add_argument("--shard", type=_shard, help=SHARD_HELP)
     p.set_defaults(func=_cmd_conformers)
 

@@ -12,13 +12,18 @@ operations per step, in training as in sampling).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from atomgen.nn.adaln import modulate
+from atomgen.nn.compile import repeated_block
 from atomgen.nn.embeddings import PointEmbedding, ScalarEmbedding
 
 
+@repeated_block
 class FactorisedAdaLNBlock(nn.Module):
     """Residual MLP block; its (shift, scale, gate) modulation is given precomputed (see DiffMLP)."""
 
@@ -56,6 +61,7 @@ class DiffMLP(nn.Module):
         self.cond_modulation = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim, total))
         self.final_norm = nn.LayerNorm(width, elementwise_affine=False)
         self.out = nn.Linear(width, 3)
+        self._noise_cache: dict | None = None  # see noise_terms_cached
         for layer in (self.noise_modulation, self.cond_modulation[-1], self.out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -70,11 +76,27 @@ class DiffMLP(nn.Module):
         with torch.autocast(device_type=cond.device.type, enabled=False):
             return self.cond_modulation(cond.to(self.cond_modulation[-1].weight.dtype))
 
+    @contextlib.contextmanager
+    def noise_terms_cached(self) -> Iterator[None]:
+        """Within it, the noise terms of each noise level shared by every row are computed once: a sampler visits
+        the same levels for every atom (the weights must not change meanwhile)."""
+        self._noise_cache = {}
+        try:
+            yield
+        finally:
+            self._noise_cache = None
+
     def _noise_terms(self, c_noise: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=c_noise.device.type, enabled=False):
             # In sampling every row shares one noise level: embed it once and broadcast.
             if c_noise.numel() > 1 and bool((c_noise == c_noise.reshape(-1)[0]).all()):
-                return self.noise_modulation(self.noise(c_noise.reshape(-1)[:1]))
+                level = c_noise.reshape(-1)[:1]
+                if self._noise_cache is None:
+                    return self.noise_modulation(self.noise(level))
+                key = (float(level), level.dtype)
+                if key not in self._noise_cache:
+                    self._noise_cache[key] = self.noise_modulation(self.noise(level))
+                return self._noise_cache[key]
             return self.noise_modulation(self.noise(c_noise))
 
     def hidden(self, x: torch.Tensor, c_noise: torch.Tensor, cond_embedding: torch.Tensor,

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from atomgen.nn.adaln import modulate
+from atomgen.nn.compile import repeated_block
 
 
 class KVCache:
@@ -100,6 +101,7 @@ def _combine_masks(mask: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     return mask.masked_fill(~allowed, float("-inf"))
 
 
+@repeated_block
 class TransformerBlock(nn.Module):
     """Pre-norm attention + MLP block.
 

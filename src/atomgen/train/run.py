@@ -48,7 +48,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         kept = model.warm_start(config.init_from)
         print(_warm_start_summary(model, config.init_from, kept), flush=True)
     if config.trainer.compile:
-        compile_blocks(model)
+        print(f"compiling {compile_blocks(model)} blocks (torch.compile; the first steps wait for it)", flush=True)
     sampler = LengthGroupedSampler(dataset.lengths(), config.data.batch_size, seed=config.trainer.seed,
                                    weights=weights)
     loader = DataLoader(dataset, batch_size=config.data.batch_size, sampler=sampler, drop_last=True,

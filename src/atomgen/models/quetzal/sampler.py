@@ -122,6 +122,14 @@ def generate_batch(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_p
     `streams` holds each row's random stream (None: a padding row, whose result is meaningless). `trunk_class`
     is the cached trunk unless a test compares it with a reference.
     """
+    with network.head.noise_terms_cached():  # every atom's ODE visits the same noise levels
+        return _complete(network, prefix_types, prefix_positions, options, streams, trunk_class)
+
+
+def _complete(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_positions: torch.Tensor,
+              options: SamplingOptions, streams: SampleStreams, trunk_class: type
+              ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The loop of `generate_batch`."""
     batch, prefix = prefix_types.shape
     device = prefix_positions.device
     start_type = torch.full((batch, 1), START, dtype=torch.long, device=device)
