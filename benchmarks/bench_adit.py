@@ -22,6 +22,8 @@ import torch
 from common import run_parts  # a sibling script, run from anywhere
 from write_benchmarks_md import write_benchmarks_md
 
+from atomgen.models.sampler_settings import ADIT_PRECISION
+
 RESULTS = Path(__file__).resolve().parent / "results" / "adit.json"
 
 
@@ -223,7 +225,7 @@ def crystals(model_name: str, label: str, n: int) -> dict:
     generated = model.sample(n, seed=0, condition=label, batch_size=500)
     seconds = time.perf_counter() - start
     report = evaluate(generated, label, seed=0)
-    return {"model": model_name, "label": label, "n": n, "steps": 100, "guidance": 2.0,
+    return {"model": model_name, "label": label, "n": n, "steps": 100, "guidance": 2.0, "precision": ADIT_PRECISION,
             "sampling_seconds": seconds, "metrics": report.metrics, "details": report.details}
 
 
@@ -329,7 +331,8 @@ def molecules(model_name: str, n: int, data_dir: str | None) -> dict:
     generated = model.sample(n, seed=0, condition="molecule", batch_size=500)
     seconds = time.perf_counter() - start
     report = evaluate(generated, "qm9", seed=0, data_dir=data_dir, max_expensive=500)
-    return {"model": model_name, "n": n, "steps": 100, "guidance": 2.0, "sampling_seconds": seconds,
+    return {"model": model_name, "n": n, "steps": 100, "guidance": 2.0, "precision": ADIT_PRECISION,
+            "sampling_seconds": seconds,
             "metrics": report.metrics, "details": report.details, "not_computed": report.not_computed}
 
 

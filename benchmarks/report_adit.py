@@ -44,7 +44,7 @@ def _crystals(entry: dict, part: str) -> list[str]:
     m = r["metrics"]
     lines = [f"## ADiT: {r['label']} crystals from the joint model", "",
              f"{r['n']:,} crystals of class `{r['label']}` from `{r['model']}` (seed 0, {r['steps']} Euler steps, "
-             f"guidance {r['guidance']}, sampled in {r['sampling_seconds']:.0f} s), against the {r['label']} test "
+             f"guidance {r['guidance']}, {r.get('precision', 'fp32')}, sampled in {r['sampling_seconds']:.0f} s), against the {r['label']} test "
              "split (novelty: against its val split, the training data). " + _where(entry, part), "",
              "| metric | atomgen adit-joint-small | target |", "|---|---|---|"]
     rows = [("structural_validity", "Structural validity %", _pct), ("compositional_validity",
@@ -68,6 +68,7 @@ def _molecules(entry: dict) -> list[str]:
     m = r["metrics"]
     lines = ["## ADiT: molecules from the joint model against QM9", "",
              f"{r['n']:,} molecules from `{r['model']}` (seed 0, {r['steps']} Euler steps, guidance {r['guidance']}, "
+             f"{r.get('precision', 'fp32')}, "
              f"sampled in {r['sampling_seconds']:.0f} s), full evaluator against `qm9`. " + _where(entry, "molecules"),
              "", "| metric | atomgen adit-joint-small | target |", "|---|---|---|"]
     rows = [("atom_stability", "Atom stability %"), ("molecule_stability", "Molecule stability %"),

@@ -12,6 +12,8 @@ from report_adit import CRYSTAL_TARGETS
 from report_format import pct
 from report_quetzal import TARGETS as QUETZAL_TARGETS
 
+from atomgen.models.sampler_settings import NEXTMOL_PRECISION
+
 KV_CACHE_TARGET = 5
 DEFAULT_SAMPLER = ("dpm2m", 30, "bf16")
 """Quetzal's default sampler (atomgen.models.sampler_settings), whose rows the README quotes."""
@@ -20,8 +22,9 @@ DEFAULT_SAMPLER = ("dpm2m", 30, "bf16")
 ADIT_MOLECULE_TARGET = 85
 """ADiT's issue: RDKit validity (%) of its molecules."""
 
-NEXTMOL_DEFAULT_SAMPLER = "DDPM, 50 steps, 10 refine steps"
-"""The row of the NExT-Mol 'sampler' part that is the shipped model's default (`sampling_steps`, `refine_steps`)."""
+NEXTMOL_DEFAULT_SAMPLER = "DDPM, 50 steps, 10 refine steps" + (", bf16" if NEXTMOL_PRECISION == "bf16" else "")
+"""The row of the NExT-Mol 'sampler' part that is the shipped model's default (`sampling_steps`, `refine_steps`,
+`NEXTMOL_PRECISION`)."""
 
 NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 """Small counts as the README's prose writes them ("six seeds", "one thread")."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from atomgen.errors import InputError
 from atomgen.models.sampler_settings import (
+    ADIT_PRECISION,
     NEXTMOL_PRECISION,
     PRECISIONS,
     QUETZAL_PRECISION,
@@ -226,7 +227,7 @@ def _add_quetzal_sampler_options(p: argparse.ArgumentParser | argparse._Argument
                    help=f"ODE solver of each atom's position (default {QUETZAL_SOLVER}; heun is the paper's)")
     p.add_argument("--precision", choices=PRECISIONS, default=precision,
                    help=f"arithmetic of the networks' matrix products (default: {QUETZAL_PRECISION} for Quetzal, "
-                        f"fp32 for ADiT, {NEXTMOL_PRECISION} for NExT-Mol's conformers)")
+                        f"{ADIT_PRECISION} for ADiT, {NEXTMOL_PRECISION} for NExT-Mol's conformers)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

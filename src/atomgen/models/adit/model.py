@@ -16,6 +16,7 @@ from atomgen.models.adit.autoencoder import MASKED_TYPE, Autoencoder, Decoded
 from atomgen.models.adit.config import KINDS, ADiTConfig
 from atomgen.models.adit.denoiser import LatentDiT
 from atomgen.models.base import GenerativeModel, Job, padded_size, shard_range
+from atomgen.models.sampler_settings import ADIT_PRECISION
 from atomgen.models.streams import SampleStreams, sample_rng
 from atomgen.system import AtomSystem
 
@@ -174,7 +175,7 @@ class ADiTModel(GenerativeModel):
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = 100,
                condition: str | None = None, progress: bool = True, guidance: float = 2.0,
                sampler: str = "euler", n_atoms: int | None = None,
-               shard: tuple[int, int] | None = None, precision: str = "fp32") -> list[AtomSystem]:
+               shard: tuple[int, int] | None = None, precision: str = ADIT_PRECISION) -> list[AtomSystem]:
         """Generate `n` systems.
 
         Args:
@@ -191,8 +192,8 @@ class ADiTModel(GenerativeModel):
             n_atoms: the size of every system; None draws it from the class's training histogram.
             shard: (i, N) returns only the i-th of N contiguous slices of the n systems, exactly as they are in
                 the whole run.
-            precision: "fp32", or "bf16" for the denoiser's matrix products (the ODE's state and the decoder stay
-                in float32).
+            precision: "bf16" (the default) or "fp32" for the denoiser's matrix products (the ODE's state and the
+                decoder stay in float32).
         """
         if not self.ready_to_sample:
             raise InputError("this ADiT checkpoint holds only a trained autoencoder; train the diffusion stage")
