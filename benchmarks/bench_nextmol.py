@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import run_parts  # a sibling script, run from anywhere
+from machine import counted_flops, peaks, utilisation
 from write_benchmarks_md import write_benchmarks_md
 
 from atomgen.models.sampler_settings import NEXTMOL_PRECISION
@@ -82,6 +83,10 @@ def conformers(model_name: str, n: int, k: int, data_dir: str | None) -> dict:
             "stereo_retries": STEREO_RETRIES, "chiral_conformers": chiral}
 
 
+SPEED_SHAPES = {"pair update, batch 256 of 24 atoms": (147456, 64, 64), "atom MLP, batch 256": (6144, 192, 768)}
+"""(rows, inner, cols) of the conformer network's matrix products in sampling: the peak is read at these."""
+
+
 def speed(model_name: str, n: int, k: int, data_dir: str | None) -> dict:
     """Conformers per second, generation only (no scoring), on the same n test molecules in one run: NExT-Mol
     (default sampler, stereo retries on), with and without its MMFF relaxation, ETKDG, and ETKDG + MMFF
@@ -102,7 +107,16 @@ def speed(model_name: str, n: int, k: int, data_dir: str | None) -> dict:
         start = time.perf_counter()
         made = sum(len(etkdg_conformers(mol, k, seed=0, mmff=mmff)) for mol in references)
         per_second[name] = made / (time.perf_counter() - start)
-    return {"n": len(references), "k": k, "conformers_per_second": per_second, "threads": torch.get_num_threads()}
+    # The share of the machine's peak: matrix-product FLOPs per conformer, counted on the first 10 molecules.
+    counted = references[:10]
+    _, flops = counted_flops(lambda: model.conformers(counted, k, seed=0, stereo_retries=STEREO_RETRIES,
+                                                      progress=False))
+    peak = peaks(SPEED_SHAPES)
+    dtype = "bf16" if NEXTMOL_PRECISION == "bf16" else "fp32"
+    use = utilisation(flops / (len(counted) * k) * per_second["NExT-Mol"], 1.0, peak["best"][dtype])
+    return {"n": len(references), "k": k, "conformers_per_second": per_second, "threads": torch.get_num_threads(),
+            "precision": NEXTMOL_PRECISION, "flops_per_conformer": flops / (len(counted) * k), "utilisation": use,
+            "machine_peak": peak}
 
 
 def _without_chiral_order(model):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_format import cause_shares, provenance
+from report_format import cause_shares, peak_sentence, provenance
 from report_format import num as _num
 from report_format import pct as _pct
 
@@ -40,6 +40,11 @@ def _speed(entry: dict) -> list[str]:
              "counting embedding and optimisation. " + _where(entry, "speed"), "",
              "| method | conformers / s |", "|---|---|"]
     lines += [f"| {name} | {value:.1f} |" for name, value in r["conformers_per_second"].items()]
+    if "utilisation" in r:
+        use = r["utilisation"]
+        lines += ["", f"NExT-Mol ({r['precision']}) reaches {100 * use['mfu']:.1f} % of the {r['precision']} peak "
+                  f"({use['gflops']:.0f} GFLOP/s; {r['flops_per_conformer'] / 1e9:.1f} GFLOP of matrix products per "
+                  "conformer, counted on the first 10 molecules). " + peak_sentence(r["machine_peak"])]
     return lines + [""]
 
 

@@ -161,9 +161,10 @@ def adit_summary(results: dict) -> list[str]:
          f"{_p1(molecules['metrics']['rdkit_validity'])} %", f"RDKit validity {ADIT_MOLECULE_TARGET} %"),
         ("joint against single-domain DiTs, equal steps (`--parts joint-vs-single`)",
          _joint_verdict(results["joint-vs-single"]["result"]["rows"]), "a table"),
-        (f"speed, {speed['threads']} idle cores, 100 Euler steps with guidance (`--parts throughput`)",
-         f"batch {low}: {by_batch[low]['adit_molecule']:.1f} molecules/s, {by_batch[low]['adit_crystal']:.1f} "
-         f"crystals/s; batch {high}: {by_batch[high]['adit_molecule']:.1f} and {by_batch[high]['adit_crystal']:.1f} "
+        (f"speed, {speed['threads']} idle cores, 100 Euler steps with guidance, bf16 (`--parts throughput`)",
+         f"batch {low}: {by_batch[low]['adit_molecule_bf16']:.1f} molecules/s, "
+         f"{by_batch[low]['adit_crystal_bf16']:.1f} crystals/s; batch {high}: "
+         f"{by_batch[high]['adit_molecule_bf16']:.1f} and {by_batch[high]['adit_crystal_bf16']:.1f} "
          f"(Quetzal in the same run, 30 Heun steps: {by_batch[low]['quetzal_molecule']:.1f} and "
          f"{by_batch[high]['quetzal_molecule']:.1f} molecules/s)", ""),
     ]
