@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import run_parts  # a sibling script, run from anywhere
+from common import run_parts, share_difference  # a sibling script, run from anywhere
 from write_benchmarks_md import write_benchmarks_md
 
 from atomgen.models.sampler_settings import ADIT_PRECISION
@@ -316,8 +316,7 @@ def sampler_precision(model_name: str, n: int) -> dict:
     total = n * len(PRECISION_SEEDS)
     for setting in settings:
         ours = setting["mean"]["structural_validity"]
-        setting["structural_difference"] = {"value": ours - default, "standard_error": float(
-            np.sqrt((ours * (1 - ours) + default * (1 - default)) / total))}
+        setting["structural_difference"] = share_difference(ours, default, total)
     return {"model": model_name, "n_crystals": n, "n_molecules": n // 2, "seeds": list(PRECISION_SEEDS),
             "guidance": 2.0, "batch_size": 500, "threads": torch.get_num_threads(), "settings": settings}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import run_parts  # a sibling script, run from anywhere
+from common import run_parts, share_difference  # a sibling script, run from anywhere
 from machine import counted_flops, peaks, utilisation
 from quetzal_solvers import solver_error
 from quetzal_training import train_precision, train_precision_samples, train_throughput
@@ -136,9 +136,7 @@ def seeds(model_name: str, against: str | None, n: int, data_dir: str | None) ->
     if against:
         total = n * len(SEEDS)
         first, second = models[model_name]["mean"], models[against]["mean"]
-        result["difference"] = {key: {"value": second[key] - first[key],
-                                      "standard_error": float(np.sqrt((first[key] * (1 - first[key])
-                                                                       + second[key] * (1 - second[key])) / total))}
+        result["difference"] = {key: share_difference(second[key], first[key], total)
                                 for key in ("molecule_stability", "rdkit_validity")}
     return result
 
@@ -174,8 +172,7 @@ def sampler_settings(model_name: str, n: int, data_dir: str | None) -> dict:
     total = n * len(SEEDS)
     for setting in settings:
         ours = setting["mean"]["molecule_stability"]
-        setting["stability_difference"] = {"value": ours - paper, "standard_error": float(
-            np.sqrt((ours * (1 - ours) + paper * (1 - paper)) / total))}
+        setting["stability_difference"] = share_difference(ours, paper, total)
     return {"model": model_name, "n": n, "seeds": list(SEEDS), "batch_size": 256, "threads": torch.get_num_threads(),
             "settings": settings}
 

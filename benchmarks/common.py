@@ -119,3 +119,9 @@ def run_parts(parts: dict[str, Callable[[], dict]], selected: list[str], results
         results_file.write_text(json.dumps(results, indent=1) + "\n")
         print(f"{part}: done in {entry['wall_s']:.0f} s", flush=True)
     return results
+
+
+def share_difference(new: float, base: float, total: int) -> dict[str, float]:
+    """new - base of two shares, each measured on `total` samples, with the binomial standard error of that
+    difference (the two samples independent)."""
+    return {"value": new - base, "standard_error": ((new * (1 - new) + base * (1 - base)) / total) ** 0.5}

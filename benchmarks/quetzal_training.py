@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import share_difference
 from machine import counted_flops, peaks, utilisation
 
 TRAIN_SHAPES = {"trunk MLP, training batch": (2432, 256, 1024), "head block, training batch": (4864, 384, 384)}
@@ -165,7 +166,5 @@ def train_precision_samples(seeds: tuple[int, ...], n: int, data_dir: str | None
         arms[precision] = {"rows": rows, "mean": {key: float(np.mean([row[key] for row in rows])) for key in metrics}}
     fp32, bf16 = (arms[key]["mean"]["molecule_stability"] for key in ("fp32", "bf16-mixed"))
     total = n * len(seeds)
-    difference = {"value": bf16 - fp32,
-                  "standard_error": float(np.sqrt((fp32 * (1 - fp32) + bf16 * (1 - bf16)) / total))}
-    return {"n": n, "seeds": list(seeds), "arms": arms, "stability_difference": difference,
+    return {"n": n, "seeds": list(seeds), "arms": arms, "stability_difference": share_difference(bf16, fp32, total),
             "threads": torch.get_num_threads()}
