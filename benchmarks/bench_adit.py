@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import run_parts, share_difference  # a sibling script, run from anywhere
+from common import run_parts, share_difference  # sibling scripts, run from anywhere
+from machine import counted_flops, peaks, utilisation
 from write_benchmarks_md import write_benchmarks_md
 
 from atomgen.models.sampler_settings import ADIT_PRECISION
@@ -337,11 +338,17 @@ def molecules(model_name: str, n: int, data_dir: str | None) -> dict:
 
 THROUGHPUT_COUNT = 256
 THROUGHPUT_BATCH_SIZES = (128, 512)
+ADIT_SHAPES = {"DiT attention in, 2,048 tokens": (2048, 256, 768), "DiT MLP up, 2,048 tokens": (2048, 256, 1024),
+               "DiT MLP down, 2,048 tokens": (2048, 1024, 256)}
+"""(rows, inner, cols) of the small DiT's matrix products at batch 128 with guidance (two passes of 8-atom
+systems): the machine's peak is read at these."""
 
 
 def throughput(model_name: str, quetzal_name: str) -> dict:
     """Systems per second: ADiT molecules and crystals (100 Euler steps, guidance 2; fp32 and bf16) and Quetzal
-    molecules (30 Heun steps, fp32), 256 of each at each of THROUGHPUT_BATCH_SIZES, in one run."""
+    molecules (30 Heun steps, fp32), 256 of each at each of THROUGHPUT_BATCH_SIZES, in one run; each row's share of
+    the machine's peak in its precision, from the FLOPs counted on the same samples (a batch holds one padded size,
+    so the count does not depend on the batch size)."""
     from atomgen.models.quetzal import QuetzalModel
 
     model = _model(model_name)
@@ -349,22 +356,27 @@ def throughput(model_name: str, quetzal_name: str) -> dict:
     for condition in ("molecule", "crystal"):
         model.sample(16, seed=0, condition=condition, progress=False)  # warm-up
     quetzal.sample(16, seed=0, progress=False)
-    samplers = {f"adit_{kind}{suffix}": (lambda batch, kind=kind, precision=precision: model.sample(
+    samplers = {f"adit_{kind}{suffix}": (precision, lambda batch, kind=kind, precision=precision: model.sample(
                     THROUGHPUT_COUNT, seed=1, condition=kind, batch_size=batch, progress=False, precision=precision))
                 for kind in ("molecule", "crystal") for suffix, precision in (("", "fp32"), ("_bf16", "bf16"))}
-    samplers["quetzal_molecule"] = lambda batch: quetzal.sample(THROUGHPUT_COUNT, seed=1, batch_size=batch,
-                                                                progress=False, solver="heun", steps=30,
-                                                                precision="fp32")
+    samplers["quetzal_molecule"] = ("fp32", lambda batch: quetzal.sample(
+        THROUGHPUT_COUNT, seed=1, batch_size=batch, progress=False, solver="heun", steps=30, precision="fp32"))
     by_batch = {}
     for batch in THROUGHPUT_BATCH_SIZES:
         rows = {}
-        for name, sample in samplers.items():
+        for name, (_, sample) in samplers.items():
             start = time.perf_counter()
             sample(batch)
             rows[name] = THROUGHPUT_COUNT / (time.perf_counter() - start)
         by_batch[str(batch)] = rows
+    flops = {name: counted_flops(lambda sample=sample: sample(THROUGHPUT_BATCH_SIZES[0]))[1] / THROUGHPUT_COUNT
+             for name, (_, sample) in samplers.items()}
+    peak = peaks(ADIT_SHAPES)
+    use = {batch: {name: utilisation(flops[name] * rate, 1.0, peak["best"][samplers[name][0]])
+                   for name, rate in rows.items()} for batch, rows in by_batch.items()}
     return {"count": THROUGHPUT_COUNT, "systems_per_second_by_batch_size": by_batch, "threads": torch.get_num_threads(),
-            "models": [model_name, quetzal_name]}
+            "models": [model_name, quetzal_name], "flops_per_system": flops, "utilisation_by_batch_size": use,
+            "precisions": {name: precision for name, (precision, _) in samplers.items()}, "machine_peak": peak}
 
 
 def joint_vs_single(joint: str, single_molecule: str, single_crystal: str, n: int, data_dir: str | None) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_format import cause_shares, provenance
+from report_format import cause_shares, peak_sentence, provenance
 from report_format import num as _num
 from report_format import pct as _pct
 
@@ -142,8 +142,19 @@ def _throughput(entry: dict) -> list[str]:
              + _where(entry, "throughput"), "",
              "| model | " + " | ".join(f"systems / s at batch {b}" for b in batches) + " |",
              "|---|" + "---|" * len(batches)]
-    lines += [f"| {label} | " + " | ".join(f"{by_batch[b][key]:.1f}" for b in batches) + " |"
+    use = r.get("utilisation_by_batch_size")
+
+    def cell(batch: str, key: str) -> str:
+        share = f" ({100 * use[batch][key]['mfu']:.0f} % of {r['precisions'][key]} peak)" if use else ""
+        return f"{by_batch[batch][key]:.1f}{share}"
+
+    lines += [f"| {label} | " + " | ".join(cell(b, key) for b in batches) + " |"
               for key, label in names.items() if key in by_batch[batches[0]]]
+    if use:
+        flops = ", ".join(f"{names[key].split(' (')[0]}{' bf16' if key.endswith('bf16') else ''} "
+                          f"{value / 1e9:.1f}" for key, value in r["flops_per_system"].items())
+        lines += ["", f"Matrix-product GFLOP per system, counted on the same 256: {flops}. "
+                  + peak_sentence(r["machine_peak"])]
     return lines + [""]
 
 
