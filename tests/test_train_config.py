@@ -46,3 +46,38 @@ def test_overrides_of_one_nested_model_mapping_add_up():
 def test_bad_overrides_are_clear_errors(override, message):
     with pytest.raises(InputError, match=message):
         load_train_config("configs/quetzal/qm9-small.yaml", [override])
+
+
+def test_a_recipe_extends_its_base_config_key_by_key_and_overrides_come_last(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("family: nextmol\nmodel:\n  stage: conformer\n  conformer:\n    pair_push: true\n"
+                    "optim:\n  lr: 5.0e-4\n  warmup_steps: 500\n")
+    (tmp_path / "recipes").mkdir()
+    recipe = tmp_path / "recipes" / "stage.yaml"
+    recipe.write_text("extends: ../base.yaml\ninit_from: nextmol-qm9\nmodel:\n  conformer:\n    low_noise_share: 0.5\n"
+                      "optim:\n  lr: 2.0e-4\n")
+    config = load_train_config(recipe, ["optim.warmup_steps=100"])
+    assert config.model["conformer"] == {"pair_push": True, "low_noise_share": 0.5}
+    assert config.model["stage"] == "conformer"
+    assert config.optim.lr == pytest.approx(2e-4) and config.optim.warmup_steps == 100
+    assert config.family == "nextmol" and config.init_from == "nextmol-qm9"
+
+
+def test_shipped_recipes_load():
+    from pathlib import Path
+
+    recipes = sorted(Path("configs").glob("*/recipes/*.yaml"))
+    assert recipes, "every family's recipes live in configs/<family>/recipes/"
+    for recipe in recipes:
+        config = load_train_config(recipe)
+        assert config.family == recipe.parts[1]
+
+
+@pytest.mark.parametrize("text, message", [("extends: base.yaml\n", "loop"),
+                                           ("extends: [a.yaml, b.yaml]\n", "one config file"),
+                                           ("extends: missing.yaml\n", "cannot read training config")])
+def test_bad_extends_are_clear_errors(tmp_path, text, message):
+    path = tmp_path / "base.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        load_train_config(path)

@@ -170,18 +170,35 @@ def _parse_override(text: str) -> dict[str, Any]:
     return value
 
 
+def _read_document(path: Path, children: tuple[Path, ...]) -> dict[str, Any]:
+    """The YAML mapping at `path`, on top of the file its `extends:` names (a path relative to it), if any.
+
+    This is how a recipe (configs/<family>/recipes/) is written: the base config it extends, and only what its
+    training stage changes."""
+    try:
+        document = _load_yaml(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read training config: {exc}", path) from None
+    if not isinstance(document, dict):
+        raise InputError("a training config must be a YAML mapping", path)
+    parent = document.pop("extends", None)
+    if parent is None:
+        return document
+    if not isinstance(parent, str):
+        raise InputError(f"extends must name one config file, not {parent!r}", path)
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in (*children, path.resolve()):
+        raise InputError(f"configs extend each other in a loop through {parent}", path)
+    return _merge_mapping(_read_document(parent_path, (*children, path.resolve())), document)
+
+
 def load_train_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                       family: str | None = None) -> TrainConfig:
-    """Defaults, then the YAML file at `path`, then `section.key=value` overrides."""
+    """Defaults, then the YAML file at `path` (on top of the file it `extends:`), then `section.key=value`
+    overrides."""
     config = TrainConfig() if family is None else TrainConfig(family=family)
     if path is not None:
-        try:
-            document = _load_yaml(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(f"cannot read training config: {exc}", path) from None
-        if not isinstance(document, dict):
-            raise InputError("a training config must be a YAML mapping", path)
-        config = _merge(config, document, "")
+        config = _merge(config, _read_document(Path(path), ()), "")
     for text in overrides:
         config = _merge(config, _parse_override(text), "")
     if family is not None and config.family != family:
