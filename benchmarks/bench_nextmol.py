@@ -186,14 +186,18 @@ def _geometry_scores(references: list, positions: list[np.ndarray]) -> dict:
             "molecule_stability": float(np.mean([row.all() for row in stable]))}
 
 
-SAMPLER_SETTINGS = {"DDPM, 100 steps": (True, 100, 0, "fp32"), "DDPM, 50 steps": (True, 50, 0, "fp32"),
-                    "DDPM, 50 steps, 10 refine steps": (True, 50, 10, "fp32"),
-                    "DDPM, 50 steps, 10 refine steps, bf16": (True, 50, 10, "bf16"),
-                    "DDPM, 25 steps, 5 refine steps": (True, 25, 5, "fp32"),
-                    "DDPM, 25 steps, 5 refine steps, bf16": (True, 25, 5, "bf16"),
-                    "DDIM, 100 steps": (False, 100, 0, "fp32"), "DDIM, 50 steps": (False, 50, 0, "fp32"),
-                    "DDIM, 20 steps": (False, 20, 0, "fp32"), "DDIM, 20 steps, 10 refine steps": (False, 20, 10, "fp32")}
-"""name: (stochastic, diffusion steps, refine steps, precision) of the 'sampler' part."""
+SAMPLER_SETTINGS = {"DDPM, 100 steps": ("ddpm", 100, 0, "fp32"), "DDPM, 50 steps": ("ddpm", 50, 0, "fp32"),
+                    "DDPM, 50 steps, 10 refine steps": ("ddpm", 50, 10, "fp32"),
+                    "DDPM, 50 steps, 10 refine steps, bf16": ("ddpm", 50, 10, "bf16"),
+                    "DDPM, 25 steps, 5 refine steps": ("ddpm", 25, 5, "fp32"),
+                    "DDPM, 25 steps, 5 refine steps, bf16": ("ddpm", 25, 5, "bf16"),
+                    "DDIM, 100 steps": ("ddim", 100, 0, "fp32"), "DDIM, 50 steps": ("ddim", 50, 0, "fp32"),
+                    "DDIM, 20 steps": ("ddim", 20, 0, "fp32"),
+                    "DDIM, 20 steps, 10 refine steps": ("ddim", 20, 10, "fp32"),
+                    **{f"{label}, {steps} steps, 5 refine steps, bf16": (solver, steps, 5, "bf16")
+                       for solver, label in (("sde-dpm2m", "SDE-DPM-Solver++(2M)"), ("dpm2m", "DPM-Solver++(2M)"))
+                       for steps in (10, 15, 20)}}
+"""name: (solver, diffusion steps, refine steps, precision) of the 'sampler' part."""
 
 
 def sampler(model_name: str, n: int, data_dir: str | None, settings: list[str] | None = None) -> dict:
@@ -208,18 +212,19 @@ def sampler(model_name: str, n: int, data_dir: str | None, settings: list[str] |
     references = _test_references(n, data_dir)
     rows = {"DFT geometry (reference)": _geometry_scores(
         references, [mol.GetConformer().GetPositions() for mol in references])}
-    default = (True, model.config.sampling_steps, model.config.refine_steps, NEXTMOL_PRECISION)
+    config = model.config
+    default = (config.sampling_solver, config.sampling_steps, config.refine_steps, NEXTMOL_PRECISION)
     for name in settings or SAMPLER_SETTINGS:
-        stochastic, steps, refine_steps, precision = SAMPLER_SETTINGS[name]
+        solver, steps, refine_steps, precision = SAMPLER_SETTINGS[name]
         start = time.perf_counter()
-        generated = model.conformers(references, 1, seed=0, steps=steps, stochastic=stochastic, stereo_retries=0,
+        generated = model.conformers(references, 1, seed=0, steps=steps, solver=solver, stereo_retries=0,
                                      refine_steps=refine_steps, progress=False, precision=precision)
         seconds = time.perf_counter() - start
         rmsd = single_reference_rmsd([[system] for system in generated], references)
         rows[name] = {**_geometry_scores(references, [system.positions for system in generated]),
                       "rmsd_median": rmsd["median"], "rmsd_mean": rmsd["mean"],
                       "conformers_per_second": len(generated) / seconds}
-        if (stochastic, steps, refine_steps, precision) == default:  # the default sampler, also with the MMFF polish
+        if (solver, steps, refine_steps, precision) == default:  # the default sampler, also with the MMFF polish
             relaxed, unchanged = relax_all(generated)
             rmsd = single_reference_rmsd([[system] for system in relaxed], references)
             rows[f"{name}, MMFF-relaxed"] = {

@@ -1,11 +1,12 @@
 """Training speed of every family through the training engine's own builders, by precision, with the share of
 the machine's matrix-product peak each setting reaches.
 
-    python benchmarks/bench_training.py [--parts quetzal,adit-autoencoder,adit-diffusion,nextmol-language,...]
+    python benchmarks/bench_training.py [--parts quetzal,adit-autoencoder,adit-diffusion,nextmol-language,...,overheads]
 
 Each part builds the model and data of a shipped config (configs/), takes the first 12 length-grouped batches of
 its training data, and times AdamW steps (after two warm-up steps) in fp32, under bf16 autocast, and under bf16
-autocast with the transformer and head blocks compiled (`atomgen.nn.compile`). Results go to
+autocast with the transformer and head blocks compiled (`atomgen.nn.compile`). The `overheads` part (not run by
+default) bounds what packed sequences and bf16 weights could save. Results go to
 benchmarks/results/training.json; BENCHMARKS.md is rebuilt. Run it on an otherwise idle machine: the timings use every core.
 """
 
@@ -121,6 +122,62 @@ def training_speed(job: str) -> dict:
             "machine_peak": peak, "threads": torch.get_num_threads()}
 
 
+OVERHEAD_JOBS = ("quetzal", "nextmol-language", "nextmol-drugs-language")
+"""The configs whose padding and casts the 'overheads' part measures: the sequence models."""
+
+CAST_OPS = ("aten::copy_", "aten::_to_copy", "aten::to")
+
+
+def _padded_length(batch: dict) -> int:
+    """The length a batch is padded to: the second dimension of its per-item tensors."""
+    rows = len(batch_sizes(batch)[0])
+    return max(value.shape[1] for value in batch.values()
+               if torch.is_tensor(value) and value.dim() >= 2 and value.shape[0] == rows)
+
+
+def overheads(job: str) -> dict:
+    """What packed sequences and bf16 weights could save at most, for one config: the share of its batches' slots
+    that hold real atoms or tokens (the first 40 length-grouped batches, as the engine draws them), the share of a
+    bf16 autocast step's CPU time spent in dtype copies (torch.profiler, 6 steps after 2 of warm-up), and the
+    seconds it takes to cast all parameters to bf16 and back (what autocast's weight casts cost per step)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from atomgen.train.config import load_train_config
+
+    path, overrides = JOBS[job]
+    config = load_train_config(ROOT / path, overrides)
+    global STEPS
+    saved, STEPS = STEPS, 40
+    try:
+        model, batches = _model_and_batches(config)
+    finally:
+        STEPS = saved
+    real = sum(int(batch_sizes(batch)[0].sum()) for batch in batches)
+    slots = sum(len(batch_sizes(batch)[0]) * _padded_length(batch) for batch in batches)
+    model.train()
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    for batch in batches[:2]:
+        _step(model, optimiser, batch, "bf16-mixed")
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for batch in batches[2:8]:
+            _step(model, optimiser, batch, "bf16-mixed")
+    events = profiler.key_averages()
+    total = sum(event.self_cpu_time_total for event in events)
+    casts = sum(event.self_cpu_time_total for event in events if event.key in CAST_OPS)
+    weights = [p.detach() for p in model.parameters()]
+    start = time.perf_counter()
+    for weight in weights:
+        weight.to(torch.bfloat16).float()
+    cast_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    for batch in batches[8:14]:
+        _step(model, optimiser, batch, "bf16-mixed")
+    step_seconds = (time.perf_counter() - start) / 6
+    return {"config": path, "unit": batch_sizes(batches[0])[1], "batches": len(batches), "real_share": real / slots,
+            "cast_share_of_step": casts / total, "parameters": sum(w.numel() for w in weights),
+            "weight_cast_seconds": cast_seconds, "step_seconds": step_seconds, "threads": torch.get_num_threads()}
+
+
 def _on_threads(threads: int, job: str) -> dict:
     """training_speed(job) with torch on `threads` threads (the peak is measured on as many)."""
     before = torch.get_num_threads()
@@ -133,10 +190,12 @@ def _on_threads(threads: int, job: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default=",".join(JOBS))
+    parser.add_argument("--parts", default=",".join(JOBS))  # and `overheads`
     args = parser.parse_args()
-    run_parts({job: (lambda job=job: _on_threads(1 if job in ONE_THREAD else torch.get_num_threads(), job))
-               for job in JOBS}, args.parts.split(","), RESULTS)
+    parts = {job: (lambda job=job: _on_threads(1 if job in ONE_THREAD else torch.get_num_threads(), job))
+             for job in JOBS}
+    parts["overheads"] = lambda: {job: overheads(job) for job in OVERHEAD_JOBS}
+    run_parts(parts, args.parts.split(","), RESULTS)
     write_benchmarks_md()
 
 

@@ -175,6 +175,24 @@ def test_autoencoder_learns_to_reconstruct(batch):
     assert all(len(s) == n for s, n in zip(decoded, batch["n_atoms"].tolist()))
 
 
+def test_a_noise_trained_autoencoder_has_standardised_means_and_a_fixed_posterior(batch):
+    model = tiny_model(latent_noise=0.1)
+    mask = batch["numbers"] > 0
+    mean, log_var = model.autoencoder.encode(batch["numbers"], batch["positions"], batch["frac"],
+                                             batch["lattice_features"], batch["periodic"], mask)
+    real = mean[mask]
+    torch.testing.assert_close(real.mean(-1), torch.zeros(len(real)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(real.var(-1, unbiased=False), torch.ones(len(real)), atol=1e-3, rtol=0)
+    assert torch.allclose(log_var, torch.full_like(log_var, 2 * math.log(0.1)))
+    # The means are bounded, so the KL term is the same for every input: only the reconstruction trains them.
+    losses = model.training_loss(batch, generator=torch.Generator().manual_seed(0))
+    dim = model.config.latent_dim
+    expected_kl = 0.5 * (dim + dim * 0.1**2 - dim - dim * 2 * math.log(0.1))
+    assert float(losses["kl"]) == pytest.approx(expected_kl, rel=1e-4)
+    losses["loss"].backward()
+    assert model.autoencoder.to_latent.weight.grad.abs().sum() > 0
+
+
 def test_only_the_current_stage_trains(batch):
     model = tiny_model()
     assert all(p.requires_grad for p in model.autoencoder.parameters())

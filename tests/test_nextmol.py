@@ -16,6 +16,7 @@ from atomgen.errors import InputError
 from atomgen.models.nextmol.alignment import chirality_agreement, kabsch_align
 from atomgen.models.nextmol.chirality import chirality_error, steer_chirality, stereocentre_volumes
 from atomgen.models.nextmol.conformer import ConformerConfig, ConformerModel, local_distance_error
+from atomgen.models.sampler_settings import NEXTMOL_SOLVERS
 from atomgen.models.streams import SampleStreams
 
 from .conftest import embedded
@@ -105,6 +106,25 @@ def test_vp_sampler_reaches_a_gaussian_target():
         out = vp.sample(predict_clean, noise, 200, stochastic=stochastic,
                         noise_like=lambda x: torch.randn(x.shape, generator=generator, dtype=x.dtype))
         assert abs(out.mean().item() - m) < 0.02 and abs(out.std().item() - s) < 0.02
+
+
+def test_the_multistep_sampler_reaches_the_target_in_few_steps_where_first_order_does_not():
+    m, s = 1.5, 0.4
+
+    def predict_clean(x, t):  # the exact posterior mean of x0 for data N(m, s²)
+        alpha, sigma = (v[:, None] for v in vp.alpha_sigma(t))
+        return m + alpha * s**2 * (x - alpha * m) / (alpha**2 * s**2 + sigma**2)
+
+    noise = torch.randn(20000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for stochastic in (True, False):
+        spreads = {}
+        for multistep in (False, True):
+            generator = torch.Generator().manual_seed(1)
+            out = vp.sample(predict_clean, noise, 15, stochastic=stochastic, multistep=multistep,
+                            noise_like=lambda x: torch.randn(x.shape, generator=generator, dtype=x.dtype))
+            assert abs(out.mean().item() - m) < 0.02
+            spreads[multistep] = out.std().item()
+        assert abs(spreads[True] - s) < 0.02 < abs(spreads[False] - s)
 
 
 def test_a_guide_moves_the_noisy_sample_so_that_the_steer_persists():
@@ -365,7 +385,7 @@ def test_conformers_of_rdkit_molecules_keep_their_atom_order():
 
 
 
-def test_the_sampler_choice_reaches_the_diffusion_sampler(monkeypatch):
+def test_the_solver_choice_reaches_the_diffusion_sampler(monkeypatch):
     from atomgen.data.selfies_vocab import SelfiesVocabulary
     from atomgen.models.nextmol import NExTMolModel, preset
 
@@ -373,16 +393,20 @@ def test_the_sampler_choice_reaches_the_diffusion_sampler(monkeypatch):
     original = vp.sample
 
     def spy(*args, **kwargs):
-        seen.append((args[2], kwargs["stochastic"]))
+        seen.append((args[2], kwargs["stochastic"], kwargs["multistep"]))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(vp, "sample", spy)
     torch.manual_seed(0)
     model = NExTMolModel(preset("tiny", symbols=SelfiesVocabulary.from_selfies(["[C]"]).tokens[3:]))
-    ddpm = model.conformers(["OCC#N"], 1, steps=3, progress=False, seed=0)
-    ddim = model.conformers(["OCC#N"], 1, steps=4, progress=False, seed=0, stochastic=False)
-    assert seen == [(3, True), (4, False)]
-    assert not np.allclose(ddpm[0].positions, ddim[0].positions)
+    made = {solver: model.conformers(["OCC#N"], 1, steps=3 + k, progress=False, seed=0, solver=solver)
+            for k, solver in enumerate(("ddpm", "ddim", "sde-dpm2m", "dpm2m"))}
+    assert seen == [(3, True, False), (4, False, False), (5, True, True), (6, False, True)]
+    assert not np.allclose(made["ddpm"][0].positions, made["ddim"][0].positions)
+    model.conformers(["OCC#N"], 1, progress=False, seed=0)  # None: the model's own solver and steps
+    assert seen[-1] == (model.config.sampling_steps, *NEXTMOL_SOLVERS[model.config.sampling_solver])
+    with pytest.raises(InputError, match="unknown conformer solver 'euler'"):
+        model.conformers(["OCC#N"], 1, progress=False, solver="euler")
 
 
 def test_the_precision_changes_only_the_arithmetic_of_the_conformer_network():

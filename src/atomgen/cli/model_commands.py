@@ -12,6 +12,7 @@ from atomgen.errors import InputError
 from atomgen.models.sampler_settings import (
     ADIT_PRECISION,
     NEXTMOL_PRECISION,
+    NEXTMOL_SOLVERS,
     PRECISIONS,
     QUETZAL_PRECISION,
     QUETZAL_SOLVER,
@@ -54,7 +55,7 @@ def _is_folder(path: str) -> bool:
 _FAMILY_OPTIONS = {
     "quetzal": ("temperature", "position_temperature", "elements", "closed_shell", "solver", "precision"),
     "adit": ("kind", "label", "guidance", "sampler", "n_atoms", "precision"),
-    "nextmol": ("temperature", "top_k", "refine_steps", "relax", "precision"),
+    "nextmol": ("temperature", "top_k", "solver", "refine_steps", "relax", "precision"),
 }
 
 
@@ -181,8 +182,9 @@ def _cmd_conformers(args: argparse.Namespace) -> None:
     model = load_model(args.model, family="nextmol", device=args.device)
     systems = model.conformers(smiles, args.n, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
                                skip_invalid=args.skip_invalid, source=source, stereo_retries=args.stereo_retries,
-                               steer_chirality=not args.no_chirality_steer, refine_steps=args.refine_steps,
-                               relax=args.relax, shard=args.shard, precision=args.precision)
+                               steer_chirality=not args.no_chirality_steer, solver=args.solver,
+                               refine_steps=args.refine_steps, relax=args.relax, shard=args.shard,
+                               precision=args.precision)
     write(args.output, systems)
     print(f"wrote {len(systems)} conformers of {len(systems) // max(args.n, 1)} molecules to {args.output}")
 
@@ -221,10 +223,16 @@ def _add_model_options(p: argparse.ArgumentParser, default: str = DEFAULT_QUETZA
 
 
 def _add_quetzal_sampler_options(p: argparse.ArgumentParser | argparse._ArgumentGroup, solver: str | None,
-                                 precision: str | None) -> None:
-    """--solver and --precision of Quetzal's position ODE (defaults None where other families share the parser)."""
-    p.add_argument("--solver", choices=QUETZAL_SOLVERS, default=solver,
-                   help=f"ODE solver of each atom's position (default {QUETZAL_SOLVER}; heun is the paper's)")
+                                 precision: str | None, nextmol: bool = False) -> None:
+    """--solver and --precision of Quetzal's position ODE (defaults None where other families share the parser;
+    with `nextmol`, --solver also names the solvers of NExT-Mol's conformer chain)."""
+    if nextmol:
+        p.add_argument("--solver", choices=(*QUETZAL_SOLVERS, *NEXTMOL_SOLVERS), help=(
+            f"Quetzal: ODE solver of each atom's position (default {QUETZAL_SOLVER}; heun is the paper's); NExT-Mol: "
+            f"solver of the conformer chain, one of {', '.join(NEXTMOL_SOLVERS)} (default: the model's own)"))
+    else:
+        p.add_argument("--solver", choices=QUETZAL_SOLVERS, default=solver,
+                       help=f"ODE solver of each atom's position (default {QUETZAL_SOLVER}; heun is the paper's)")
     p.add_argument("--precision", choices=PRECISIONS, default=precision,
                    help=f"arithmetic of the networks' matrix products (default: {QUETZAL_PRECISION} for Quetzal, "
                         f"{ADIT_PRECISION} for ADiT, {NEXTMOL_PRECISION} for NExT-Mol's conformers)")
@@ -241,7 +249,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                             f"(default {DEFAULT_QUETZAL})")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
     p.add_argument("--steps", type=int,
-                   help="diffusion steps (default: the model's own: 30 for Quetzal, 100 for ADiT, 50 for NExT-Mol)")
+                   help="diffusion steps (default: the model's own: 30 for Quetzal, 100 for ADiT; NExT-Mol's in its config)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     quetzal = p.add_argument_group("Quetzal")
@@ -250,7 +258,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     quetzal.add_argument("--position-temperature", type=float,
                          help="scales the starting noise of each atom's position (default 1, the model's own; "
                               "lower gives sharper geometry and less diversity)")
-    _add_quetzal_sampler_options(quetzal, None, None)
+    _add_quetzal_sampler_options(quetzal, None, None, nextmol=True)
     quetzal.add_argument("--elements", help="comma-separated element symbols allowed (default: all the model knows)")
     quetzal.add_argument("--closed-shell", action="store_const", const=True,
                          help="stop a molecule only when its atoms' valences sum to an even number, so that a "
@@ -303,7 +311,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="warn about and skip SMILES that cannot be parsed or built, instead of stopping")
     p.add_argument("--model", default=DEFAULT_NEXTMOL, help=f"default {DEFAULT_NEXTMOL}")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--steps", type=int, help="diffusion steps (default: the model's own, 50 for nextmol-qm9)")
+    p.add_argument("--steps", type=int, help="diffusion steps (default: the model's own)")
+    p.add_argument("--solver", choices=NEXTMOL_SOLVERS,
+                   help="solver of the diffusion chain: DDPM's or DDIM's step, or either in second-order form "
+                        "(sde-dpm2m, dpm2m) (default: the model's own)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stereo-retries", type=int, default=2,

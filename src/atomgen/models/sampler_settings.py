@@ -17,6 +17,11 @@ the paper's, two calls per step."""
 QUETZAL_SOLVER, QUETZAL_STEPS, QUETZAL_PRECISION = "dpm2m", 30, "bf16"
 """Quetzal's default solver, steps per atom and precision."""
 
+NEXTMOL_SOLVERS = {"ddpm": (True, False), "sde-dpm2m": (True, True), "ddim": (False, False), "dpm2m": (False, True)}
+"""Solvers of NExT-Mol's conformer chain: name -> (stochastic, second order). DDPM's ancestral step and DDIM's
+deterministic one, each also as its second-order multistep form, SDE-DPM-Solver++(2M) and DPM-Solver++(2M)
+(`atomgen.diffusion.vp.sample`); all take one network call per step."""
+
 NEXTMOL_PRECISION = "bf16"
 """NExT-Mol's conformer network's default precision. On 500 QM9 test molecules (benchmarks/bench_nextmol.py, part
 `sampler`) bf16 kept the geometry of fp32 (bond-length MAE 0.0115 against 0.0114 Å, molecule stability 89.0

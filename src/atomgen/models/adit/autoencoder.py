@@ -107,6 +107,9 @@ class Autoencoder(nn.Module):
                   + self.kind_embedding(kind))
         hidden = self.encoder_norm(self.encoder(tokens, mask=key_padding_mask(mask)))
         mean, log_var = self.to_latent(hidden).chunk(2, dim=-1)
+        if self.config.latent_noise > 0:  # standardised means, fixed posterior spread (see ADiTConfig)
+            mean = F.layer_norm(mean, mean.shape[-1:])
+            return mean, torch.full_like(mean, 2 * math.log(self.config.latent_noise))
         return mean, log_var.clamp(-30.0, 20.0)
 
     def decode(self, latents: torch.Tensor, periodic: torch.Tensor, mask: torch.Tensor) -> Decoded:

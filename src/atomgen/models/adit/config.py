@@ -23,6 +23,10 @@ class ADiTConfig:
         latent_dim: latent numbers per atom.
         kl_weight: weight of the KL term; small, so the latent keeps detail and the diffusion model gets a
             well-scaled space.
+        latent_noise: 0 for the paper's VAE (a learned posterior per latent number). Above 0, every atom's latent
+            mean is standardised across its numbers and the decoder learns from it plus Gaussian noise of this
+            fixed standard deviation, so the encoder cannot outgrow the noise by scaling up its means and the
+            decoder learns to read latents as imprecise as the diffusion model's (the KL term is then constant).
         type_mask_prob, position_jitter: the autoencoder's denoising corruption of its input (a share of types
             hidden, Gaussian jitter in Å on positions), which makes its decoder tolerant of imperfect latents.
         frac_weight: weight of the fractional-coordinate loss, a squared chord (2πΔf)² per coordinate, relative
@@ -46,6 +50,7 @@ class ADiTConfig:
     vae_heads: int = 4
     latent_dim: int = 8
     kl_weight: float = 1e-5
+    latent_noise: float = 0.0
     type_mask_prob: float = 0.1
     position_jitter: float = 0.05
     frac_weight: float = 1.0

@@ -20,6 +20,8 @@ class NExTMolConfig:
         conformer: the conformer model's hyperparameters.
         transfer: feed the language model's state of the symbol that placed each atom to the conformer model,
             through an adapter (NExT-Mol's 1D-to-3D transfer).
+        sampling_solver: default solver of conformer generation (a name of
+            `atomgen.models.sampler_settings.NEXTMOL_SOLVERS`).
         sampling_steps: default diffusion steps of conformer generation. More is not better here: each step at
             low noise adds a little error to the bonds (`bench_nextmol.py --parts sampler`).
         refine_steps: default denoising iterations at one small noise level after the chain (`vp.refine`),
@@ -34,6 +36,7 @@ class NExTMolConfig:
     lm_heads: int = 6
     conformer: ConformerConfig = ConformerConfig()
     transfer: bool = False
+    sampling_solver: str = "ddpm"
     sampling_steps: int = 50
     refine_steps: int = 10
 

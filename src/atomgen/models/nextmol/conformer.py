@@ -7,7 +7,7 @@ each molecule, a cosine-schedule noise level, and the squared error between the 
 the truth after the truth is optimally rotated onto the prediction (so the model is not asked to guess an
 orientation it cannot know), weighted by min-SNR-5 (`vp.min_snr_weight`); optionally, at low noise, also the error
 of the bond lengths and 1-3 distances (`local_geometry_weight`), and a hinge on the handedness of every
-stereocentre (`chirality_weight`). Sampling: DDPM ancestral steps (fresh noise
+stereocentre (`chirality_weight`). Sampling: DDPM ancestral steps, optionally second order (fresh noise
 at every step, so repeated calls give different conformers), centring every clean estimate and, early in the
 chain, steering it to the right hand at every stereocentre (`chirality.steer_chirality`); then a few denoising
 iterations at one small noise level (`vp.refine`), which put the bond lengths nearer the model's mode.
@@ -135,14 +135,15 @@ class ConformerModel(nn.Module):
 
     @torch.no_grad()
     def generate(self, batch: dict[str, torch.Tensor], streams: SampleStreams, *, steps: int = 100,
-                 stochastic: bool = True, context: torch.Tensor | None = None, steer: bool = True,
-                 refine_steps: int = 0) -> list[np.ndarray]:
+                 stochastic: bool = True, multistep: bool = False, context: torch.Tensor | None = None,
+                 steer: bool = True, refine_steps: int = 0) -> list[np.ndarray]:
         """Coordinates (Å, centred) of every molecule of a batch of graphs; row r draws its noise from
         `streams` row r (three numbers per atom it has, whatever the batch is padded to).
 
         `steer` moves every clean estimate early in the chain so that each stereocentre has the hand its chiral
         order asks for (`chirality.steer_chirality`); the model on its own often picks the wrong hand.
-        `refine_steps` denoising iterations at a small fixed noise level follow the chain (`vp.refine`).
+        `stochastic` and `multistep` choose the chain's solver (`vp.sample`); `refine_steps` denoising iterations
+        at a small fixed noise level follow the chain (`vp.refine`).
         """
         mask = batch["mask"]
         device = mask.device
@@ -160,7 +161,7 @@ class ConformerModel(nn.Module):
         def project(x: torch.Tensor) -> torch.Tensor:
             return centre(x, mask)
 
-        coordinates = vp.sample(predict, noise, steps, stochastic=stochastic,
+        coordinates = vp.sample(predict, noise, steps, stochastic=stochastic, multistep=multistep,
                                 noise_like=lambda x: streams.normal(x.shape[1:], x.dtype, atoms),
                                 project=project, guide=steer_hands if steer else None)
         coordinates = vp.refine(predict, coordinates, refine_steps, project=project)

@@ -26,7 +26,7 @@ from atomgen.models.nextmol.alignment import chirality_agreement
 from atomgen.models.nextmol.config import NExTMolConfig
 from atomgen.models.nextmol.conformer import ConformerModel
 from atomgen.models.nextmol.language import SelfiesLanguageModel
-from atomgen.models.sampler_settings import NEXTMOL_PRECISION
+from atomgen.models.sampler_settings import NEXTMOL_PRECISION, NEXTMOL_SOLVERS
 from atomgen.models.streams import SampleStreams
 from atomgen.system import AtomSystem
 from atomgen.tasks.relax import relax_all
@@ -117,7 +117,7 @@ class NExTMolModel(GenerativeModel):
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int | None = None,
                condition: str | None = None, progress: bool = True, temperature: float = 1.0,
-               top_k: int | None = None, stochastic: bool = True, refine_steps: int | None = None,
+               top_k: int | None = None, solver: str | None = None, refine_steps: int | None = None,
                relax: bool = False, shard: tuple[int, int] | None = None,
                precision: str = NEXTMOL_PRECISION) -> list[AtomSystem]:
         """Generate n molecules de novo: SELFIES from the language model, then one conformer each (polished
@@ -144,7 +144,7 @@ class NExTMolModel(GenerativeModel):
             raise InputError(f"{len(pending)} of {len(indices)} molecules were still not buildable after "
                              f"{LANGUAGE_ATTEMPTS} draws each (first: sample {pending[0]})")
         rows = [(k, self._graph(chosen[k]), k) for k in indices]
-        sampler = self._sampler(steps, stochastic, True, refine_steps, precision)
+        sampler = self._sampler(steps, solver, True, refine_steps, precision)
         return self._build(rows, sampler, seed=seed, batch_size=batch_size, progress=progress, stereo_retries=2,
                            relax=relax)
 
@@ -178,17 +178,22 @@ class NExTMolModel(GenerativeModel):
                                  f"maximum of {self.config.max_length}", source, record)
         return mol, graph
 
-    def _sampler(self, steps: int | None, stochastic: bool, steer: bool, refine_steps: int | None,
+    def _sampler(self, steps: int | None, solver: str | None, steer: bool, refine_steps: int | None,
                  precision: str) -> _Sampler:
+        """The settings of one call: each one given, or else this model's default (`NExTMolConfig`)."""
         if refine_steps is not None and refine_steps < 0:
             raise InputError(f"refine steps must be at least 0, got {refine_steps}")
-        return _Sampler(steps or self.config.sampling_steps, stochastic, steer,
+        solver = solver or self.config.sampling_solver
+        if solver not in NEXTMOL_SOLVERS:
+            raise InputError(f"unknown conformer solver {solver!r} (choose from {', '.join(NEXTMOL_SOLVERS)})")
+        stochastic, multistep = NEXTMOL_SOLVERS[solver]
+        return _Sampler(steps or self.config.sampling_steps, stochastic, multistep, steer,
                         self.config.refine_steps if refine_steps is None else refine_steps, precision)
 
     @torch.no_grad()
     def conformers(self, smiles: Sequence, n: int = 1, *, seed: int = 0, steps: int | None = None,
                    batch_size: int = 256, progress: bool = True, skip_invalid: bool = False,
-                   source: str | None = None, stereo_retries: int = 2, stochastic: bool = True,
+                   source: str | None = None, stereo_retries: int = 2, solver: str | None = None,
                    steer_chirality: bool = True, refine_steps: int | None = None,
                    relax: bool = False, shard: tuple[int, int] | None = None,
                    precision: str = NEXTMOL_PRECISION) -> list[AtomSystem]:
@@ -208,9 +213,10 @@ class NExTMolModel(GenerativeModel):
         reflection mends, is drawn again, up to `stereo_retries` times, and the draw with the most centres right
         is kept.
 
-        `stochastic` picks DDPM's ancestral sampler (the default); False picks DDIM's deterministic one.
-        `refine_steps` denoising iterations at a small fixed noise level follow it (`vp.refine`; None: the
-        model's `refine_steps`, 0: none). `precision` is the arithmetic of the network's matrix products
+        `solver` names the chain's solver (`NEXTMOL_SOLVERS`: DDPM's ancestral step, DDIM's deterministic one,
+        or either in its second-order form; None: the model's `sampling_solver`), `steps` its network calls
+        (None: the model's `sampling_steps`). `refine_steps` denoising iterations at a small fixed noise level
+        follow it (`vp.refine`; None: the model's `refine_steps`, 0: none). `precision` is the arithmetic of the network's matrix products
         ("fp32" or "bf16"); the chain's coordinates stay float32 either way.
 
         `relax` polishes every conformer with a short MMFF94 minimisation (`atomgen.tasks.relax`); a conformer
@@ -229,7 +235,7 @@ class NExTMolModel(GenerativeModel):
                 skipped += 1
         if skipped:
             warnings.warn(f"skipped {skipped} of {len(smiles)} molecules", stacklevel=3)
-        sampler = self._sampler(steps, stochastic, steer_chirality, refine_steps, precision)
+        sampler = self._sampler(steps, solver, steer_chirality, refine_steps, precision)
         rows = [(k, built[k // n], k // n) for k in shard_range(len(smiles) * n, shard) if k // n in built]
         return self._build(rows, sampler, seed=seed, batch_size=batch_size, progress=progress,
                            stereo_retries=stereo_retries, relax=relax)
@@ -262,8 +268,8 @@ class NExTMolModel(GenerativeModel):
             graphs = self.collate([(job.payload[1][1], None) for job in batch], length=batch[0].size)
             graphs = {key: value.to(self.device) for key, value in graphs.items()}
             coordinates = self.conformer.generate(graphs, streams, steps=sampler.steps, stochastic=sampler.stochastic,
-                                                  context=self.atom_context(graphs), steer=sampler.steer,
-                                                  refine_steps=sampler.refine_steps)
+                                                  multistep=sampler.multistep, context=self.atom_context(graphs),
+                                                  steer=sampler.steer, refine_steps=sampler.refine_steps)
             return [_mirror_if_better(job.payload[1][0], positions) if real else None
                     for job, positions, real in zip(batch, coordinates, streams.real.tolist())]
 
@@ -278,6 +284,7 @@ class _Sampler:
 
     steps: int
     stochastic: bool
+    multistep: bool
     steer: bool
     refine_steps: int
     precision: str
