@@ -151,6 +151,7 @@ def _add_distributions(systems: Sequence[AtomSystem], analyses: Sequence[Molecul
             "samples": n,
             "edm_valid": sum(a.edm_smiles is not None for a in analyses),
             "rdkit_valid": sum(a.rdkit_smiles is not None for a in analyses),
+            "openbabel_pdb_valid": sum(a.openbabel_pdb_valid for a in analyses),
         },
         # Share of all samples that are unstable for each cause (they add up to 1 - molecule stability).
         "instability_causes": {cause: sum(a.instability == cause for a in analyses) / n for cause in CAUSES},
@@ -202,7 +203,8 @@ def expensive_molecules(systems: Sequence[AtomSystem], analyses: Sequence[Molecu
 
 
 def molecule_metrics(analyses: Sequence[MoleculeAnalysis], train_smiles: set[str]) -> dict[str, float]:
-    """Stability, validity, uniqueness and novelty from per-molecule analyses."""
+    """Stability, validity (EDM, RDKit, connected, ADiT's OpenBabel flavour), uniqueness and novelty from
+    per-molecule analyses."""
     n = len(analyses)
     n_atoms = sum(a.n_atoms for a in analyses)
     edm_smiles = [a.edm_smiles for a in analyses if a.edm_smiles is not None]
@@ -215,6 +217,8 @@ def molecule_metrics(analyses: Sequence[MoleculeAnalysis], train_smiles: set[str
         "edm_valid_unique": len(set(edm_smiles)) / n,
         "rdkit_validity": len(valid) / n,
         "connected_validity": float(np.mean([a.connected_valid for a in analyses])),
+        # ADiT's published QM9 validity, for comparison with its paper: far more lenient than rdkit_validity.
+        "openbabel_pdb_validity": float(np.mean([a.openbabel_pdb_valid for a in analyses])),
         "uniqueness": len(unique) / len(valid) if valid else float("nan"),
         "novelty": len(unique - train_smiles) / len(unique) if unique else float("nan"),
     }

@@ -1,4 +1,4 @@
-"""Per-molecule analysis: EDM bonds and stability, EDM and RDKit validity, SMILES, fragments.
+"""Per-molecule analysis: EDM bonds and stability, EDM, RDKit and ADiT's OpenBabel validity, SMILES, fragments.
 
 Each generated molecule is analysed once into a `MoleculeAnalysis`; every molecule metric is then a reduction
 over those records. The analysis is parallel over processes because RDKit bond perception dominates the cost.
@@ -15,6 +15,7 @@ import numpy as np
 
 from atomgen.eval.bonds import edm_bond_orders, stable_atoms
 from atomgen.eval.instability import instability_cause
+from atomgen.eval.openbabel_validity import openbabel_pdb_valid
 from atomgen.eval.progress import stage_bar
 from atomgen.system import AtomSystem
 
@@ -37,6 +38,8 @@ class MoleculeAnalysis:
         n_fragments: fragments of the RDKit-perceived molecule (0 when perception failed).
         edm_bonds: (M, 3) rows (i, j, order) of EDM bonds.
         instability: why the molecule is not stable (one of `atomgen.eval.instability.CAUSES`), None if it is.
+        openbabel_pdb_valid: valid under ADiT's lenient definition (OpenBabel bonds, PDB block, RDKit parses it;
+            see `atomgen.eval.openbabel_validity`).
     """
 
     n_atoms: int
@@ -46,6 +49,7 @@ class MoleculeAnalysis:
     n_fragments: int
     edm_bonds: np.ndarray
     instability: str | None = None
+    openbabel_pdb_valid: bool = False
 
     @property
     def stable(self) -> bool:
@@ -76,6 +80,7 @@ def analyse_molecule(numbers: np.ndarray, positions: np.ndarray) -> MoleculeAnal
         n_fragments=n_fragments,
         edm_bonds=bonds,
         instability=instability_cause(numbers, positions, orders, stable),
+        openbabel_pdb_valid=openbabel_pdb_valid(numbers, positions),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from atomgen.io.atomic import atomic_write_text
 
 _LIBRARIES = ("atomgen", "torch", "rdkit", "numpy", "scipy", "pymatgen", "pymatgen-core", "ase", "smact",
-              "fcd_torch", "posebusters", "selfies")  # fmt: skip
+              "fcd_torch", "posebusters", "selfies", "openbabel-wheel")  # fmt: skip
 
 # metric key -> (label, how to print it); `_CRYSTAL_LABELS` overrides where crystals differ
 _LABELS = {
@@ -23,6 +23,8 @@ _LABELS = {
     "edm_valid_unique": ("Valid x unique (EDM)", "pct"),
     "rdkit_validity": ("Validity (RDKit DetermineBonds)", "pct"),
     "connected_validity": ("Connected validity (RDKit, one fragment)", "pct"),
+    # ADiT's lenient flavour: an under-bonded atom passes (RDKit fills it with implicit hydrogens).
+    "openbabel_pdb_validity": ("Validity (ADiT: OpenBabel bonds, PDB, RDKit parse)", "pct"),
     "uniqueness": ("Uniqueness (among RDKit-valid)", "pct"),
     "novelty": ("Novelty (unique valid, not in train)", "pct"),
     "atom_type_tv": ("Atom-type TV", "num"),
