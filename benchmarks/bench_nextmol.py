@@ -2,7 +2,7 @@
 sampler's bond-length precision, de novo molecules, conformer speed (at most 100 molecules), 1D-to-3D transfer,
 and a language model alone on a SMILES corpus (GEOM-DRUGS).
 
-    python benchmarks/bench_nextmol.py [--parts conformers,stereo,sampler,denovo,speed,geom-qm9,transfer,language]
+    python benchmarks/bench_nextmol.py [--parts conformers,stereo,sampler,solvers,denovo,speed,geom-qm9,transfer,language]
         [--model nextmol-qm9] [--without-transfer DIR --with-transfer DIR] [--language-model DIR]
         [--corpus geom-drugs] [-n 1000] [-k 10] [--data-dir DIR]
 
@@ -233,6 +233,43 @@ def sampler(model_name: str, n: int, data_dir: str | None, settings: list[str] |
     return {"model": model_name, "n": len(references), "rows": rows}
 
 
+SOLVER_PAIR = {"before (DDPM, 50 steps, 10 refine steps)": ("ddpm", 50, 10),
+               "default (SDE-DPM-Solver++(2M), 15 steps, 5 refine steps)": ("sde-dpm2m", 15, 5)}
+"""The conformer sampler the `solvers` part compares, by name: (solver, steps, refine steps), both in bf16."""
+
+
+def solvers(model_name: str, n: int, k: int, data_dir: str | None) -> dict:
+    """The two samplers of SOLVER_PAIR on the same molecules and seeds, with every difference paired:
+    one conformer of each of n test molecules at seeds 0 and 1 (bonds, stability, RMSD to the DFT geometry, as the
+    `sampler` part), and the best of k conformers (stereo retries on, as `conformers`) of n // 2 of them, whose
+    per-molecule difference carries its standard error."""
+    from atomgen.eval.conformers import single_reference_rmsd
+
+    model = _model(model_name)
+    references = _test_references(n, data_dir)
+    single, best = {}, {}
+    for name, (solver, steps, refine_steps) in SOLVER_PAIR.items():
+        for seed in (0, 1):
+            generated = model.conformers(references, 1, seed=seed, steps=steps, solver=solver, stereo_retries=0,
+                                         refine_steps=refine_steps, progress=False)
+            rmsd = single_reference_rmsd([[system] for system in generated], references)
+            single[f"{name}, seed {seed}"] = {**_geometry_scores(references, [s.positions for s in generated]),
+                                              "rmsd_median": rmsd["median"], "rmsd_mean": rmsd["mean"]}
+        start = time.perf_counter()
+        generated = model.conformers(references[: n // 2], k, seed=0, steps=steps, solver=solver,
+                                     stereo_retries=STEREO_RETRIES, refine_steps=refine_steps, progress=False)
+        seconds = time.perf_counter() - start
+        rmsd = single_reference_rmsd([generated[i * k : (i + 1) * k] for i in range(n // 2)], references[: n // 2])
+        best[name] = {"mean": rmsd["mean"], "median": rmsd["median"], "seconds": seconds,
+                      "per_molecule": np.array([rmsd["per_molecule"][i] for i in range(n // 2)])}
+    before, after = (best[name].pop("per_molecule") for name in SOLVER_PAIR)
+    difference = after - before
+    return {"n": n, "k": k, "single_conformer": single, "best_of_k": best,
+            "best_of_k_difference": {"mean": float(difference.mean()),
+                                     "standard_error": float(difference.std(ddof=1) / np.sqrt(len(difference)))},
+            "threads": torch.get_num_threads()}
+
+
 def denovo(model_name: str, n: int, data_dir: str | None) -> dict:
     """n molecules (seed 0): SELFIES from the language model, one conformer each, full evaluator against QM9;
     then the same molecules after the MMFF relaxation (`atomgen.tasks.relax`), evaluated again."""
@@ -393,6 +430,7 @@ def main() -> None:
         "speed": lambda: speed(args.model, min(args.n, 100), args.k, args.data_dir),
         "stereo": lambda: stereo(args.model, args.n, args.k, args.data_dir),
         "sampler": lambda: sampler(args.model, args.n, args.data_dir, args.sampler_settings),
+        "solvers": lambda: solvers(args.model, args.n, args.k, args.data_dir),
         "geom-qm9": lambda: geom_qm9(args.model, args.n, args.data_dir),
         "transfer": lambda: transfer(args.without_transfer, args.with_transfer, args.n // 3, args.k, args.data_dir),
         "language": lambda: language(args.language_model, args.corpus, args.n),

@@ -93,6 +93,28 @@ def _sampler(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _solvers(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = ["## NExT-Mol: the default conformer sampler against the one before it", "",
+             f"The same {r['n']} QM9 test molecules and seeds for both samplers (bf16): one conformer of each at seeds "
+             f"0 and 1, scored as in the table above; then the best of {r['k']} conformers (stereo retries on) of "
+             f"the first {r['n'] // 2}, the difference of each molecule's best RMSD paired. "
+             + _where(entry, "solvers"), "",
+             "| sampler, seed | bond MAE (Å) | atom stability % | molecule stability % | median / mean RMSD (Å) |",
+             "|---|---|---|---|---|"]
+    for name, row in r["single_conformer"].items():
+        lines.append(f"| {name} | {row['bond_length_mae']:.4f} | {_pct(row['atom_stability'])} | "
+                     f"{_pct(row['molecule_stability'])} | {row['rmsd_median']:.3f} / {row['rmsd_mean']:.3f} |")
+    lines += ["", f"| sampler | best of {r['k']}: median / mean RMSD (Å) | seconds ({r['threads']} thread(s)) |",
+              "|---|---|---|"]
+    for name, row in r["best_of_k"].items():
+        lines.append(f"| {name} | {row['median']:.3f} / {row['mean']:.3f} | {row['seconds']:.0f} |")
+    diff = r["best_of_k_difference"]
+    lines += ["", f"Best-of-{r['k']} RMSD, default minus before, per molecule: {diff['mean']:+.4f} ± "
+              f"{diff['standard_error']:.4f} Å (one standard error)."]
+    return lines + [""]
+
+
 def _denovo(entry: dict) -> list[str]:
     r = entry["result"]
     m = r["metrics"]
@@ -179,7 +201,8 @@ def _language(entry: dict) -> list[str]:
 
 def nextmol_sections(results: dict) -> list[str]:
     """Markdown lines for every NExT-Mol part that has results, in a fixed order."""
-    renderers = [("conformers", _conformers), ("stereo", _stereo), ("sampler", _sampler), ("denovo", _denovo),
+    renderers = [("conformers", _conformers), ("stereo", _stereo), ("sampler", _sampler), ("solvers", _solvers),
+                 ("denovo", _denovo),
                  ("speed", _speed), ("geom-qm9", _geom_qm9), ("transfer", _transfer),
                  ("language", _language)]
     return [line for part, render in renderers if part in results for line in render(results[part])]
