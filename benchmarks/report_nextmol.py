@@ -44,7 +44,7 @@ def _speed(entry: dict) -> list[str]:
         use = r["utilisation"]
         lines += ["", f"NExT-Mol ({r['precision']}) reaches {100 * use['mfu']:.1f} % of the {r['precision']} peak "
                   f"({use['gflops']:.0f} GFLOP/s; {r['flops_per_conformer'] / 1e9:.1f} GFLOP of matrix products per "
-                  "conformer, counted on the first 10 molecules). " + peak_sentence(r["machine_peak"])]
+                  "conformer, counted on the same conformers). " + peak_sentence(r["machine_peak"])]
     return lines + [""]
 
 
