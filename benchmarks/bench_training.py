@@ -22,6 +22,8 @@ from common import run_parts  # a sibling script, run from anywhere
 from machine import counted_flops, peaks, utilisation
 from write_benchmarks_md import write_benchmarks_md
 
+from atomgen.train.module import batch_sizes
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "training.json"
 
@@ -85,7 +87,6 @@ def training_speed(job: str) -> dict:
     """Units (atoms or tokens) per second of one config in each of SETTINGS, and their share of the peak."""
     from atomgen.nn.compile import compile_blocks
     from atomgen.train.config import load_train_config
-    from atomgen.train.module import batch_sizes
 
     path, overrides = JOBS[job]
     config = load_train_config(ROOT / path, overrides)
