@@ -21,6 +21,9 @@ DEFAULT_SAMPLER = ("dpm2m", 30, "bf16")
 ADIT_MOLECULE_TARGET = 85
 """ADiT's issue: RDKit validity (%) of its molecules."""
 
+ADIT_PAPER_LENIENT_VALIDITY = 94.5
+"""The QM9 validity later papers quote for ADiT's joint model, scored by ADiT's own lenient code (issue 31)."""
+
 RELAXED_SUFFIX = ", MMFF-relaxed"
 """The NExT-Mol 'sampler' part scores the shipped model's default sampler a second time after the MMFF relaxation,
 in a row named after it with this suffix: that is how the README finds the default's row."""
@@ -157,7 +160,8 @@ def adit_summary(results: dict) -> list[str]:
         (f"molecules, {molecules['n']:,} against QM9 (`--parts molecules`)",
          f"atom stability {_p1(molecules['metrics']['atom_stability'])} %, molecule stability "
          f"{_p1(molecules['metrics']['molecule_stability'])} %, RDKit validity "
-         f"{_p1(molecules['metrics']['rdkit_validity'])} %", f"RDKit validity {ADIT_MOLECULE_TARGET} %"),
+         f"{_p1(molecules['metrics']['rdkit_validity'])} %" + _lenient(molecules['metrics']),
+         f"RDKit validity {ADIT_MOLECULE_TARGET} %"),
         ("joint against single-domain DiTs, equal steps (`--parts joint-vs-single`)",
          _joint_verdict(results["joint-vs-single"]["result"]["rows"]), "a table"),
         (f"speed, {speed['threads']} idle cores, 100 Euler steps with guidance, bf16 (`--parts throughput`)",
@@ -168,6 +172,14 @@ def adit_summary(results: dict) -> list[str]:
          f"{by_batch[high]['quetzal_molecule']:.1f} molecules/s)", ""),
     ]
     return _table("| what | shipped `adit-joint-small` | issue's target |", rows)
+
+
+def _lenient(metrics: dict) -> str:
+    """ADiT's own, lenient validity beside atomgen's, where the run measured it."""
+    if "openbabel_pdb_validity" not in metrics:
+        return ""
+    return (f"; ADiT's lenient validity (OpenBabel bonds, PDB, RDKit parse) {_p1(metrics['openbabel_pdb_validity'])} "
+            f"%, the flavour of the paper's about {ADIT_PAPER_LENIENT_VALIDITY} % for the joint model")
 
 
 def nextmol_summary(results: dict) -> list[str]:
