@@ -6,8 +6,8 @@ the machine's matrix-product peak each setting reaches.
 Each part builds the model and data of a shipped config (configs/), takes the first 12 length-grouped batches of
 its training data, and times AdamW steps (after two warm-up steps) in fp32, under bf16 autocast, and under bf16
 autocast with the transformer and head blocks compiled (`atomgen.nn.compile`). The `overheads` part (not run by
-default) bounds what packed sequences and bf16 weights could save. Results go to
-benchmarks/results/training.json; BENCHMARKS.md is rebuilt. Run it on an otherwise idle machine: the timings use every core.
+default) bounds what packed sequences and bf16 weights could save. Results go to benchmarks/results/training.json;
+BENCHMARKS.md is rebuilt. Run it on an otherwise idle machine: the timings use every core.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ SHAPES = {"width 256, 2,048 rows": (2048, 256, 1024), "width 384, 4,096 rows": (
 STEPS = 12
 
 
-def _model_and_batches(config) -> tuple[torch.nn.Module, list[dict]]:
-    """The config's new model and the first STEPS length-grouped batches of its training data, as the engine
+def _model_and_batches(config, steps: int = STEPS) -> tuple[torch.nn.Module, list[dict]]:
+    """The config's new model and the first `steps` length-grouped batches of its training data, as the engine
     builds and draws them (built once: a language stage reads its vocabulary from the whole corpus)."""
     from torch.utils.data import DataLoader
 
@@ -70,7 +70,7 @@ def _model_and_batches(config) -> tuple[torch.nn.Module, list[dict]]:
     batches = []
     for batch in loader:
         batches.append(batch)
-        if len(batches) == STEPS:
+        if len(batches) == steps:
             break
     return model, batches
 
@@ -148,12 +148,7 @@ def overheads(job: str) -> dict:
 
     path, overrides = JOBS[job]
     config = load_train_config(ROOT / path, overrides)
-    global STEPS
-    saved, STEPS = STEPS, 40
-    try:
-        model, batches = _model_and_batches(config)
-    finally:
-        STEPS = saved
+    model, batches = _model_and_batches(config, steps=40)
     real = sum(int(batch_sizes(batch)[0].sum()) for batch in batches)
     slots = sum(len(batch_sizes(batch)[0]) * _padded_length(batch) for batch in batches)
     model.train()

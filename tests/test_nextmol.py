@@ -93,38 +93,37 @@ def test_a_graph_file_of_the_older_format_is_refused(small_molecules):
         ConformerDataset(arrays, dataset.smiles, dataset.selfies)
 
 
-def test_vp_sampler_reaches_a_gaussian_target():
-    m, s = 1.5, 0.4
+GAUSSIAN_MEAN, GAUSSIAN_STD = 1.5, 0.4
+
+
+def _sample_gaussian_target(steps: int, stochastic: bool, multistep: bool = False) -> torch.Tensor:
+    """vp.sample with the exact clean predictor of data N(GAUSSIAN_MEAN, GAUSSIAN_STD²), 20,000 seeded rows."""
+    m, s = GAUSSIAN_MEAN, GAUSSIAN_STD
 
     def predict_clean(x, t):  # the exact posterior mean of x0 for data N(m, s²)
         alpha, sigma = (v[:, None] for v in vp.alpha_sigma(t))
         return m + alpha * s**2 * (x - alpha * m) / (alpha**2 * s**2 + sigma**2)
 
     noise = torch.randn(20000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    generator = torch.Generator().manual_seed(1)
+    return vp.sample(predict_clean, noise, steps, stochastic=stochastic, multistep=multistep,
+                     noise_like=lambda x: torch.randn(x.shape, generator=generator, dtype=x.dtype))
+
+
+def test_vp_sampler_reaches_a_gaussian_target():
     for stochastic in (True, False):
-        generator = torch.Generator().manual_seed(1)
-        out = vp.sample(predict_clean, noise, 200, stochastic=stochastic,
-                        noise_like=lambda x: torch.randn(x.shape, generator=generator, dtype=x.dtype))
-        assert abs(out.mean().item() - m) < 0.02 and abs(out.std().item() - s) < 0.02
+        out = _sample_gaussian_target(200, stochastic)
+        assert abs(out.mean().item() - GAUSSIAN_MEAN) < 0.02 and abs(out.std().item() - GAUSSIAN_STD) < 0.02
 
 
 def test_the_multistep_sampler_reaches_the_target_in_few_steps_where_first_order_does_not():
-    m, s = 1.5, 0.4
-
-    def predict_clean(x, t):  # the exact posterior mean of x0 for data N(m, s²)
-        alpha, sigma = (v[:, None] for v in vp.alpha_sigma(t))
-        return m + alpha * s**2 * (x - alpha * m) / (alpha**2 * s**2 + sigma**2)
-
-    noise = torch.randn(20000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for stochastic in (True, False):
         spreads = {}
         for multistep in (False, True):
-            generator = torch.Generator().manual_seed(1)
-            out = vp.sample(predict_clean, noise, 15, stochastic=stochastic, multistep=multistep,
-                            noise_like=lambda x: torch.randn(x.shape, generator=generator, dtype=x.dtype))
-            assert abs(out.mean().item() - m) < 0.02
+            out = _sample_gaussian_target(15, stochastic, multistep)
+            assert abs(out.mean().item() - GAUSSIAN_MEAN) < 0.02
             spreads[multistep] = out.std().item()
-        assert abs(spreads[True] - s) < 0.02 < abs(spreads[False] - s)
+        assert abs(spreads[True] - GAUSSIAN_STD) < 0.02 < abs(spreads[False] - GAUSSIAN_STD)
 
 
 def test_a_guide_moves_the_noisy_sample_so_that_the_steer_persists():

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from atomgen.eval.evaluate import evaluate, molecule_metrics
 from atomgen.eval.molecules import analyse_molecule, analyse_molecules
-from atomgen.eval.openbabel_validity import openbabel_pdb_block, openbabel_pdb_valid, openbabel_pdb_validity
+from atomgen.eval.openbabel_validity import openbabel_pdb_block, openbabel_pdb_valid
 from atomgen.system import AtomSystem
 
 from .conftest import embedded
@@ -23,8 +22,8 @@ def _without_hydrogens_of(system: AtomSystem, atom: int) -> AtomSystem:
 
 
 def test_qm9_like_molecules_are_valid():
-    share, flags = openbabel_pdb_validity([embedded(s) for s in QM9_LIKE])
-    assert share == 1.0 and flags == [True] * len(QM9_LIKE)
+    flags = [openbabel_pdb_valid(m.numbers, m.positions) for m in map(embedded, QM9_LIKE)]
+    assert flags == [True] * len(QM9_LIKE)
 
 
 def test_the_pdb_block_is_the_one_adit_writes_through_pymatgen():
@@ -74,9 +73,8 @@ def test_over_bonded_and_unwritable_molecules_are_invalid_without_raising():
     crammed = AtomSystem([6] * 9, np.random.default_rng(0).normal(size=(9, 3)) * 0.6)
     not_finite = AtomSystem([6, 6], [[0, 0, 0], [np.nan, 0, 0]])
     empty = AtomSystem(np.zeros(0, dtype=int), np.zeros((0, 3)))
-    share, flags = openbabel_pdb_validity([crammed, not_finite, empty, embedded("CCO")])
-    assert flags == [False, False, False, True] and share == pytest.approx(0.25)
-    assert openbabel_pdb_validity([]) == (pytest.approx(float("nan"), nan_ok=True), [])
+    flags = [openbabel_pdb_valid(m.numbers, m.positions) for m in (crammed, not_finite, empty, embedded("CCO"))]
+    assert flags == [False, False, False, True]
 
 
 def test_evaluate_reports_the_metric_and_its_count(small_molecules):

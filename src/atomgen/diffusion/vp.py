@@ -3,7 +3,8 @@
 x_t = α(t)·x₀ + σ(t)·ε with α² + σ² = 1 and α(t) = cos(π/2 · (t + s)/(1 + s)) normalised to α(0) = 1, for t in
 [0, 1]. The sampler is DDPM's ancestral step written for a model that predicts x₀ (stochastic: the usual choice
 when several different samples of one condition are wanted, as for conformers), or DDIM's deterministic one,
-either optionally second order (DPM-Solver++(2M) and its SDE form); `refine` may follow it, to move a finished sample to the nearest mode of the model's low-noise density.
+either optionally second order (DPM-Solver++(2M) and its SDE form); `refine` may follow it, to move a finished
+sample to the nearest mode of the model's low-noise density.
 """
 
 from __future__ import annotations

@@ -16,13 +16,10 @@ aromatic system RDKit cannot kekulise, or coordinates that cannot be written (Na
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-
-from atomgen.system import AtomSystem
 
 
 @lru_cache(maxsize=1)
@@ -73,9 +70,3 @@ def openbabel_pdb_valid(numbers: np.ndarray, positions: np.ndarray) -> bool:
         return Chem.MolFromPDBBlock(block, removeHs=True) is not None
     except Exception:  # noqa: BLE001 - whatever OpenBabel or RDKit raise on a broken sample, it is invalid
         return False
-
-
-def openbabel_pdb_validity(systems: Sequence[AtomSystem]) -> tuple[float, list[bool]]:
-    """ADiT's lenient validity of `systems`: the share valid (NaN for no systems) and one flag per system."""
-    flags = [openbabel_pdb_valid(s.numbers, s.positions) for s in systems]
-    return (sum(flags) / len(flags) if flags else float("nan")), flags
