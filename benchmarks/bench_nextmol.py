@@ -2,9 +2,10 @@
 sampler's bond-length precision, de novo molecules, conformer speed (at most 100 molecules), 1D-to-3D transfer,
 and a language model alone on a SMILES corpus (GEOM-DRUGS).
 
-    python benchmarks/bench_nextmol.py [--parts conformers,stereo,sampler,solvers,denovo,speed,geom-qm9,transfer,language]
-        [--model nextmol-qm9] [--without-transfer DIR --with-transfer DIR] [--language-model DIR]
-        [--corpus geom-drugs] [-n 1000] [-k 10] [--data-dir DIR]
+    python benchmarks/bench_nextmol.py
+        [--parts conformers,stereo,sampler,solvers,denovo,seeds,speed,geom-qm9,transfer,language]
+        [--model nextmol-qm9] [--against MODEL] [--without-transfer DIR --with-transfer DIR]
+        [--language-model DIR] [--corpus geom-drugs] [-n 1000] [-k 10] [--data-dir DIR]
 
 Results go to benchmarks/results/nextmol.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
 Run it on an otherwise idle machine: the timings use every core.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import run_parts  # a sibling script, run from anywhere
+from common import paired_difference, run_parts, share_difference  # sibling scripts, run from anywhere
 from machine import counted_flops, peaks, utilisation
 from write_benchmarks_md import write_benchmarks_md
 
@@ -263,10 +264,9 @@ def solvers(model_name: str, n: int, k: int, data_dir: str | None) -> dict:
         best[name] = {"mean": rmsd["mean"], "median": rmsd["median"], "seconds": seconds,
                       "per_molecule": np.array([rmsd["per_molecule"][i] for i in range(n // 2)])}
     before, after = (best[name].pop("per_molecule") for name in SOLVER_PAIR)
-    difference = after - before
+    difference = paired_difference(after, before)
     return {"n": n, "k": k, "single_conformer": single, "best_of_k": best,
-            "best_of_k_difference": {"mean": float(difference.mean()),
-                                     "standard_error": float(difference.std(ddof=1) / np.sqrt(len(difference)))},
+            "best_of_k_difference": {"mean": difference["value"], "standard_error": difference["standard_error"]},
             "threads": torch.get_num_threads()}
 
 
@@ -289,6 +289,46 @@ def denovo(model_name: str, n: int, data_dir: str | None) -> dict:
             "details": report.details,
             "relaxed": {"metrics": relaxed_report.metrics, "details": relaxed_report.details,
                         "left_unrelaxed": unchanged, "seconds": relax_seconds}}
+
+
+SEEDS = tuple(range(6))
+
+
+def seeds(model_name: str, against: str | None, n: int) -> dict:
+    """n de novo molecules per seed (seeds 0-5, the default sampler) from one model, or from two side by side:
+    how much of a difference between two sets of weights is sampling noise.
+
+    Two models that share the language model's weights draw the same molecular graphs at each seed, so their
+    difference is paired molecule by molecule (the conformer model alone differs) and its standard error comes
+    from the per-molecule differences; otherwise it is the binomial one of two independent samples."""
+    from atomgen.eval.molecules import analyse_molecules
+
+    models, flags, graphs = {}, {}, {}
+    for name in [model_name] + ([against] if against else []):
+        model = _model(name)
+        rows, flags[name], graphs[name] = [], {"molecule_stability": [], "rdkit_validity": []}, []
+        for seed in SEEDS:
+            generated = model.sample(n, seed=seed, batch_size=256, progress=False)
+            analyses = analyse_molecules(generated)
+            stable = [float(a.stable) for a in analyses]
+            valid = [float(a.rdkit_smiles is not None) for a in analyses]
+            rows.append({"seed": seed, "molecule_stability": float(np.mean(stable)),
+                         "rdkit_validity": float(np.mean(valid)),
+                         "atom_stability": sum(a.n_stable_atoms for a in analyses) / sum(a.n_atoms for a in analyses)})
+            flags[name]["molecule_stability"] += stable
+            flags[name]["rdkit_validity"] += valid
+            graphs[name] += [tuple(system.numbers) for system in generated]
+        models[name] = {"rows": rows, "mean": {key: float(np.mean([row[key] for row in rows])) for key in rows[0]
+                                               if key != "seed"}}
+    result = {"n": n, "seeds": list(SEEDS), "models": models}
+    if against:
+        paired = graphs[model_name] == graphs[against]
+        result["paired"] = paired
+        result["difference"] = {
+            key: paired_difference(flags[against][key], flags[model_name][key]) if paired else
+            share_difference(models[against]["mean"][key], models[model_name]["mean"][key], n * len(SEEDS))
+            for key in ("molecule_stability", "rdkit_validity")}
+    return result
 
 
 def geom_qm9(model_name: str, n: int, data_dir: str | None) -> dict:
@@ -414,6 +454,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="conformers,denovo,speed")
     parser.add_argument("--model", default="nextmol-qm9")
+    parser.add_argument("--against", help="the 'seeds' part: a second model (folder or zoo name) beside --model")
     parser.add_argument("-n", type=int, default=1000, help="molecules")
     parser.add_argument("-k", type=int, default=10, help="conformers per molecule")
     parser.add_argument("--without-transfer", help="model folder trained without the 1D-to-3D transfer")
@@ -427,6 +468,7 @@ def main() -> None:
     parts = {
         "conformers": lambda: conformers(args.model, args.n, args.k, args.data_dir),
         "denovo": lambda: denovo(args.model, args.n, args.data_dir),
+        "seeds": lambda: seeds(args.model, args.against, args.n),
         "speed": lambda: speed(args.model, min(args.n, 100), args.k, args.data_dir),
         "stereo": lambda: stereo(args.model, args.n, args.k, args.data_dir),
         "sampler": lambda: sampler(args.model, args.n, args.data_dir, args.sampler_settings),

@@ -199,10 +199,34 @@ def _language(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _seeds(entry: dict) -> list[str]:
+    r = entry["result"]
+    names = list(r["models"])
+    lines = ["## NExT-Mol: de novo molecules across seeds", "",
+             f"{r['n']:,} de novo molecules per seed and model (seeds {r['seeds'][0]}-{r['seeds'][-1]}, the default "
+             "sampler, no relaxation): how much of a difference between two sets of weights is sampling noise. "
+             + _where(entry, "seeds" + (f" --against {names[1]}" if len(names) > 1 else "")), "",
+             "| model | seed | atom stability % | molecule stability % | RDKit validity % |", "|---|---|---|---|---|"]
+    for name, model in r["models"].items():
+        for row in model["rows"] + [{"seed": "mean", **model["mean"]}]:
+            cells = [f"`{name}`", str(row["seed"])] + [_pct(row[key]) for key in
+                                                        ("atom_stability", "molecule_stability", "rdkit_validity")]
+            lines.append("| " + " | ".join(cells) + " |")
+    if "difference" in r:
+        labels = {"molecule_stability": "molecule stability", "rdkit_validity": "RDKit validity"}
+        parts = [f"{labels[key]} {100 * d['value']:+.2f} ± {100 * d['standard_error']:.2f} points"
+                 for key, d in r["difference"].items()]
+        how = ("paired molecule by molecule: both share the language model, so each seed gives both the same "
+               "molecular graphs" if r["paired"] else "the two samples independent")
+        lines += ["", f"`{names[1]}` minus `{names[0]}` (mean ± one standard error, {how}): "
+                  + "; ".join(parts) + "."]
+    return lines + [""]
+
+
 def nextmol_sections(results: dict) -> list[str]:
     """Markdown lines for every NExT-Mol part that has results, in a fixed order."""
     renderers = [("conformers", _conformers), ("stereo", _stereo), ("sampler", _sampler), ("solvers", _solvers),
-                 ("denovo", _denovo),
+                 ("denovo", _denovo), ("seeds", _seeds),
                  ("speed", _speed), ("geom-qm9", _geom_qm9), ("transfer", _transfer),
                  ("language", _language)]
     return [line for part, render in renderers if part in results for line in render(results[part])]

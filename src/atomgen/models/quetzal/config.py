@@ -26,6 +26,8 @@ class QuetzalConfig:
         translation_std: standard deviation (Å) of the random translation added to every training draw.
         prefix_geometry: give the position head the distances to the atoms already placed (an atomgen extension,
             see `prefix_geometry.py`); False is the paper's head.
+        prefix_bonds: each token also embeds the EDM bond orders from its atom to the atoms before it (an atomgen
+            extension, see `prefix_bonds.py`); False is the paper's trunk.
     """
 
     elements: tuple[int, ...] = (1, 6, 7, 8, 9)
@@ -44,6 +46,7 @@ class QuetzalConfig:
     atom_order: str = "dataset"
     translation_std: float = 0.1
     prefix_geometry: bool = False
+    prefix_bonds: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "elements", tuple(int(z) for z in self.elements))

@@ -8,7 +8,8 @@ position (linear + Fourier features) and its index. Reading tokens 0..i:
   models the position of atom i+1 in the molecule's frame.
 
 With `prefix_geometry` the head also sees the distances from its noisy point to the atoms already placed (see
-`prefix_geometry.py`).
+`prefix_geometry.py`); with `prefix_bonds` each token also embeds its atom's bond orders to the atoms before it
+(see `prefix_bonds.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 
 from atomgen.diffusion.edm import precondition
 from atomgen.models.quetzal.config import QuetzalConfig
+from atomgen.models.quetzal.prefix_bonds import PrefixBonds
 from atomgen.models.quetzal.prefix_geometry import PrefixGeometry
 from atomgen.nn.diffmlp import DiffMLP
 from atomgen.nn.embeddings import PointEmbedding
@@ -39,6 +41,7 @@ class QuetzalNetwork(nn.Module):
         self.input_type = nn.Embedding(classes, dim)
         self.input_point = PointEmbedding(dim, config.fourier_frequencies)
         self.sequence_position = nn.Embedding(config.max_atoms + 1, dim)
+        self.bonds = PrefixBonds(config.elements, dim) if config.prefix_bonds else None
         self.type_stack = TransformerStack(config.type_depth, dim, config.heads, config.mlp_ratio)
         self.type_norm = nn.LayerNorm(dim)
         self.type_out = nn.Linear(dim, classes)
@@ -48,10 +51,18 @@ class QuetzalNetwork(nn.Module):
         self.head = DiffMLP(dim, config.head_width, config.head_depth, config.fourier_frequencies)
         self.geometry = PrefixGeometry(classes, config.head_width) if config.prefix_geometry else None
 
-    def embed(self, types: torch.Tensor, positions: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """Input embeddings of tokens (types in 0..K with 0 = START) whose sequence index starts at `offset`."""
+    def embed(self, types: torch.Tensor, positions: torch.Tensor, offset: int = 0,
+              earlier: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Input embeddings of tokens (types in 0..K with 0 = START) whose sequence index starts at `offset`;
+        `earlier` holds the types and positions of the `offset` tokens before them (needed with prefix bonds)."""
         index = torch.arange(offset, offset + types.shape[1], device=types.device)
-        return self.input_type(types) + self.input_point(positions) + self.sequence_position(index)
+        tokens = self.input_type(types) + self.input_point(positions) + self.sequence_position(index)
+        if self.bonds is None:
+            return tokens
+        if offset:
+            types = torch.cat([earlier[0], types], dim=1)
+            positions = torch.cat([earlier[1].to(positions.dtype), positions], dim=1)
+        return tokens + self.bonds(types, positions, tokens.shape[1]).to(tokens.dtype)
 
     def type_logits(self, tokens: torch.Tensor, cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """First half: (hidden states, next-type logits) for embedded tokens, extending `cache` if given."""

@@ -36,6 +36,7 @@ class CachedTrunk:
         batch, length = types.shape
         capacity = network.config.max_atoms + 1
         tokens = network.embed(types, positions)
+        self.types, self.positions = types, positions  # every token so far, which prefix bonds look back on
         self.type_cache = network.type_stack.new_cache(batch, capacity, tokens)
         self.position_cache = network.position_stack.new_cache(batch, capacity, tokens)
         hidden, logits = network.type_logits(tokens, self.type_cache)
@@ -46,6 +47,7 @@ class CachedTrunk:
         self.logits = logits[:, -1]
 
     def keep(self, rows: torch.Tensor) -> None:
+        self.types, self.positions = self.types[rows], self.positions[rows]
         self.type_cache.keep(rows)
         self.position_cache.keep(rows)
         self.last_hidden = self.last_hidden[rows]
@@ -55,8 +57,11 @@ class CachedTrunk:
         return self.network.condition(self.last_hidden, next_types[:, None], self.position_cache)[:, 0]
 
     def append(self, types: torch.Tensor, positions: torch.Tensor) -> None:
-        tokens = self.network.embed(types[:, None], positions[:, None], offset=self.length)
+        tokens = self.network.embed(types[:, None], positions[:, None], offset=self.length,
+                                    earlier=(self.types, self.positions))
         hidden, logits = self.network.type_logits(tokens, self.type_cache)
+        self.types = torch.cat([self.types, types[:, None]], dim=1)
+        self.positions = torch.cat([self.positions, positions[:, None].to(self.positions.dtype)], dim=1)
         self.length += 1
         self.last_hidden = hidden
         self.logits = logits[:, -1]
