@@ -330,7 +330,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_conformers)
 
     p = sub.add_parser("train", help="train a model with Lightning (CPU, GPUs, nodes: set trainer.* in the config)")
-    p.add_argument("family", choices=["quetzal", "adit", "nextmol"])
+    p.add_argument("family", choices=["quetzal", "adit", "nextmol", "property-classifier"])
     p.add_argument("--config", help="YAML preset, e.g. configs/quetzal/qm9-small.yaml")
     p.add_argument("--run-dir", help="folder for checkpoints, logs and the exported model (default runs/FAMILY)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.ckpt")

@@ -30,6 +30,9 @@ HARTREE_TO_EV = 27.211386
 N_MOLECULES = 130_831
 SPLIT_SIZES = {"train": 100_000, "valid": 17_748, "test": 13_083}
 SPLITS = tuple(SPLIT_SIZES)
+HALVES = ("train-first-half", "train-second-half")
+"""EDM's halves of the train split for conditional generation (`edm_halves`): property classifiers train on the
+first, conditional generators on the second."""
 
 # qm9pack column -> (EDM property name, factor to EDM units)
 _QM9PACK_PROPERTIES = {
@@ -75,6 +78,13 @@ def edm_split(n: int = N_MOLECULES) -> dict[str, np.ndarray]:
         "valid": np.sort(perm[n_train : n_train + n_valid]),
         "test": np.sort(perm[n_train + n_valid :]),
     }
+
+
+def edm_halves(n_train: int = SPLIT_SIZES["train"]) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices into the train split (gdb order) of EDM's two halves (`qm9/data/utils.py`): one permutation of
+    NumPy's legacy RNG seeded with 42, its first 50,000 rows the first half and the rest the second."""
+    permutation = np.random.RandomState(42).permutation(n_train)  # as np.random.seed(42), then permutation
+    return permutation[: n_train // 2], permutation[n_train // 2 :]
 
 
 # ------------------------------------------------------------------------------------------------ readers
@@ -208,8 +218,12 @@ def _write_qm9(folder: Path, archive: str | Path | None, exclude: Iterable[int],
         write_pack(folder / f"{split}.pack", [molecules[int(i)] for i in rows])
 
 
-def load_qm9(split: str, root: str | Path | None = None, *, progress: bool = True) -> Pack:
-    """A memory-mapped QM9 split ('train', 'valid' or 'test'), preparing the dataset first if needed."""
+def load_qm9(split: str, root: str | Path | None = None, *, progress: bool = True) -> Pack | list[AtomSystem]:
+    """A memory-mapped QM9 split ('train', 'valid' or 'test'), preparing the dataset first if needed, or one of
+    EDM's halves of the train split ('train-first-half', 'train-second-half') as a list."""
+    if split in HALVES:
+        train = load_qm9("train", root, progress=progress)
+        return [train[int(k)] for k in edm_halves(len(train))[HALVES.index(split)]]
     if split not in SPLITS:
-        raise DatasetError(f"unknown QM9 split {split!r}; use one of {', '.join(SPLITS)}")
+        raise DatasetError(f"unknown QM9 split {split!r}; use one of {', '.join(SPLITS + HALVES)}")
     return Pack(prepare_qm9(root, progress=progress) / f"{split}.pack")

@@ -64,17 +64,16 @@ BatchFunction = Callable[[list[Job], SampleStreams], list[Any]]
 returns one result per row."""
 
 
-class GenerativeModel(nn.Module):
-    """Base of every family's public model object.
+class CheckpointedModel(nn.Module):
+    """A network that saves itself as an atomgen checkpoint and loads from a shipped name or a folder.
 
-    Subclasses set `family` and `config_class`, keep their hyperparameters in `self.config` (a dataclass with
-    `to_dict()`), and name the atomic numbers they can build in `elements`.
+    Subclasses set `family` and `config_class`, and keep their hyperparameters in `self.config` (a dataclass with
+    `to_dict()`).
     """
 
     family: str
     config_class: type
 
-    # ------------------------------------------------------------------------------------------------- checkpoints
     def weights_module(self) -> nn.Module:
         """The module whose state is the checkpoint's weights (the model itself unless a family says otherwise)."""
         return self
@@ -98,10 +97,16 @@ class GenerativeModel(nn.Module):
         """Start from a trained model's weights (see `checkpoint.warm_start`); returns the tensors kept."""
         return checkpoint.warm_start(name_or_path, self.family, self.weights_module())
 
-    # ------------------------------------------------------------------------------------------------------ inputs
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+class GenerativeModel(CheckpointedModel):
+    """Base of every generator family's public model object: a checkpointed model that names the atomic numbers
+    it can build in `elements` and samples through `run_batches`."""
+
+    # ------------------------------------------------------------------------------------------------------ inputs
 
     @property
     def elements(self) -> tuple[int, ...]:

@@ -258,4 +258,30 @@ def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements
     return model, dataset, collate_token_ids, None
 
 
-BUILDERS = {"quetzal": build_quetzal, "adit": build_adit, "nextmol": build_nextmol}
+def build_property_classifier(config: TrainConfig):
+    """(model, training dataset, collate function, None) of a property classifier (EDM's EGNN judge) for the QM9
+    property `model.property`, normalised by the mean and mean absolute deviation of QM9's valid split as in EDM;
+    the protocol trains it on `data.split: train-first-half`."""
+    import numpy as np
+
+    from atomgen.data.qm9 import load_qm9
+    from atomgen.properties.classifier import ClassifierConfig, PropertyClassifier, PropertyDataset, collate_molecules
+    from atomgen.properties.qm9_properties import PROPERTIES, get_property
+
+    options = dict(config.model)
+    if options.pop("preset", "small") != "small":  # "small" is TrainConfig's default, whatever the family
+        raise InputError("a property classifier has no size presets: set model.width and model.depth")
+    name = options.pop("property", None)
+    if name is None:
+        raise InputError(f"a property classifier needs model.property, one of {', '.join(PROPERTIES)}")
+    if config.data.dataset != "qm9":
+        raise InputError(f"property classifiers train on QM9 (its labels), not {config.data.dataset!r}")
+    valid = get_property(name).values(load_qm9("valid", config.data.data_dir))
+    mean = float(valid.mean())
+    model = PropertyClassifier(ClassifierConfig(property=name, mean=mean, mad=float(np.abs(valid - mean).mean()),
+                                                **options))
+    return model, PropertyDataset(_load_dataset(config), name), collate_molecules, None
+
+
+BUILDERS = {"quetzal": build_quetzal, "adit": build_adit, "nextmol": build_nextmol,
+            "property-classifier": build_property_classifier}

@@ -1,0 +1,105 @@
+"""EDM's conditional protocol: the halves, the target sampler, and the EGNN property classifier."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from atomgen.data.qm9 import edm_halves
+from atomgen.errors import InputError
+from atomgen.properties.classifier import ClassifierConfig, PropertyClassifier, collate_molecules
+from atomgen.properties.qm9_properties import PROPERTIES, get_property
+from atomgen.properties.targets import BINS, PropertyTargets
+from atomgen.system import AtomSystem
+
+
+def test_the_halves_are_edms_seeded_permutation_cut_in_two():
+    first, second = edm_halves()
+    assert len(first) == len(second) == 50_000
+    assert np.array_equal(np.sort(np.concatenate([first, second])), np.arange(100_000))
+    state = np.random.get_state()
+    np.random.seed(42)  # what EDM's qm9/data/utils.py does before its permutation
+    expected = np.random.permutation(100_000)
+    np.random.set_state(state)
+    assert np.array_equal(first, expected[:50_000]) and np.array_equal(second, expected[50_000:])
+
+
+def test_properties_are_the_six_of_the_protocol_in_the_tables_units():
+    assert list(PROPERTIES) == ["mu", "alpha", "Cv", "homo", "lumo", "gap"]
+    assert get_property("gap").unit == "meV"
+    molecule = AtomSystem(numbers=[1, 1], positions=np.zeros((2, 3)), properties={"gap": 6.2})
+    assert get_property("gap").values([molecule])[0] == pytest.approx(6200.0)  # QM9 loads eV
+    with pytest.raises(InputError, match=r"unknown property 'bandgap'; known: mu \(D\), alpha"):
+        get_property("bandgap")
+
+
+def test_targets_draw_the_atom_count_then_the_value_from_that_counts_histogram():
+    rng = np.random.default_rng(0)
+    counts = np.array([9] * 2000 + [12] * 1000 + [3])
+    values = np.concatenate([rng.normal(5.0, 1.0, 2000), rng.uniform(20.0, 30.0, 1000), [-7.5]])
+    targets = PropertyTargets(counts, values)
+    drawn_counts, drawn = targets.sample(30_000, np.random.default_rng(1))
+    assert abs((drawn_counts == 9).mean() - 2000 / 3001) < 0.01
+    nine, twelve = drawn[drawn_counts == 9], drawn[drawn_counts == 12]
+    assert abs(nine.mean() - values[:2000].mean()) < 0.05 and abs(nine.std() - values[:2000].std()) < 0.05
+    assert twelve.min() >= values[2000:3000].min() and twelve.max() <= values[2000:3000].max()
+    # One molecule of 3 atoms: EDM's 1,000 bins over a range of 1e-12 give back its value.
+    assert targets.values_for(np.array([3, 3]), np.random.default_rng(2)) == pytest.approx([-7.5, -7.5])
+    assert len(targets.histograms[9].probabilities) == BINS
+    with pytest.raises(ValueError, match="no molecule of 10 atoms"):
+        targets.values_for(np.array([10]), np.random.default_rng(3))
+
+
+@pytest.fixture
+def classifier() -> PropertyClassifier:
+    torch.manual_seed(0)
+    return PropertyClassifier(ClassifierConfig("mu", width=16, depth=2, mean=2.7, mad=1.2)).eval()
+
+
+def test_the_classifier_is_invariant_to_rigid_motions_atom_order_and_its_batch(classifier, small_molecules):
+    molecule = small_molecules[4]
+    rotation = Rotation.random(random_state=0).as_matrix()
+    moved = replace(molecule, positions=molecule.positions @ rotation.T + np.array([3.0, -1.0, 2.0]))
+    mirrored = replace(molecule, positions=-molecule.positions)
+    order = np.random.default_rng(0).permutation(len(molecule))
+    shuffled = AtomSystem(numbers=molecule.numbers[order], positions=molecule.positions[order])
+    alone = classifier.predict([molecule])[0]
+    together = classifier.predict([moved, mirrored, shuffled] + list(small_molecules))
+    assert together[:3] == pytest.approx([alone] * 3, abs=1e-4)
+    assert together[3 + 4] == pytest.approx(alone, abs=1e-4)  # padded beside larger molecules
+    assert len(set(np.round(together, 4))) > 5  # different molecules, different predictions
+
+
+def test_the_classifier_learns_and_round_trips_through_a_checkpoint(tmp_path, classifier, small_molecules):
+    labelled = [{"numbers": m.numbers, "positions": m.positions.astype(np.float32), "value": float(len(m))}
+                for m in small_molecules]  # a property the network can learn: the atom count
+    batch = collate_molecules(labelled)
+    optimizer = torch.optim.Adam(classifier.parameters(), lr=3e-3)
+    classifier.train()
+    losses = []
+    for _ in range(150):
+        loss = classifier.training_loss(batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]
+    predicted = classifier.predict(small_molecules)
+    assert np.abs(predicted - np.array([len(m) for m in small_molecules])).mean() < 1.5
+    classifier.save(tmp_path / "judge")
+    again = PropertyClassifier.from_pretrained(tmp_path / "judge")
+    assert again.config == classifier.config
+    assert np.allclose(again.predict(small_molecules), predicted, atol=1e-5)
+
+
+def test_bad_input_to_the_classifier_is_a_clear_error(classifier):
+    salt = AtomSystem(numbers=[11, 17], positions=[[0, 0, 0], [2.4, 0, 0]])
+    with pytest.raises(InputError, match="record 1: element Na, Cl is not one the mu classifier knows"):
+        classifier.predict([AtomSystem(numbers=[1, 1], positions=[[0, 0, 0], [0.74, 0, 0]]), salt])
+    assert np.isnan(classifier.predict([AtomSystem(numbers=np.zeros(0, int), positions=np.zeros((0, 3)))])[0])
+    with pytest.raises(ValueError, match="unknown property 'U0'"):
+        ClassifierConfig("U0")
