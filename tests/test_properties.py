@@ -103,3 +103,42 @@ def test_bad_input_to_the_classifier_is_a_clear_error(classifier):
     assert np.isnan(classifier.predict([AtomSystem(numbers=np.zeros(0, int), positions=np.zeros((0, 3)))])[0])
     with pytest.raises(ValueError, match="unknown property 'U0'"):
         ClassifierConfig("U0")
+
+
+def test_xtb_judges_a_closed_shell_molecule_and_declines_an_open_shell_one(small_molecules):
+    from atomgen.properties.xtb import singlepoint, xtb_properties
+
+    water = AtomSystem(numbers=[8, 1, 1], positions=[[0, 0, 0.1173], [0, 0.7572, -0.4692], [0, -0.7572, -0.4692]])
+    result = singlepoint(water.numbers, water.positions)
+    assert result.homo < result.lumo and result.gap == pytest.approx(result.lumo - result.homo)
+    assert 1.5 < result.mu < 3.0  # water's dipole, 1.85 D in experiment
+    methyl = AtomSystem(numbers=[6, 1, 1, 1], positions=[[0, 0, 0], [1.08, 0, 0], [-0.54, 0.94, 0], [-0.54, -0.94, 0]])
+    broken = AtomSystem(numbers=[8, 1, 1], positions=[[0, 0, 0], [np.nan, 0, 0], [1, 0, 0]])
+    judged = xtb_properties([water, methyl, broken, small_molecules[0]])
+    assert np.isfinite(judged["gap"][[0, 3]]).all() and np.isnan(judged["gap"][[1, 2]]).all()
+
+
+def test_xtb_relaxation_releases_the_strain_of_a_stretched_bond(small_molecules):
+    from atomgen.properties.xtb import relax
+
+    ethanol = small_molecules[0]
+    minimum = relax(ethanol.numbers, ethanol.positions)
+    assert minimum.converged
+    again = relax(ethanol.numbers, minimum.positions)
+    assert abs(again.energy_drop) < 0.05 and again.rmsd < 0.01  # a minimum stays put
+    stretched = minimum.positions.copy()
+    stretched[1] += 0.3 * (stretched[1] - stretched[0]) / np.linalg.norm(stretched[1] - stretched[0])
+    relaxed = relax(ethanol.numbers, stretched)
+    assert relaxed.converged and relaxed.energy_drop > 5.0 and 0.03 < relaxed.rmsd < 0.3
+
+
+def test_the_calibration_is_a_least_squares_line_whose_error_is_its_floor():
+    from atomgen.properties.xtb import Calibration
+
+    rng = np.random.default_rng(0)
+    xtb = rng.normal(-11_000, 500, 400)
+    labels = 0.8 * xtb + 2_000 + rng.normal(0, 50, 400)
+    calibration = Calibration.fit(np.append(xtb, np.nan), np.append(labels, 1.0))
+    assert calibration.n == 400 and calibration.slope == pytest.approx(0.8, abs=0.02)
+    assert 30 < calibration.mae < 50  # E|N(0, 50)| = 40
+    assert calibration(np.array([-10_000.0]))[0] == pytest.approx(calibration.slope * -10_000 + calibration.intercept)
