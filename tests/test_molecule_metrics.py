@@ -144,6 +144,17 @@ def test_posebusters_and_strain_on_relaxed_molecules(small_molecules):
     assert report["strain_median"] == pytest.approx(0.0, abs=0.05)  # already at an MMFF minimum
 
 
+def test_xtb_relaxation_is_opt_in_and_moves_a_force_field_geometry_a_little(small_molecules):
+    plain = evaluate(small_molecules[:3], list(small_molecules), fcd=False, posebusters=False, strain=False)
+    assert "xtb" in plain.not_computed and "xtb_rmsd_median" not in plain.metrics
+    report = evaluate(small_molecules[:3], list(small_molecules), fcd=False, posebusters=False, strain=False,
+                      xtb=True)
+    # MMFF minima are near, not at, GFN2-xTB minima: a few kcal/mol and a few hundredths of an Å.
+    assert 0.1 < report["xtb_energy_drop_median"] < 10.0 and 0.005 < report["xtb_rmsd_median"] < 0.2
+    assert report.details["xtb"]["xtb_n"] == 3 and report.details["xtb"]["xtb_converged"] == 1.0
+    assert "GFN2-xTB relaxation RMSD, median (Å)" in report.to_markdown()
+
+
 def test_crystal_samples_against_molecule_reference_are_refused(rock_salt, small_molecules):
     from atomgen.errors import InputError
 

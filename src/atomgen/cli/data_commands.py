@@ -52,6 +52,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         posebusters=not args.no_posebusters,
         strain=not args.no_strain,
         coverage=args.coverage,
+        xtb=args.xtb,
         seed=args.seed,
         n_skipped=len(samples.skipped),
         data_dir=args.data_dir,
@@ -129,6 +130,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--coverage", action="store_true",
                    help="crystals: also COV-R / COV-P against the reference's test side, with CDVAE's cut-offs for "
                         "perov_5 and carbon_24 (slow; needs matminer)")
+    p.add_argument("--xtb", action="store_true",
+                   help="molecules: also relax up to 1,000 valid ones with GFN2-xTB and report the energy released "
+                        "(kcal/mol) and the RMSD to the relaxed geometry (about a second a molecule)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted in the report)")
     p.add_argument("--seed", type=int, default=0)

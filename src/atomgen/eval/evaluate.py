@@ -33,6 +33,7 @@ def evaluate(
     posebusters: bool = True,
     strain: bool = True,
     coverage: bool = False,
+    xtb: bool = False,
     max_expensive: int = 1000,
     seed: int = 0,
     n_skipped: int = 0,
@@ -49,7 +50,10 @@ def evaluate(
         coverage: crystals: also CDVAE's COV-R / COV-P against the reference's test side (slow: CrystalNN
             fingerprints of every site; needs matminer). The cut-offs are CDVAE's for the named references
             (perov_5, carbon_24); any other reference reports coverage as not computed.
-        max_expensive: PoseBusters and strain run on at most this many valid molecules (a seeded random subset).
+        xtb: molecules: also relax each with GFN2-xTB (`atomgen.eval.xtb_relaxation`; about a second a molecule)
+            and report the energy released and the RMSD to the relaxed geometry.
+        max_expensive: PoseBusters, strain and xTB run on at most this many valid molecules (a seeded random
+            subset).
         seed: seeds the subset choice; recorded in the report.
         n_skipped: records the caller skipped as unreadable, recorded in the report.
         data_dir: the dataset cache folder (default $ATOMGEN_DATA).
@@ -69,7 +73,7 @@ def evaluate(
     if isinstance(ref, CrystalReference):
         report = _evaluate_crystals(systems, ref, coverage, progress)
     else:
-        options = _MoleculeOptions(fcd, posebusters, strain, max_expensive, seed, workers, progress)
+        options = _MoleculeOptions(fcd, posebusters, strain, xtb, max_expensive, seed, workers, progress)
         report = _evaluate_molecules(systems, ref, options)
         if coverage:
             report.not_computed["coverage"] = ("COV-R / COV-P are crystal metrics (conformer coverage: "
@@ -87,6 +91,7 @@ class _MoleculeOptions:
     fcd: bool
     posebusters: bool
     strain: bool
+    xtb: bool
     max_expensive: int
     seed: int
     workers: int | None
@@ -102,7 +107,8 @@ def _evaluate_molecules(systems: Sequence[AtomSystem], ref: MoleculeReference,
     with stage_bar(desc="uniqueness and novelty", total=n, enabled=progress) as bar:
         metrics = molecule_metrics(analyses, ref.train_smiles)
         bar.update(n)
-    expensive = (expensive_molecules(systems, analyses, options.max_expensive, options.seed, progress=progress)
+    chosen = expensive_indices(analyses, options.max_expensive, options.seed)
+    expensive = (perceived_molecules(systems, chosen, progress=progress)
                  if options.posebusters or options.strain else [])
     not_computed: dict[str, str] = {}
     # PoseBusters' checks, by far the slowest stage, start in worker processes here; the stages up to their
@@ -126,6 +132,14 @@ def _evaluate_molecules(systems: Sequence[AtomSystem], ref: MoleculeReference,
         details["strain"] = strain
     else:
         not_computed["strain"] = "switched off"
+    if options.xtb:
+        from atomgen.eval.xtb_relaxation import xtb_relaxation_summary
+
+        relaxation = xtb_relaxation_summary([systems[k] for k in chosen], progress=progress)
+        metrics.update({key: relaxation.pop(key) for key in ("xtb_energy_drop_median", "xtb_rmsd_median")})
+        details["xtb"] = relaxation
+    else:
+        not_computed["xtb"] = "opt-in (xtb=True, `atomgen evaluate --xtb`)"
     return EvaluationReport(
         kind="molecule",
         reference={"name": ref.name, "n_train": ref.n_train, "n_test": ref.n_test},
@@ -191,12 +205,16 @@ def _one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def expensive_molecules(systems: Sequence[AtomSystem], analyses: Sequence[MoleculeAnalysis], max_expensive: int,
-                        seed: int, *, progress: bool = False) -> list:
-    """The RDKit Mols that PoseBusters and strain judge: a seeded random subset of at most `max_expensive`
-    RDKit-valid molecules, in sample order, with bonds perceived again from their geometry."""
+def expensive_indices(analyses: Sequence[MoleculeAnalysis], max_expensive: int, seed: int) -> list[int]:
+    """The molecules PoseBusters, strain and xTB judge: a seeded random subset of at most `max_expensive`
+    RDKit-valid molecules, in sample order."""
     valid_idx = [k for k, a in enumerate(analyses) if a.rdkit_smiles]
-    chosen = sorted(random.Random(seed).sample(valid_idx, min(max_expensive, len(valid_idx))))
+    return sorted(random.Random(seed).sample(valid_idx, min(max_expensive, len(valid_idx))))
+
+
+def perceived_molecules(systems: Sequence[AtomSystem], chosen: Sequence[int], *, progress: bool = False) -> list:
+    """RDKit Mols of the chosen molecules, bonds perceived again from their geometry (for PoseBusters and
+    strain)."""
     perceived = (perceive_molecule(systems[k].numbers, systems[k].positions)
                  for k in stage_bar(chosen, desc="bonds for PoseBusters and strain", enabled=progress))
     return [m for m in perceived if m]

@@ -13,7 +13,7 @@ from typing import Any
 from atomgen.io.atomic import atomic_write_text
 
 _LIBRARIES = ("atomgen", "torch", "rdkit", "numpy", "scipy", "pymatgen", "pymatgen-core", "ase", "smact",
-              "fcd_torch", "posebusters", "selfies", "openbabel-wheel")  # fmt: skip
+              "fcd_torch", "posebusters", "selfies", "openbabel-wheel", "tblite")  # fmt: skip
 
 # metric key -> (label, how to print it); `_CRYSTAL_LABELS` overrides where crystals differ
 _LABELS = {
@@ -34,6 +34,8 @@ _LABELS = {
     "fcd": ("FCD (fcd_torch)", "num"),
     "posebusters_pass": ("PoseBusters pass (all mol checks)", "pct"),
     "strain_median": ("Strain, median (kcal/mol, MMFF)", "num"),
+    "xtb_energy_drop_median": ("GFN2-xTB relaxation energy drop, median (kcal/mol)", "num"),
+    "xtb_rmsd_median": ("GFN2-xTB relaxation RMSD, median (Å)", "num"),
     "structural_validity": ("Structural validity", "pct"),
     "compositional_validity": ("Compositional validity (SMACT)", "pct"),
     "validity": ("Validity (structural and compositional)", "pct"),
