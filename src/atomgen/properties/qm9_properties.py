@@ -5,7 +5,8 @@ trains the property classifiers that judge generated molecules, the second the c
 judge has seen a generator's molecules. Both share QM9's valid split, whose mean and mean absolute deviation
 normalise every property.
 
-Units are those of the published tables: α in Bohr³, HOMO, LUMO and gap in meV, μ in D and Cv in cal/(mol K).
+Values are in atomgen's QM9 units (`atomgen.data.qm9`), which users give and read: μ in D, α in Bohr³, Cv in
+cal/(mol K), HOMO, LUMO and gap in eV. The published tables give the orbital energies in meV (`table_scale`).
 One departure: EDM subtracts 2.981 cal/(mol K) per atom from Cv (its thermochemical atom reference) before it
 conditions or judges; atomgen keeps Cv as QM9 gives it, the heat capacity a user asks for. A judged error is the
 same either way whenever the molecule has the atom count its target was drawn for.
@@ -13,6 +14,7 @@ same either way whenever the molecule has the atom count its target was drawn fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,26 +30,27 @@ class Property:
         name: the key in QM9's `AtomSystem.properties` and on the command line.
         label: how tables name it.
         unit: the unit of every value atomgen reads or writes for it.
-        scale: factor from the unit QM9 is loaded in (`atomgen.data.qm9`: eV for orbital energies) to `unit`.
+        table_unit, table_scale: the unit of the published tables, and the factor from `unit` to it.
     """
 
     name: str
     label: str
     unit: str
-    scale: float = 1.0
+    table_unit: str
+    table_scale: float = 1.0
 
-    def values(self, systems: list[AtomSystem]) -> np.ndarray:
+    def values(self, systems: Sequence[AtomSystem]) -> np.ndarray:
         """The property of each molecule, in `unit`."""
-        return np.array([system.properties[self.name] * self.scale for system in systems], dtype=np.float64)
+        return np.array([system.properties[self.name] for system in systems], dtype=np.float64)
 
 
 PROPERTIES = {p.name: p for p in (
-    Property("mu", "μ", "D"),
-    Property("alpha", "α", "Bohr³"),
-    Property("Cv", "Cv", "cal/(mol K)"),
-    Property("homo", "HOMO", "meV", 1000.0),
-    Property("lumo", "LUMO", "meV", 1000.0),
-    Property("gap", "gap", "meV", 1000.0),
+    Property("mu", "μ", "D", "D"),
+    Property("alpha", "α", "Bohr³", "Bohr³"),
+    Property("Cv", "Cv", "cal/(mol K)", "cal/(mol K)"),
+    Property("homo", "HOMO", "eV", "meV", 1000.0),
+    Property("lumo", "LUMO", "eV", "meV", 1000.0),
+    Property("gap", "gap", "eV", "meV", 1000.0),
 )}
 """The six properties of EDM's protocol, in the column order of the published tables (NExT-Mol Table 3)."""
 

@@ -20,16 +20,16 @@ from atomgen.system import AtomSystem
 
 BOHR = 0.529177210903
 """Å per Bohr."""
-HARTREE_TO_MEV = 27211.386
+HARTREE_TO_EV = 27.211386
 HARTREE_TO_KCAL_PER_MOL = 627.509474
 AU_TO_DEBYE = 2.541746473
 JUDGED = ("homo", "lumo", "gap", "mu")
-"""The QM9 properties xTB computes, in the units of `atomgen.properties.qm9_properties` (meV, D)."""
+"""The QM9 properties xTB computes, in the units of `atomgen.properties.qm9_properties` (eV, D)."""
 
 
 @dataclass(frozen=True)
 class XTBResult:
-    """One GFN2-xTB single point: energy (Hartree), HOMO, LUMO and gap (meV), dipole moment (D)."""
+    """One GFN2-xTB single point: energy (Hartree), HOMO, LUMO and gap (eV), dipole moment (D)."""
 
     energy: float
     homo: float
@@ -63,13 +63,13 @@ def singlepoint(numbers: np.ndarray, positions: np.ndarray) -> XTBResult | None:
         return None
     energies = result.get("orbital-energies")
     occupied = int(round(result.get("orbital-occupations").sum() / 2))  # doubly occupied, ascending energies
-    homo, lumo = energies[occupied - 1] * HARTREE_TO_MEV, energies[occupied] * HARTREE_TO_MEV
+    homo, lumo = energies[occupied - 1] * HARTREE_TO_EV, energies[occupied] * HARTREE_TO_EV
     return XTBResult(float(result.get("energy")), float(homo), float(lumo), float(lumo - homo),
                      float(np.linalg.norm(result.get("dipole")) * AU_TO_DEBYE))
 
 
 def xtb_properties(systems: Sequence[AtomSystem]) -> dict[str, np.ndarray]:
-    """HOMO, LUMO, gap (meV) and dipole (D) of every molecule, NaN where `singlepoint` gives None."""
+    """HOMO, LUMO, gap (eV) and dipole (D) of every molecule, NaN where `singlepoint` gives None."""
     results = [singlepoint(s.numbers, s.positions) for s in systems]
     return {name: np.array([np.nan if r is None else getattr(r, name) for r in results]) for name in JUDGED}
 
