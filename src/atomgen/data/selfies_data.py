@@ -54,7 +54,8 @@ class SelfiesDataset(Dataset):
         self.randomise = randomise
         self.rng = np.random.default_rng(seed)
         self.smiles, self.canonical = [], []
-        for text in smiles:
+        self.kept: list[int] = []  # which of the given SMILES the dataset holds, in order
+        for k, text in enumerate(smiles):
             try:
                 ids = vocabulary.encode(smiles_to_selfies(text))
             except InputError:
@@ -62,6 +63,7 @@ class SelfiesDataset(Dataset):
             if len(ids) <= max_length:
                 self.smiles.append(text)
                 self.canonical.append(ids)
+                self.kept.append(k)
 
     def __len__(self) -> int:
         return len(self.smiles)
@@ -87,3 +89,24 @@ def collate_token_ids(items: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]
     for row, sequence in enumerate(items):
         ids[row, : len(sequence)] = torch.as_tensor(sequence)
     return {"ids": ids, "n_tokens": lengths}
+
+
+class PropertySelfiesDataset(SelfiesDataset):
+    """A SelfiesDataset whose item k is (token ids, molecule k's property values), NaN for a value not known."""
+
+    def __init__(self, smiles: Sequence[str], values: np.ndarray, vocabulary: SelfiesVocabulary, max_length: int,
+                 randomise: bool = True, seed: int = 0):
+        super().__init__(smiles, vocabulary, max_length, randomise, seed)
+        self.values = np.asarray(values, dtype=np.float64)[self.kept]
+
+    def __getitem__(self, k: int) -> tuple[list[int], np.ndarray]:
+        return super().__getitem__(k), self.values[k]
+
+
+def collate_property_token_ids(items: Sequence[tuple[Sequence[int], np.ndarray]]) -> dict[str, torch.Tensor]:
+    """`collate_token_ids` of the ids, plus `properties` (B, P) (0 where unknown) and `present` (B, P) flags."""
+    batch = collate_token_ids([ids for ids, _ in items])
+    values = torch.as_tensor(np.stack([v for _, v in items]), dtype=torch.float32)
+    batch["present"] = torch.isfinite(values)
+    batch["properties"] = torch.nan_to_num(values)
+    return batch

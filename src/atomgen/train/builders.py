@@ -182,6 +182,8 @@ def build_nextmol(config: TrainConfig):
     language_path = options.pop("language_model", None)
     if stage not in ("language", "conformer"):
         raise InputError(f"unknown NExT-Mol stage {stage!r}: language or conformer")
+    if stage == "language" and options.get("properties"):
+        return _nextmol_conditional_language_stage(config, options)
     if stage == "language" and is_smiles_corpus(config.data.dataset):
         return _nextmol_language_stage(config, options, read_smiles_corpus(config.data.dataset, config.data.split))
     graphs = _nextmol_graphs(config)
@@ -231,14 +233,50 @@ def _nextmol_graphs(config: TrainConfig):
     return graphs
 
 
-def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements=None):
+def _nextmol_conditional_language_stage(config: TrainConfig, options: dict):
+    """A property-conditional language model on QM9 molecules (`data.split`: EDM's protocol trains on
+    train-second-half) and the properties `model.properties` names; each property's normalisation and range are
+    measured on those molecules and stored in the model."""
+    from dataclasses import asdict
+
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from atomgen.data.molecular_graphs import graph_from_mol, mol_from_coordinates
+    from atomgen.data.qm9 import load_qm9
+    from atomgen.models.conditions import PropertyStats
+    from atomgen.properties.qm9_properties import get_property
+
+    properties = [get_property(name) for name in options.pop("properties")]
+    if config.data.dataset != "qm9":
+        raise InputError(f"a property-conditional language model trains on QM9 (its labels), not "
+                         f"{config.data.dataset!r}")
+    smiles, values = [], []
+    for system in tqdm(load_qm9(config.data.split, config.data.data_dir), desc="perceiving graphs"):
+        mol = mol_from_coordinates(system.numbers, system.positions)
+        if mol is not None:  # as the unconditional stage's graphs, left out when RDKit cannot perceive the bonds
+            smiles.append(graph_from_mol(mol).smiles)
+            values.append([system.properties[p.name] for p in properties])
+    values = np.array(values)
+    options["properties"] = {p.name: asdict(PropertyStats.of(values[:, j])) for j, p in enumerate(properties)}
+    return _nextmol_language_stage(config, options, smiles, values=values)
+
+
+def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements=None, values=None):
     """A new language model whose vocabulary is read from `smiles`, and its randomised-SELFIES dataset; the
-    model records `elements`, by default those its vocabulary places.
+    model records `elements`, by default those its vocabulary places. With `values` (one row of property values
+    per SMILES) the dataset also carries them, for a conditional model.
 
     `model.vocabulary_molecules` caps the molecules whose randomised strings join the vocabulary
     (`build_vocabulary`'s `randomised_molecules`), for large corpora.
     """
-    from atomgen.data.selfies_data import SelfiesDataset, build_vocabulary, collate_token_ids
+    from atomgen.data.selfies_data import (
+        PropertySelfiesDataset,
+        SelfiesDataset,
+        build_vocabulary,
+        collate_property_token_ids,
+        collate_token_ids,
+    )
     from atomgen.models.nextmol import NExTMolModel, preset
 
     preset_name = options.pop("preset", "small")
@@ -247,7 +285,12 @@ def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements
     elements = vocabulary.elements() if elements is None else tuple(elements)
     model_config = preset(preset_name, symbols=vocabulary.tokens[3:], elements=elements, **options)
     model = NExTMolModel(model_config, stage="language")
-    dataset = SelfiesDataset(smiles, model.vocabulary, model_config.max_length, seed=config.trainer.seed)
+    if values is None:
+        dataset, collate = SelfiesDataset(smiles, model.vocabulary, model_config.max_length,
+                                          seed=config.trainer.seed), collate_token_ids
+    else:
+        dataset, collate = PropertySelfiesDataset(smiles, values, model.vocabulary, model_config.max_length,
+                                                  seed=config.trainer.seed), collate_property_token_ids
     if not len(dataset):
         raise InputError(f"{config.data.dataset}: no SMILES has a SELFIES of at most {model_config.max_length} "
                          "symbols")
@@ -255,7 +298,7 @@ def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements
         log.warning(
             "%s: %d of %d SMILES left out (unparsable, or SELFIES longer than max_length %d)",
             config.data.dataset, len(smiles) - len(dataset), len(smiles), model_config.max_length)
-    return model, dataset, collate_token_ids, None
+    return model, dataset, collate, None
 
 
 def build_property_classifier(config: TrainConfig):

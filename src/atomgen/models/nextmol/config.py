@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from atomgen.models.nextmol.conformer import ConformerConfig
@@ -25,6 +25,10 @@ class NExTMolConfig:
             at one small noise level after it (`vp.refine`), which take out most of the error the last steps leave
             in the bonds. SDE-DPM-Solver++(2M) with 15 steps and 5 refine steps matched DDPM with 50 and 10 at a
             third of the network calls (`bench_nextmol.py --parts sampler`, docs/nextmol.md).
+        properties: for a property-conditional language model, each property it reads (a name of
+            `atomgen.properties.qm9_properties.PROPERTIES`) with its normalisation and the range its training
+            molecules covered (`atomgen.models.conditions.PropertyStats` as a mapping); empty when unconditional.
+        prompt_tokens: soft-prompt vectors the properties become, before the SELFIES.
     """
 
     symbols: tuple[str, ...] = ()
@@ -38,10 +42,14 @@ class NExTMolConfig:
     sampling_solver: str = "sde-dpm2m"
     sampling_steps: int = 15
     refine_steps: int = 5
+    properties: dict[str, dict[str, float]] = field(default_factory=dict)
+    prompt_tokens: int = 4
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "symbols", tuple(str(s) for s in self.symbols))
         object.__setattr__(self, "elements", tuple(int(z) for z in self.elements))
+        object.__setattr__(self, "properties", {name: {key: float(v) for key, v in stats.items()}
+                                                for name, stats in dict(self.properties).items()})
         if isinstance(self.conformer, dict):
             object.__setattr__(self, "conformer", ConformerConfig(**self.conformer))
         context_dim = self.lm_dim if self.transfer else None

@@ -22,12 +22,14 @@ from atomgen.data.molecular_graphs import MolecularGraph, graph_from_mol, mol_fr
 from atomgen.data.selfies_vocab import SelfiesVocabulary, selfies_to_smiles
 from atomgen.errors import InputError
 from atomgen.models.base import GenerativeModel, Job, padded_size, shard_range
+from atomgen.models.conditions import Condition, PropertyStats, resolve_condition
 from atomgen.models.nextmol.alignment import chirality_agreement
 from atomgen.models.nextmol.config import NExTMolConfig
 from atomgen.models.nextmol.conformer import ConformerModel
 from atomgen.models.nextmol.language import SelfiesLanguageModel
 from atomgen.models.sampler_settings import NEXTMOL_PRECISION, NEXTMOL_SOLVERS
 from atomgen.models.streams import SampleStreams
+from atomgen.nn.property_condition import training_subsets
 from atomgen.system import AtomSystem
 from atomgen.tasks.relax import relax_all
 
@@ -51,7 +53,9 @@ class NExTMolModel(GenerativeModel):
         self.config = config
         self.vocabulary = SelfiesVocabulary(config.symbols)
         self.language = SelfiesLanguageModel(self.vocabulary, config.max_length, config.lm_dim, config.lm_depth,
-                                             config.lm_heads)
+                                             config.lm_heads, n_properties=len(config.properties),
+                                             prompt_tokens=config.prompt_tokens)
+        self.property_stats = {name: PropertyStats(**stats) for name, stats in config.properties.items()}
         self.conformer = ConformerModel(config.conformer)
         self.set_stage(stage)
 
@@ -67,7 +71,11 @@ class NExTMolModel(GenerativeModel):
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Next-token cross-entropy (language stage) or the aligned denoising loss (conformer stage)."""
         if self.stage == "language":
-            loss = self.language.loss(batch["ids"])
+            prompt = None
+            if "properties" in batch:  # each molecule shows a random subset of its properties
+                prompt = self.language.prompt_of(self.normalised(batch["properties"]),
+                                                 training_subsets(batch["present"], generator))
+            loss = self.language.loss(batch["ids"], prompt)
             return {"loss": loss, "token_loss": loss}
         return self.conformer.training_loss(batch, augment, generator, context=self.atom_context(batch))
 
@@ -92,31 +100,59 @@ class NExTMolModel(GenerativeModel):
     def elements(self) -> tuple[int, ...]:
         return tuple(self.config.elements)
 
+    def normalised(self, values: torch.Tensor) -> torch.Tensor:
+        """Property values (B, P) in their units, in the order of `config.properties`, as the prompt reads them."""
+        mean = values.new_tensor([s.mean for s in self.property_stats.values()])
+        mad = values.new_tensor([s.mad for s in self.property_stats.values()])
+        return (values - mean) / mad
+
     # ---------------------------------------------------------------------------------------------------- sampling
     def _smiles_of(self, indices: Sequence[int], *, seed: int, batch_size: int, temperature: float,
-                   top_k: int | None, attempt: int = 0, progress: bool = False) -> list[str]:
+                   top_k: int | None, attempt: int = 0, progress: bool = False,
+                   targets: tuple[np.ndarray, np.ndarray] | None = None, guidance: float = 1.0) -> list[str]:
         """The SMILES that the language model writes for samples `indices` at one attempt (each attempt of a
-        sample draws from a stream of its own)."""
+        sample draws from a stream of its own); a conditional model reads sample k's normalised property values
+        and presence flags from row k of `targets`."""
         def write(batch: list[Job], streams: SampleStreams) -> list[str]:
-            rows = self.language.sample(streams, temperature=temperature, top_k=top_k)
+            prompt = None
+            if targets is not None:
+                values, present = (torch.as_tensor(np.stack([job.payload[i] for job in batch]), device=self.device)
+                                   for i in (0, 1))
+                prompt = self.language.prompt_of(values.float(), present)
+            rows = self.language.sample(streams, temperature=temperature, top_k=top_k, prompt=prompt,
+                                        guidance=guidance)
             return [selfies_to_smiles(self.vocabulary.decode(row), closed_shell=True) if real else ""
                     for row, real in zip(rows, streams.real.tolist())]
 
-        jobs = [Job(k, 0) for k in indices]
+        jobs = [Job(k, 0, None if targets is None else (targets[0][k], targets[1][k])) for k in indices]
         return self.run_batches(jobs, write, seed=seed, batch_size=batch_size, progress=progress, desc="SELFIES",
                                 stream=LANGUAGE_STREAM + attempt)
 
     @torch.no_grad()
     def sample_smiles(self, n: int, *, seed: int = 0, batch_size: int = 1024, temperature: float = 1.0,
-                      top_k: int | None = None, shard: tuple[int, int] | None = None) -> list[str]:
+                      top_k: int | None = None, shard: tuple[int, int] | None = None,
+                      condition: Condition | None = None, guidance: float = 1.0) -> list[str]:
         """n canonical SMILES from the language model (each one a valid molecule by construction; the rare radical
         that SELFIES decoding leaves is closed with hydrogens, see `selfies_to_smiles`); SMILES k comes from its
-        own random stream, and `shard` = (i, N) returns the i-th of N contiguous slices."""
+        own random stream, and `shard` = (i, N) returns the i-th of N contiguous slices. `condition` and
+        `guidance` as in `sample`."""
         return self._smiles_of(shard_range(n, shard), seed=seed, batch_size=batch_size, temperature=temperature,
-                               top_k=top_k)
+                               top_k=top_k, targets=self._targets(condition, guidance, n, seed), guidance=guidance)
+
+    def _targets(self, condition: Condition | None, guidance: float, n: int, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The normalised targets and presence flags of n samples (`resolve_condition`); None for an
+        unconditional model, which refuses a condition or a guidance scale."""
+        if self.property_stats:
+            return resolve_condition(condition, n, self.property_stats, seed, "this NExT-Mol model")
+        if condition or guidance != 1.0:
+            names = ", ".join(condition or {}) or "no property"
+            raise InputError(f"this NExT-Mol model is unconditional: it takes no condition ({names} asked for)")
+        return None
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int | None = None,
-               condition: str | None = None, progress: bool = True, temperature: float = 1.0,
+               condition: Condition | None = None, guidance: float = 1.0, progress: bool = True,
+               temperature: float = 1.0,
                top_k: int | None = None, solver: str | None = None, refine_steps: int | None = None,
                relax: bool = False, shard: tuple[int, int] | None = None,
                precision: str = NEXTMOL_PRECISION) -> list[AtomSystem]:
@@ -127,15 +163,18 @@ class NExTMolModel(GenerativeModel):
         (`shard` = (i, N): the i-th of N contiguous slices of the run) never change it. A SELFIES the conformer
         model cannot build (an element it was not trained on, more atoms than it takes) is drawn again, from the
         sample's next stream, up to `LANGUAGE_ATTEMPTS` times.
+
+        A property-conditional model takes a `condition` (`atomgen.models.conditions`: {"gap": 6.2} in eV, a
+        (low, high) range, or one value per sample) and a classifier-free `guidance` scale (1: the plain
+        conditional model); without a condition it samples unconditionally.
         """
-        if condition is not None:
-            raise InputError("this NExT-Mol model is unconditional: it takes no condition")
+        targets = self._targets(condition, guidance, n, seed)
         indices = list(shard_range(n, shard))
         chosen: dict[int, str] = {}
         pending = indices
         for attempt in range(LANGUAGE_ATTEMPTS):
             drawn = self._smiles_of(pending, seed=seed, batch_size=max(batch_size, 1024), temperature=temperature,
-                                    top_k=top_k, attempt=attempt)
+                                    top_k=top_k, attempt=attempt, targets=targets, guidance=guidance)
             chosen.update((k, smiles) for k, smiles in zip(pending, drawn) if self._buildable(smiles))
             pending = [k for k in pending if k not in chosen]
             if not pending:
