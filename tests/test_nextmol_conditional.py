@@ -79,3 +79,19 @@ def test_conditions_a_model_cannot_take_are_errors(conditional, tmp_path):
     for request in ({"condition": {"gap": 6.0}}, {"guidance": 2.0}):
         with pytest.raises(InputError, match="this NExT-Mol model is unconditional"):
             unconditional.sample_smiles(2, **request)
+
+
+def test_the_cli_samples_a_condition_and_refuses_what_the_model_cannot_take(conditional, tmp_path, capsys):
+    from atomgen.cli import main
+
+    conditional.save(tmp_path / "cond")
+    out = tmp_path / "high.sdf"
+    assert main(["sample", "--model", str(tmp_path / "cond"), "-n", "4", "-o", str(out), "--steps", "2",
+                 "--condition", "gap=8:9", "--guidance", "2"]) == 0
+    assert out.read_text().count("$$$$") == 4
+    for condition, message in (("gap=30", "outside what this NExT-Mol model saw"), ("Cp=3", "unknown property 'Cp'"),
+                               ("gap", "write NAME=VALUE")):
+        bad = tmp_path / "bad.sdf"
+        assert main(["sample", "--model", str(tmp_path / "cond"), "-n", "2", "-o", str(bad),
+                     "--condition", condition]) == 2
+        assert message in capsys.readouterr().err and not bad.exists()

@@ -51,11 +51,20 @@ def _is_folder(path: str) -> bool:
     return path.endswith(("/", "\\")) or Path(path).is_dir()
 
 
+def _property_units() -> str:
+    from atomgen.properties.qm9_properties import PROPERTIES
+
+    return ", ".join(f"{p.name} ({p.unit})" for p in PROPERTIES.values())
+
+
+_PROPERTY_UNITS = _property_units()
+
 # The `atomgen sample` options each family takes (beyond -n, --seed, --batch-size, --steps).
 _FAMILY_OPTIONS = {
     "quetzal": ("temperature", "position_temperature", "elements", "closed_shell", "solver", "precision"),
     "adit": ("kind", "label", "guidance", "sampler", "n_atoms", "precision"),
-    "nextmol": ("temperature", "top_k", "solver", "refine_steps", "relax", "precision"),
+    "nextmol": ("temperature", "top_k", "solver", "refine_steps", "relax", "precision", "property_condition",
+                "guidance"),
 }
 
 
@@ -77,6 +86,10 @@ def _sampling_options(model, args: argparse.Namespace) -> dict:
         if "kind" in options and "label" in options:
             raise InputError("give --kind or --label, not both")
         options["condition"] = options.pop("label", None) or options.pop("kind", None)
+    if "property_condition" in options:
+        from atomgen.models.conditions import parse_condition
+
+        options["condition"] = parse_condition(options.pop("property_condition"))
     return options
 
 
@@ -266,13 +279,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     adit = p.add_argument_group("ADiT")
     adit.add_argument("--kind", choices=["molecule", "crystal"], help="kind of system to generate")
     adit.add_argument("--label", help="class label to generate (a training dataset, e.g. perov_5)")
-    adit.add_argument("--guidance", type=float, help="classifier-free guidance scale (default 2)")
+    adit.add_argument("--guidance", type=float,
+                      help="classifier-free guidance scale (ADiT: default 2; a conditional NExT-Mol: default 1, the "
+                           "plain conditional model)")
     adit.add_argument("--sampler", choices=["euler", "heun"], help="ODE integrator (default euler)")
     adit.add_argument("--n-atoms", type=int, help="atoms per system (default: drawn from the training data)")
     nextmol = p.add_argument_group("NExT-Mol")
     nextmol.add_argument("--top-k", type=int, help="draw each SELFIES token among the k most likely (default: all)")
     nextmol.add_argument("--refine-steps", type=int, help=REFINE_HELP)
     nextmol.add_argument("--relax", action="store_const", const=True, help=RELAX_HELP)
+    nextmol.add_argument("--condition", dest="property_condition", action="append", metavar="NAME=VALUE",
+                         help="a property-conditional model: a target, repeatable; NAME=LOW:HIGH draws each "
+                              "molecule's target uniformly in the range. Units: " + _PROPERTY_UNITS)
     p.add_argument("--shard", type=_shard, help=SHARD_HELP)
     p.set_defaults(func=_cmd_sample)
 
