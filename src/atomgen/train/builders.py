@@ -265,7 +265,9 @@ def _nextmol_conditional_language_stage(config: TrainConfig, options: dict):
 def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements=None, values=None):
     """A new language model whose vocabulary is read from `smiles`, and its randomised-SELFIES dataset; the
     model records `elements`, by default those its vocabulary places. With `values` (one row of property values
-    per SMILES) the dataset also carries them, for a conditional model.
+    per SMILES) the dataset also carries them, for a conditional model. `model.conformer_from` (a NExT-Mol
+    model without transfer) gives the new model that model's conformer stage, weights and settings, so that
+    the language run exports a whole sampler.
 
     `model.vocabulary_molecules` caps the molecules whose randomised strings join the vocabulary
     (`build_vocabulary`'s `randomised_molecules`), for large corpora.
@@ -283,8 +285,21 @@ def _nextmol_language_stage(config: TrainConfig, options: dict, smiles, elements
     vocabulary = build_vocabulary(smiles, seed=config.trainer.seed,
                                   randomised_molecules=options.pop("vocabulary_molecules", None))
     elements = vocabulary.elements() if elements is None else tuple(elements)
-    model_config = preset(preset_name, symbols=vocabulary.tokens[3:], elements=elements, **options)
+    conformer_from = options.pop("conformer_from", None)
+    if conformer_from is not None:  # a trained conformer stage joins the new language model, as it was
+        trained = NExTMolModel.from_pretrained(conformer_from)
+        if trained.config.transfer:
+            raise InputError(f"{conformer_from}: its conformer model reads its own language model's states "
+                             "(transfer), so it cannot join another")
+        options.update(elements=trained.config.elements, conformer=trained.config.conformer,
+                       **{key: getattr(trained.config, key) for key in ("sampling_solver", "sampling_steps",
+                                                                         "refine_steps")})
+    else:
+        options["elements"] = elements
+    model_config = preset(preset_name, symbols=vocabulary.tokens[3:], **options)
     model = NExTMolModel(model_config, stage="language")
+    if conformer_from is not None:
+        model.conformer.load_state_dict(trained.conformer.state_dict())
     if values is None:
         dataset, collate = SelfiesDataset(smiles, model.vocabulary, model_config.max_length,
                                           seed=config.trainer.seed), collate_token_ids

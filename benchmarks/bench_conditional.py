@@ -1,0 +1,169 @@
+"""Property-conditional generation on QM9 by EDM's protocol, and by a physics judge.
+
+    python benchmarks/bench_conditional.py [--parts calibration,classifiers,conditional]
+        [--judges runs/judge-{property}/model] [--model nextmol-qm9-cond] [-n 1000] [--data-dir DIR]
+
+* calibration: GFN2-xTB's HOMO, LUMO, gap and dipole of n QM9 test molecules against their DFT labels, fitted
+  linearly (`atomgen.properties.xtb.Calibration`); its error is the floor of the xTB judge.
+* classifiers: each property's EGNN judge (`--judges`, "{property}" standing for its name) on QM9's valid split,
+  and the protocol's bounding rows on the second half of QM9 train: L-bound (the judge on the real molecules),
+  #Atoms (the best predictor from the atom count alone: the median of the first half's values at that count,
+  what an L1 fit on the count converges to) and Naive (the judge's predictions against shuffled labels).
+* conditional: for each property of a conditional model, n targets drawn as EDM draws them (atom count, then the
+  value from that count's histogram on the second half), one molecule per target conditioned on that property
+  alone (the drawn atom count is not imposed: a language model does not fix it); MAE of the judge's prediction
+  against the target, and of the calibrated xTB value where xTB computes the property; then the same model
+  unconditioned (same seed) against the same targets, the row conditioning must beat.
+
+Results go to benchmarks/results/conditional.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from common import run_parts  # a sibling script, run from anywhere
+from write_benchmarks_md import write_benchmarks_md
+
+RESULTS = Path(__file__).resolve().parent / "results" / "conditional.json"
+JUDGES = "runs/judge-{property}/model"
+
+
+def _judge(template: str, name: str):
+    """The judge of one property: `template` with "{property}" replaced by its name."""
+    from atomgen.properties.classifier import PropertyClassifier
+
+    return PropertyClassifier.from_pretrained(template.format(property=name))
+
+
+def calibration(n: int, data_dir: str | None) -> dict:
+    """xTB against DFT on a seeded n of QM9 test molecules, per property xTB computes (in the tables' units)."""
+    from atomgen.data.qm9 import load_qm9
+    from atomgen.properties.qm9_properties import get_property
+    from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
+
+    test = load_qm9("test", data_dir)
+    molecules = [test[int(k)] for k in np.random.default_rng(0).permutation(len(test))[:n]]
+    start = time.perf_counter()
+    judged = xtb_properties(molecules)
+    seconds = time.perf_counter() - start
+    rows = {}
+    for name in JUDGED:
+        prop = get_property(name)
+        fit = Calibration.fit(judged[name], prop.values(molecules))
+        rows[name] = {"slope": fit.slope, "intercept": fit.intercept, "n": fit.n,
+                      "mae": fit.mae * prop.table_scale, "unit": prop.table_unit}
+    return {"n": n, "seconds": seconds, "rows": rows}
+
+
+def classifiers(template: str, data_dir: str | None) -> dict:
+    """Each judge's error on the valid split and the protocol's three bounding rows on the second half."""
+    from atomgen.data.qm9 import load_qm9
+    from atomgen.errors import InputError
+    from atomgen.properties.qm9_properties import PROPERTIES
+
+    valid = load_qm9("valid", data_dir)
+    valid = [valid[k] for k in range(len(valid))]
+    first, second = load_qm9("train-first-half", data_dir), load_qm9("train-second-half", data_dir)
+    rows = {}
+    for name, prop in PROPERTIES.items():
+        try:
+            judge = _judge(template, name)
+        except InputError as error:  # a judge not trained yet: say so in its row
+            rows[name] = {"missing": str(error)}
+            continue
+        start = time.perf_counter()
+        truth, predicted = prop.values(second), judge.predict(second)
+        seconds = time.perf_counter() - start
+        shuffled = truth[np.random.default_rng(0).permutation(len(truth))]
+        rows[name] = {
+            "unit": prop.table_unit,
+            "valid": _mae(judge.predict(valid), prop.values(valid)) * prop.table_scale,
+            "l_bound": _mae(predicted, truth) * prop.table_scale,
+            "atoms": _mae(_median_by_count(first, prop.values(first), second), truth) * prop.table_scale,
+            "naive": _mae(predicted, shuffled) * prop.table_scale,
+            "molecules_per_second": len(second) / seconds,
+        }
+    return {"judges": template, "n_second_half": len(second), "rows": rows}
+
+
+def _mae(predicted: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.abs(np.asarray(predicted) - np.asarray(truth)).mean())
+
+
+def _median_by_count(train: list, values: np.ndarray, systems: list) -> np.ndarray:
+    """The #Atoms predictor: for each of `systems`, the median value among `train` molecules of its atom count
+    (of the nearest count that has any)."""
+    counts = np.array([len(s) for s in train])
+    medians = {int(c): float(np.median(values[counts == c])) for c in np.unique(counts)}
+    known = np.array(sorted(medians))
+    return np.array([medians[int(known[np.abs(known - len(s)).argmin()])] for s in systems])
+
+
+def conditional(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
+    """Conditioned on each property alone, then unconditioned, against EDM-drawn targets: both judges' MAE."""
+    from atomgen.data.qm9 import load_qm9
+    from atomgen.models.nextmol import NExTMolModel
+    from atomgen.properties.qm9_properties import get_property
+    from atomgen.properties.targets import PropertyTargets
+    from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
+
+    model = NExTMolModel.from_pretrained(model_name)
+    second = load_qm9("train-second-half", data_dir)
+    counts = np.array([len(s) for s in second])
+    test = load_qm9("test", data_dir)
+    reference = [test[int(k)] for k in np.random.default_rng(0).permutation(len(test))[:1000]]
+    reference_xtb = xtb_properties(reference)
+    unconditioned = model.sample(n, seed=0, progress=False)
+    unconditioned_xtb = xtb_properties(unconditioned)
+    rows = {}
+    for name in model.property_stats:
+        prop = get_property(name)
+        targets = PropertyTargets(counts, prop.values(second))
+        _, requested = targets.sample(n, np.random.default_rng(1))
+        start = time.perf_counter()
+        generated = model.sample(n, seed=0, condition={name: requested}, progress=False)
+        seconds = time.perf_counter() - start
+        judge = _judge(template, name)
+        row = {"unit": prop.table_unit, "seconds": seconds,
+               "classifier": _mae(judge.predict(generated), requested) * prop.table_scale,
+               "classifier_unconditioned": _mae(judge.predict(unconditioned), requested) * prop.table_scale}
+        if name in JUDGED:
+            fit = Calibration.fit(reference_xtb[name], prop.values(reference))
+            judged = fit(xtb_properties(generated)[name])
+            free = fit(unconditioned_xtb[name])
+            row.update(xtb=_finite_mae(judged, requested) * prop.table_scale,
+                       xtb_unconditioned=_finite_mae(free, requested) * prop.table_scale,
+                       xtb_judged=int(np.isfinite(judged).sum()), xtb_floor=fit.mae * prop.table_scale)
+        rows[name] = row
+    return {"model": model_name, "judges": template, "n": n, "rows": rows}
+
+
+def _finite_mae(predicted: np.ndarray, truth: np.ndarray) -> float:
+    keep = np.isfinite(predicted)
+    return _mae(predicted[keep], np.asarray(truth)[keep])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="calibration,classifiers,conditional")
+    parser.add_argument("--judges", default=JUDGES, help="model folder or zoo name of each property's judge, "
+                                                         "'{property}' standing for the property's name")
+    parser.add_argument("--model", default="nextmol-qm9-cond")
+    parser.add_argument("-n", type=int, default=1000, help="molecules (calibration: test molecules)")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    parts = {
+        "calibration": lambda: calibration(args.n, args.data_dir),
+        "classifiers": lambda: classifiers(args.judges, args.data_dir),
+        "conditional": lambda: conditional(args.model, args.judges, args.n, args.data_dir),
+    }
+    run_parts(parts, args.parts.split(","), RESULTS)
+    write_benchmarks_md()
+
+
+if __name__ == "__main__":
+    main()

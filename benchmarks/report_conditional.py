@@ -1,0 +1,81 @@
+"""The property-conditional sections of BENCHMARKS.md, rendered from benchmarks/results/conditional.json."""
+
+from __future__ import annotations
+
+from report_format import provenance
+
+COMMAND = "python benchmarks/bench_conditional.py --parts"
+ORDER = ("mu", "alpha", "Cv", "homo", "lumo", "gap")
+LABELS = {"mu": "μ (D)", "alpha": "α (Bohr³)", "Cv": "Cv (cal/mol K)", "homo": "HOMO (meV)", "lumo": "LUMO (meV)",
+          "gap": "gap (meV)"}
+PUBLISHED = {
+    "L-bound": (0.043, 0.09, 0.040, 39, 36, 65),
+    "EDM": (1.123, 2.78, 1.065, 371, 601, 671),
+    "GeoLDM": (1.108, 2.37, 1.025, 340, 522, 587),
+    "JODO": (0.628, 1.42, 0.581, 226, 256, 335),
+    "NExT-Mol": (0.507, 1.16, 0.512, 205, 235, 297),
+}
+"""Published MAE of EDM's protocol, in ORDER: NExT-Mol (Liu et al. 2025) Table 3, its baseline rows from JODO."""
+
+
+def _cell(value) -> str:
+    return "" if value is None else (f"{value:.3g}" if value < 10 else f"{value:.0f}")
+
+
+def _published_lines(names: tuple[str, ...]) -> list[str]:
+    return [f"| {row} (published) | " + " | ".join(_cell(values[ORDER.index(n)]) for n in names) + " |"
+            for row, values in PUBLISHED.items()]
+
+
+def _calibration(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = ["## Conditional generation: the GFN2-xTB judge's calibration", "",
+             f"GFN2-xTB (tblite) single points of {r['n']:,} QM9 test molecules (seeded draw, {r['seconds']:.0f} s), "
+             "each property fitted linearly to the DFT label; the fit's own MAE is the floor of any error this judge "
+             "reports. " + provenance(entry, COMMAND, "calibration"), "",
+             "| property | DFT ≈ slope · xTB + intercept | MAE | molecules |", "|---|---|---|---|"]
+    lines += [f"| {name} | {row['slope']:.3f} · xTB {row['intercept']:+.3f} | {_cell(row['mae'])} {row['unit']} | "
+              f"{row['n']:,} |" for name, row in r["rows"].items()]
+    return lines + [""]
+
+
+def _classifiers(entry: dict) -> list[str]:
+    r = entry["result"]
+    names = tuple(n for n in ORDER if "missing" not in r["rows"].get(n, {"missing": ""}))
+    lines = ["## Conditional generation: the property classifiers (EDM's judges)", "",
+             f"Each property's EGNN (`{r['judges']}`) trained on the first half of QM9 train, scored on QM9's valid "
+             f"split and on the {r['n_second_half']:,} molecules of the second half (the generators' half): L-bound is "
+             "the judge on those real molecules, #Atoms the median of the first half's values at each atom count, "
+             "Naive the judge against shuffled labels. " + provenance(entry, COMMAND, "classifiers"), "",
+             "| row | " + " | ".join(LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for key, label in (("valid", "valid split"), ("l_bound", "L-bound"), ("atoms", "#Atoms"), ("naive", "Naive")):
+        lines.append(f"| {label} | " + " | ".join(_cell(r["rows"][n][key]) for n in names) + " |")
+    lines += _published_lines(names)[:1]
+    missing = [n for n in ORDER if n not in names]
+    if missing:
+        lines += ["", f"Not trained yet: {', '.join(missing)}."]
+    return lines + [""]
+
+
+def _conditional(entry: dict) -> list[str]:
+    r = entry["result"]
+    names = tuple(n for n in ORDER if n in r["rows"])
+    rows = r["rows"]
+    lines = ["## Conditional generation: MAE between the requested and the judged property", "",
+             f"`{r['model']}`, {r['n']:,} molecules per property, each conditioned on that property alone with "
+             "targets drawn as EDM draws them; judged by the classifiers above and, where it computes the property, "
+             "by calibrated GFN2-xTB (its floor: the calibration's MAE). The unconditioned rows are the same model "
+             "without a condition, against the same targets. " + provenance(entry, COMMAND, "conditional"), "",
+             "| row | " + " | ".join(LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for key, label in (("classifier", "conditioned, classifier"), ("classifier_unconditioned",
+                                                                    "unconditioned, classifier"),
+                       ("xtb", "conditioned, xTB"), ("xtb_unconditioned", "unconditioned, xTB"),
+                       ("xtb_floor", "xTB floor (calibration MAE)")):
+        lines.append(f"| {label} | " + " | ".join(_cell(rows[n].get(key)) for n in names) + " |")
+    return lines + _published_lines(names) + [""]
+
+
+def conditional_sections(results: dict) -> list[str]:
+    """Markdown lines for every conditional part that has results, in a fixed order."""
+    renderers = [("calibration", _calibration), ("classifiers", _classifiers), ("conditional", _conditional)]
+    return [line for part, render in renderers if part in results for line in render(results[part])]
