@@ -9,25 +9,30 @@ from atomgen.models.quetzal.network import QuetzalNetwork
 
 
 class UncachedTrunk:
-    """The three moves of `atomgen.models.quetzal.sampler.CachedTrunk`, each recomputing every token."""
+    """The three moves of `atomgen.models.quetzal.sampler.CachedTrunk`, each recomputing every token (a
+    conditional model's property vectors too; without guidance)."""
 
-    def __init__(self, network: QuetzalNetwork, types: torch.Tensor, positions: torch.Tensor):
+    def __init__(self, network: QuetzalNetwork, types: torch.Tensor, positions: torch.Tensor,
+                 properties: torch.Tensor | None = None):
         self.network = network
         self.types = types
         self.positions = positions
+        self.properties = properties
         self._refresh()
 
     def _refresh(self) -> None:
-        self.hidden, logits = self.network.type_logits(self.network.embed(self.types, self.positions))
+        tokens = self.network.embed(self.types, self.positions, properties=self.properties)
+        self.hidden, logits = self.network.type_logits(tokens)
         self.logits = logits[:, -1]
 
     def keep(self, rows: torch.Tensor) -> None:
         self.types, self.positions = self.types[rows], self.positions[rows]
         self.hidden, self.logits = self.hidden[rows], self.logits[rows]
+        self.properties = None if self.properties is None else self.properties[rows]
 
     def condition(self, next_types: torch.Tensor) -> torch.Tensor:
         all_next = torch.cat([self.types[:, 1:], next_types[:, None]], dim=1)
-        return self.network.condition(self.hidden, all_next)[:, -1]
+        return self.network.condition(self.hidden, all_next, properties=self.properties)[:, -1]
 
     def append(self, types: torch.Tensor, positions: torch.Tensor) -> None:
         self.types = torch.cat([self.types, types[:, None]], dim=1)

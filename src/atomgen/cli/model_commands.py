@@ -61,7 +61,8 @@ _PROPERTY_UNITS = _property_units()
 
 # The `atomgen sample` options each family takes (beyond -n, --seed, --batch-size, --steps).
 _FAMILY_OPTIONS = {
-    "quetzal": ("temperature", "position_temperature", "elements", "closed_shell", "solver", "precision"),
+    "quetzal": ("temperature", "position_temperature", "elements", "closed_shell", "solver", "precision",
+                "property_condition", "guidance"),
     "adit": ("kind", "label", "guidance", "sampler", "n_atoms", "precision"),
     "nextmol": ("temperature", "top_k", "solver", "refine_steps", "relax", "precision", "property_condition",
                 "guidance"),
@@ -265,6 +266,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="diffusion steps (default: the model's own: 30 for Quetzal, 100 for ADiT; NExT-Mol's in its config)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--condition", dest="property_condition", action="append", metavar="NAME=VALUE",
+                   help="a property-conditional Quetzal or NExT-Mol model: a target, repeatable; NAME=LOW:HIGH draws "
+                        "each molecule's target uniformly in the range. Units: " + _PROPERTY_UNITS)
     quetzal = p.add_argument_group("Quetzal")
     quetzal.add_argument("--temperature", type=float,
                          help="of the atom-type (Quetzal) or SELFIES-token (NExT-Mol) distribution (default 1)")
@@ -280,17 +284,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     adit.add_argument("--kind", choices=["molecule", "crystal"], help="kind of system to generate")
     adit.add_argument("--label", help="class label to generate (a training dataset, e.g. perov_5)")
     adit.add_argument("--guidance", type=float,
-                      help="classifier-free guidance scale (ADiT: default 2; a conditional NExT-Mol: default 1, the "
-                           "plain conditional model)")
+                      help="classifier-free guidance scale (ADiT: default 2; a conditional Quetzal or NExT-Mol: "
+                           "default 1, the plain conditional model)")
     adit.add_argument("--sampler", choices=["euler", "heun"], help="ODE integrator (default euler)")
     adit.add_argument("--n-atoms", type=int, help="atoms per system (default: drawn from the training data)")
     nextmol = p.add_argument_group("NExT-Mol")
     nextmol.add_argument("--top-k", type=int, help="draw each SELFIES token among the k most likely (default: all)")
     nextmol.add_argument("--refine-steps", type=int, help=REFINE_HELP)
     nextmol.add_argument("--relax", action="store_const", const=True, help=RELAX_HELP)
-    nextmol.add_argument("--condition", dest="property_condition", action="append", metavar="NAME=VALUE",
-                         help="a property-conditional model: a target, repeatable; NAME=LOW:HIGH draws each "
-                              "molecule's target uniformly in the range. Units: " + _PROPERTY_UNITS)
     p.add_argument("--shard", type=_shard, help=SHARD_HELP)
     p.set_defaults(func=_cmd_sample)
 

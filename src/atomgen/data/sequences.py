@@ -91,6 +91,28 @@ def collate_sequences(items: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[st
     return {"types": types, "positions": positions, "n_atoms": n_atoms}
 
 
+class PropertySequenceDataset(AtomSequenceDataset):
+    """An AtomSequenceDataset whose item k also carries molecule k's property values (NaN: not known), for a
+    property-conditional Quetzal; `values` has one row per molecule of `source`."""
+
+    def __init__(self, source: Pack | Sequence[AtomSystem], values: np.ndarray, elements: Sequence[int],
+                 order: str = "dataset", max_atoms: int = 32, seed: int = 0):
+        super().__init__(source, elements, order, max_atoms, seed)
+        self.values = np.asarray(values, dtype=np.float64)
+        if len(self.values) != len(self):
+            raise DatasetError(f"{len(self.values)} rows of property values for {len(self)} molecules")
+
+    def __getitem__(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (*super().__getitem__(k), self.values[k])
+
+
+def collate_property_sequences(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """`collate_sequences`, plus `properties` (B, P) (0 where unknown) and their `present` (B, P) flags."""
+    batch = collate_sequences([(classes, positions) for classes, positions, _ in items])
+    values = torch.as_tensor(np.stack([v for _, _, v in items]), dtype=torch.float32)
+    return {**batch, "present": torch.isfinite(values), "properties": torch.nan_to_num(values)}
+
+
 class LengthGroupedSampler(Sampler[int]):
     """Random order in which consecutive `batch_size` indices have similar lengths, so batches pad little.
 

@@ -20,16 +20,47 @@ log = logging.getLogger(__name__)
 
 
 def build_quetzal(config: TrainConfig):
-    """(model, training dataset, collate function) of a Quetzal run."""
-    from atomgen.data.sequences import AtomSequenceDataset, collate_sequences
+    """(model, training dataset, collate function) of a Quetzal run; with `model.properties` (names of QM9
+    properties) a property-conditional model, each property's normalisation and range measured on the training
+    molecules and stored in the model."""
+    from atomgen.data.sequences import (
+        AtomSequenceDataset,
+        PropertySequenceDataset,
+        collate_property_sequences,
+        collate_sequences,
+    )
     from atomgen.models.quetzal import QuetzalModel, preset
 
     options = dict(config.model)
+    source = _load_dataset(config)
+    values = None
+    if options.get("properties"):
+        options["properties"], values = _property_stats(source, options["properties"])
     model_config = preset(options.pop("preset", "small"), **options)
     model = QuetzalModel(model_config)
-    dataset = AtomSequenceDataset(_load_dataset(config), model_config.elements, model_config.atom_order,
-                                  model_config.max_atoms, seed=config.trainer.seed)
-    return model, dataset, collate_sequences, None
+    common = (model_config.elements, model_config.atom_order, model_config.max_atoms)
+    if values is None:
+        return model, AtomSequenceDataset(source, *common, seed=config.trainer.seed), collate_sequences, None
+    dataset = PropertySequenceDataset(source, values, *common, seed=config.trainer.seed)
+    return model, dataset, collate_property_sequences, None
+
+
+def _property_stats(systems, names: list[str]):
+    """({name: PropertyStats as a mapping}, values (N, P)) of the named QM9 properties over `systems`."""
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from atomgen.models.conditions import PropertyStats
+    from atomgen.properties.qm9_properties import get_property
+
+    properties = [get_property(name) for name in names]
+    try:
+        values = np.array([[system.properties[p.name] for p in properties] for system in systems])
+    except KeyError as missing:
+        raise InputError(f"the training molecules have no property {missing}: a conditional model trains on "
+                         "QM9 (its labels)") from None
+    return {p.name: asdict(PropertyStats.of(values[:, j])) for j, p in enumerate(properties)}, values
 
 
 def build_adit(config: TrainConfig):
@@ -237,28 +268,21 @@ def _nextmol_conditional_language_stage(config: TrainConfig, options: dict):
     """A property-conditional language model on QM9 molecules (`data.split`: EDM's protocol trains on
     train-second-half) and the properties `model.properties` names; each property's normalisation and range are
     measured on those molecules and stored in the model."""
-    from dataclasses import asdict
-
-    import numpy as np
     from tqdm.auto import tqdm
 
     from atomgen.data.molecular_graphs import graph_from_mol, mol_from_coordinates
     from atomgen.data.qm9 import load_qm9
-    from atomgen.models.conditions import PropertyStats
-    from atomgen.properties.qm9_properties import get_property
 
-    properties = [get_property(name) for name in options.pop("properties")]
     if config.data.dataset != "qm9":
         raise InputError(f"a property-conditional language model trains on QM9 (its labels), not "
                          f"{config.data.dataset!r}")
-    smiles, values = [], []
+    kept, smiles = [], []
     for system in tqdm(load_qm9(config.data.split, config.data.data_dir), desc="perceiving graphs"):
         mol = mol_from_coordinates(system.numbers, system.positions)
         if mol is not None:  # as the unconditional stage's graphs, left out when RDKit cannot perceive the bonds
+            kept.append(system)
             smiles.append(graph_from_mol(mol).smiles)
-            values.append([system.properties[p.name] for p in properties])
-    values = np.array(values)
-    options["properties"] = {p.name: asdict(PropertyStats.of(values[:, j])) for j, p in enumerate(properties)}
+    options["properties"], values = _property_stats(kept, options["properties"])
     return _nextmol_language_stage(config, options, smiles, values=values)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from atomgen.diffusion.edm import EDMConfig
@@ -28,6 +28,9 @@ class QuetzalConfig:
             see `prefix_geometry.py`); False is the paper's head.
         prefix_bonds: each token also embeds the EDM bond orders from its atom to the atoms before it (an atomgen
             extension, see `prefix_bonds.py`); False is the paper's trunk.
+        properties: for a property-conditional model, each property it reads with its normalisation and the range
+            its training molecules covered (`atomgen.models.conditions.PropertyStats` as a mapping); empty when
+            unconditional.
     """
 
     elements: tuple[int, ...] = (1, 6, 7, 8, 9)
@@ -47,9 +50,12 @@ class QuetzalConfig:
     translation_std: float = 0.1
     prefix_geometry: bool = False
     prefix_bonds: bool = False
+    properties: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "elements", tuple(int(z) for z in self.elements))
+        object.__setattr__(self, "properties", {name: {key: float(v) for key, v in stats.items()}
+                                                for name, stats in dict(self.properties).items()})
         if self.atom_order not in ATOM_ORDERS:
             raise ValueError(f"atom_order must be one of {ATOM_ORDERS}, not {self.atom_order!r}")
         if self.depth < 2:

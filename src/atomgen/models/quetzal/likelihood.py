@@ -84,8 +84,12 @@ def _batch_log_likelihood(network: QuetzalNetwork, batch: dict[str, torch.Tensor
     inputs = torch.cat([types.new_full((rows, 1), START), types], dim=1)
     input_positions = torch.cat([positions.new_zeros(rows, 1, 3), positions], dim=1)
     next_types = torch.cat([types, types.new_full((rows, 1), STOP)], dim=1)
+    properties = None
+    if network.properties is not None:  # a conditional model: the likelihood asks for no property
+        absent = torch.zeros(rows, len(network.config.properties), dtype=torch.bool, device=device)
+        properties = network.property_vector(absent.double(), absent)
     with torch.no_grad():
-        logits, cond = network(inputs, input_positions, next_types)
+        logits, cond = network(inputs, input_positions, next_types, properties)
     token = torch.arange(length + 1, device=device)[None]
     type_terms = F.log_softmax(logits, dim=-1).gather(-1, next_types[..., None]).squeeze(-1)
     total = (type_terms * (token <= n_atoms[:, None])).sum(1)

@@ -14,6 +14,7 @@ from atomgen.data.augment import augment_molecules
 from atomgen.diffusion.edm import loss_weight, sample_training_sigmas
 from atomgen.errors import InputError
 from atomgen.models.base import GenerativeModel, Job, shard_range
+from atomgen.models.conditions import Condition, PropertyStats, resolve_condition
 from atomgen.models.quetzal.config import QuetzalConfig
 from atomgen.models.quetzal.network import START, STOP, QuetzalNetwork
 from atomgen.models.quetzal.sampler import (
@@ -25,6 +26,7 @@ from atomgen.models.quetzal.sampler import (
     generate_batch,
 )
 from atomgen.models.streams import SampleStreams
+from atomgen.nn.property_condition import training_subsets
 from atomgen.system import AtomSystem
 
 FAMILY = "quetzal"
@@ -48,6 +50,7 @@ class QuetzalModel(GenerativeModel):
         lookup[list(config.elements)] = torch.arange(1, len(config.elements) + 1)
         self.register_buffer("class_of_element", lookup, persistent=False)
         self.hydrogen_class = config.elements.index(1) + 1 if 1 in config.elements else None
+        self.property_stats = {name: PropertyStats(**stats) for name, stats in config.properties.items()}
 
     def weights_module(self) -> nn.Module:
         """Checkpoints hold the network's weights (the element lookup is rebuilt from the config)."""
@@ -68,6 +71,12 @@ class QuetzalModel(GenerativeModel):
         """Atomic numbers of type classes 1..K."""
         return np.asarray(self.config.elements, dtype=np.int64)[np.asarray(classes) - 1]
 
+    def normalised(self, values: torch.Tensor) -> torch.Tensor:
+        """Property values (B, P) in their units, in the order of `config.properties`, as the encoder reads them."""
+        mean = values.new_tensor([s.mean for s in self.property_stats.values()])
+        mad = values.new_tensor([s.mad for s in self.property_stats.values()])
+        return (values - mean) / mad
+
     # ---------------------------------------------------------------------------------------------------- training
     def _teacher_forced(self, batch: dict[str, torch.Tensor], augment: bool,
                         generator: torch.Generator | None) -> dict[str, torch.Tensor]:
@@ -83,7 +92,14 @@ class QuetzalModel(GenerativeModel):
         input_positions = torch.cat([positions.new_zeros(batch_size, 1, 3), positions], dim=1)
         # The target after the last atom is STOP, which is the padding class 0.
         next_types = torch.cat([types, types.new_full((batch_size, 1), STOP)], dim=1)
-        logits, cond = self.network(inputs, input_positions, next_types)
+        properties = None
+        if "properties" in batch:  # each molecule shows a random subset of its properties
+            properties = self.network.property_vector(self.normalised(batch["properties"]),
+                                                      training_subsets(batch["present"], generator))
+        elif self.property_stats:  # molecules without targets: a conditional model asked for no property
+            absent = types.new_zeros(batch_size, len(self.property_stats), dtype=torch.bool)
+            properties = self.network.property_vector(absent.float(), absent)
+        logits, cond = self.network(inputs, input_positions, next_types, properties)
         token_index = torch.arange(length + 1, device=types.device)
         has_type_target = token_index[None] <= n_atoms[:, None]
         has_position_target = token_index[None] < n_atoms[:, None]
@@ -169,7 +185,7 @@ class QuetzalModel(GenerativeModel):
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = DEFAULT_STEPS,
                temperature: float = 1.0, position_temperature: float = 1.0, elements: Sequence[int] | None = None,
-               condition: dict | None = None, progress: bool = True, min_atoms: int = 1,
+               condition: Condition | None = None, guidance: float = 1.0, progress: bool = True, min_atoms: int = 1,
                max_atoms: int | None = None, closed_shell: bool = False, shard: tuple[int, int] | None = None,
                solver: str = DEFAULT_SOLVER, precision: str = DEFAULT_PRECISION) -> list[AtomSystem]:
         """Generate `n` molecules from scratch.
@@ -184,7 +200,10 @@ class QuetzalModel(GenerativeModel):
             position_temperature: scales the starting noise of each position's ODE (1 = the model's own
                 distribution; lower = sharper geometry and less diversity, see BENCHMARKS.md).
             elements: atomic numbers allowed (STOP always is); None allows all the model knows.
-            condition: property conditioning; this model is unconditional, so it must be None.
+            condition: the target properties of a conditional model (`atomgen.models.conditions`: {"gap": 6.2}
+                in eV, a (low, high) range, or one value per molecule); None samples unconditionally.
+            guidance: classifier-free guidance scale of a conditional model (1: the plain conditional model):
+                both the type logits and each position's denoiser become u + guidance · (c - u).
             progress: show a progress bar.
             min_atoms, max_atoms: bounds on the number of atoms (STOP is masked below, forced at the top).
             closed_shell: allow STOP only when the atoms' valences sum to an even number, so that a closed-shell
@@ -196,26 +215,34 @@ class QuetzalModel(GenerativeModel):
             precision: "bf16" runs the trunk's and the head's matrix products in bfloat16 (positions, their
                 embeddings and the head's modulation stay in float32), "fp32" all of it in float32.
         """
-        if condition is not None:
-            raise InputError("this Quetzal model is unconditional: it takes no condition")
+        targets = None
+        if self.property_stats:
+            targets = resolve_condition(condition, n, self.property_stats, seed, "this Quetzal model")
+        elif condition or guidance != 1.0:
+            names = ", ".join(condition or {}) or "no property"
+            raise InputError(f"this Quetzal model is unconditional: it takes no condition ({names} asked for)")
         empty = AtomSystem(numbers=np.zeros(0, dtype=np.int64), positions=np.zeros((0, 3)))
         return self.extend([empty], n_per_prefix=n, seed=seed, batch_size=batch_size, steps=steps,
                            temperature=temperature, position_temperature=position_temperature, elements=elements,
                            progress=progress, centre=False, min_atoms=min_atoms, max_atoms=max_atoms,
-                           closed_shell=closed_shell, shard=shard, solver=solver, precision=precision)
+                           closed_shell=closed_shell, shard=shard, solver=solver, precision=precision,
+                           targets=targets, guidance=guidance)
 
     def extend(self, prefixes: Sequence[AtomSystem], *, n_per_prefix: int = 1, seed: int = 0, batch_size: int = 256,
                steps: int = DEFAULT_STEPS, temperature: float = 1.0, position_temperature: float = 1.0,
                elements: Sequence[int] | None = None, progress: bool = True, centre: bool = True,
                min_atoms: int = 1, max_atoms: int | None = None, closed_shell: bool = False,
                source: str | Path | None = None, shard: tuple[int, int] | None = None,
-               solver: str = DEFAULT_SOLVER, precision: str = DEFAULT_PRECISION) -> list[AtomSystem]:
+               solver: str = DEFAULT_SOLVER, precision: str = DEFAULT_PRECISION,
+               targets: tuple[np.ndarray, np.ndarray] | None = None, guidance: float = 1.0) -> list[AtomSystem]:
         """Complete each prefix molecule `n_per_prefix` times; results are in prefix order.
 
         The given atoms come first and unchanged. Prefixes are moved to the training frame (their heavy-atom
         centroid at the origin) for generation and the completed molecule is moved back. Completion k of the
         run (prefix k // n_per_prefix) draws from its own random stream; `shard` = (i, N) returns only the i-th
-        of N contiguous slices of the run's completions. `solver` and `precision` are as in `sample`.
+        of N contiguous slices of the run's completions. `solver` and `precision` are as in `sample`. A
+        conditional model reads completion k's normalised property values and presence flags from row k of
+        `targets` (`resolve_condition`; None: no property asked for), with `guidance` as in `sample`.
         """
         prepared = []  # (classes, positions in the model frame, offset) of every prefix
         for index, prefix in enumerate(prefixes):
@@ -228,12 +255,15 @@ class QuetzalModel(GenerativeModel):
                                 closed_shell, solver)
         jobs = [Job(k, len(prefixes[k // n_per_prefix]), k // n_per_prefix)
                 for k in shard_range(len(prefixes) * n_per_prefix, shard)]
+        if self.property_stats and targets is None:
+            targets = resolve_condition(None, len(prefixes) * n_per_prefix, self.property_stats, seed)
 
         def complete(batch: list[Job], streams: SampleStreams) -> list[AtomSystem]:
             types = np.stack([prepared[job.payload][0] for job in batch]).reshape(len(batch), batch[0].size)
             coords = np.stack([prepared[job.payload][1] for job in batch]).reshape(len(batch), batch[0].size, 3)
             done = generate_batch(self.network, torch.as_tensor(types, device=self.device),
-                                  torch.as_tensor(coords, dtype=torch.float32, device=self.device), options, streams)
+                                  torch.as_tensor(coords, dtype=torch.float32, device=self.device), options, streams,
+                                  conditioning=self._conditioning(targets, [job.index for job in batch], guidance))
             systems = []
             for job, (classes, positions) in zip(batch, done):
                 system = AtomSystem(numbers=self.numbers(classes), positions=positions + prepared[job.payload][2])
@@ -244,6 +274,19 @@ class QuetzalModel(GenerativeModel):
 
         return self.run_batches(jobs, complete, seed=seed, batch_size=batch_size, progress=progress,
                                 precision=precision)
+
+    def _conditioning(self, targets: tuple[np.ndarray, np.ndarray] | None, rows: list[int],
+                      guidance: float) -> dict:
+        """The trunk's property vectors for samples `rows` (and the unconditioned ones, for guidance)."""
+        if targets is None:
+            return {}
+        values = torch.as_tensor(targets[0][rows], dtype=torch.float32, device=self.device)
+        present = torch.as_tensor(targets[1][rows], device=self.device)
+        conditioning = {"properties": self.network.property_vector(values, present)}
+        if guidance != 1.0:
+            conditioning.update(unconditional=self.network.property_vector(values, torch.zeros_like(present)),
+                                guidance=guidance)
+        return conditioning
 
     # -------------------------------------------------------------------------------------------------- likelihood
     def log_likelihood(self, systems: Sequence[AtomSystem], *, frame: str = "canonical", steps: int = 128,

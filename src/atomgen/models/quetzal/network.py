@@ -9,7 +9,8 @@ position (linear + Fourier features) and its index. Reading tokens 0..i:
 
 With `prefix_geometry` the head also sees the distances from its noisy point to the atoms already placed (see
 `prefix_geometry.py`); with `prefix_bonds` each token also embeds its atom's bond orders to the atoms before it
-(see `prefix_bonds.py`).
+(see `prefix_bonds.py`). A property-conditional model adds one vector computed from the target properties
+(`atomgen.nn.property_condition`) to every token and, through a linear map, to every conditioning vector z_i.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from atomgen.models.quetzal.prefix_bonds import PrefixBonds
 from atomgen.models.quetzal.prefix_geometry import PrefixGeometry
 from atomgen.nn.diffmlp import DiffMLP
 from atomgen.nn.embeddings import PointEmbedding
+from atomgen.nn.property_condition import PropertyEncoder
 from atomgen.nn.transformer import KVCache, TransformerStack
 
 START = 0
@@ -50,13 +52,24 @@ class QuetzalNetwork(nn.Module):
         self.position_norm = nn.LayerNorm(dim)
         self.head = DiffMLP(dim, config.head_width, config.head_depth, config.fourier_frequencies)
         self.geometry = PrefixGeometry(classes, config.head_width) if config.prefix_geometry else None
+        self.properties = PropertyEncoder(len(config.properties), dim) if config.properties else None
+        self.head_condition = nn.Linear(dim, dim) if config.properties else None
+
+    def property_vector(self, values: torch.Tensor, present: torch.Tensor) -> torch.Tensor | None:
+        """The conditioning vector (B, dim) of normalised property values (B, P) and their presence flags; None
+        for an unconditional model."""
+        return None if self.properties is None else self.properties(values, present)[:, 0]
 
     def embed(self, types: torch.Tensor, positions: torch.Tensor, offset: int = 0,
-              earlier: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+              earlier: tuple[torch.Tensor, torch.Tensor] | None = None,
+              properties: torch.Tensor | None = None) -> torch.Tensor:
         """Input embeddings of tokens (types in 0..K with 0 = START) whose sequence index starts at `offset`;
-        `earlier` holds the types and positions of the `offset` tokens before them (needed with prefix bonds)."""
+        `earlier` holds the types and positions of the `offset` tokens before them (needed with prefix bonds),
+        `properties` each row's property vector (a conditional model)."""
         index = torch.arange(offset, offset + types.shape[1], device=types.device)
         tokens = self.input_type(types) + self.input_point(positions) + self.sequence_position(index)
+        if properties is not None:
+            tokens = tokens + properties[:, None].to(tokens.dtype)
         if self.bonds is None:
             return tokens
         if offset:
@@ -69,11 +82,14 @@ class QuetzalNetwork(nn.Module):
         hidden = self.type_stack(tokens, causal=True, cache=cache)
         return hidden, self.type_out(self.type_norm(hidden))
 
-    def condition(self, hidden: torch.Tensor, next_types: torch.Tensor,
-                  cache: KVCache | None = None) -> torch.Tensor:
-        """Second half: the conditioning vector z_i of the next atom's position, given that atom's type."""
-        out = self.position_stack(hidden + self.next_type(next_types), causal=True, cache=cache)
-        return self.position_norm(out)
+    def condition(self, hidden: torch.Tensor, next_types: torch.Tensor, cache: KVCache | None = None,
+                  properties: torch.Tensor | None = None) -> torch.Tensor:
+        """Second half: the conditioning vector z_i of the next atom's position, given that atom's type (and
+        the row's property vector, for a conditional model)."""
+        out = self.position_norm(self.position_stack(hidden + self.next_type(next_types), causal=True, cache=cache))
+        if properties is not None:
+            out = out + self.head_condition(properties)[:, None].to(out.dtype)
+        return out
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond_embedding: torch.Tensor,
                 placed: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
@@ -110,8 +126,9 @@ class QuetzalNetwork(nn.Module):
         placed_positions = positions[:, None, :, :].expand(-1, length + 1, -1, -1)
         return placed_types[selected], placed_positions[selected]
 
-    def forward(self, types: torch.Tensor, positions: torch.Tensor,
-                next_types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced pass over whole sequences: (type logits, conditioning vectors), one per input token."""
-        hidden, logits = self.type_logits(self.embed(types, positions))
-        return logits, self.condition(hidden, next_types)
+    def forward(self, types: torch.Tensor, positions: torch.Tensor, next_types: torch.Tensor,
+                properties: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced pass over whole sequences: (type logits, conditioning vectors), one per input token;
+        `properties` (B, dim) is each row's property vector (a conditional model)."""
+        hidden, logits = self.type_logits(self.embed(types, positions, properties=properties))
+        return logits, self.condition(hidden, next_types, properties=properties)

@@ -29,42 +29,91 @@ PADDING_TYPE = 1
 
 
 class CachedTrunk:
-    """Keeps the keys and values of both transformer halves; each new atom costs one token per layer."""
+    """Keeps the keys and values of both transformer halves; each new atom costs one token per layer.
 
-    def __init__(self, network: QuetzalNetwork, types: torch.Tensor, positions: torch.Tensor):
+    A conditional model's rows carry their property vectors (`properties`, (B, dim)). With `unconditional`
+    vectors as well, every row is also computed unconditioned, as a second half of the batch, and `logits`
+    mixes the two by classifier-free guidance; `condition` then returns both halves' vectors, for the guided
+    position denoiser (`guided_denoiser`).
+    """
+
+    def __init__(self, network: QuetzalNetwork, types: torch.Tensor, positions: torch.Tensor,
+                 properties: torch.Tensor | None = None, unconditional: torch.Tensor | None = None,
+                 guidance: float = 1.0):
         self.network = network
+        self.guided = unconditional is not None
+        self.guidance = guidance
+        if self.guided:
+            types, positions = types.repeat(2, 1), positions.repeat(2, 1, 1)
+            properties = torch.cat([properties, unconditional])
+        self.properties = properties
         batch, length = types.shape
         capacity = network.config.max_atoms + 1
-        tokens = network.embed(types, positions)
+        tokens = network.embed(types, positions, properties=properties)
         self.types, self.positions = types, positions  # every token so far, which prefix bonds look back on
         self.type_cache = network.type_stack.new_cache(batch, capacity, tokens)
         self.position_cache = network.position_stack.new_cache(batch, capacity, tokens)
         hidden, logits = network.type_logits(tokens, self.type_cache)
         if length > 1:  # the prefix's own next types are known: feed them to the second half now
-            network.condition(hidden[:, :-1], types[:, 1:], self.position_cache)
+            network.condition(hidden[:, :-1], types[:, 1:], self.position_cache, properties)
         self.length = length
         self.last_hidden = hidden[:, -1:]
-        self.logits = logits[:, -1]
+        self.all_logits = logits[:, -1]
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """Next-type logits of every row (guided: u + guidance · (c - u) of its two halves)."""
+        if not self.guided:
+            return self.all_logits
+        conditional, unconditional = self.all_logits.chunk(2)
+        return unconditional + self.guidance * (conditional - unconditional)
+
+    def _both(self, rows: torch.Tensor) -> torch.Tensor:
+        """Indices of `rows` in every half of the computed batch."""
+        return torch.cat([rows, rows + len(self.all_logits) // 2]) if self.guided else rows
 
     def keep(self, rows: torch.Tensor) -> None:
+        rows = self._both(rows)
         self.types, self.positions = self.types[rows], self.positions[rows]
         self.type_cache.keep(rows)
         self.position_cache.keep(rows)
         self.last_hidden = self.last_hidden[rows]
-        self.logits = self.logits[rows]
+        self.all_logits = self.all_logits[rows]
+        self.properties = None if self.properties is None else self.properties[rows]
 
     def condition(self, next_types: torch.Tensor) -> torch.Tensor:
-        return self.network.condition(self.last_hidden, next_types[:, None], self.position_cache)[:, 0]
+        next_types = next_types.repeat(2) if self.guided else next_types
+        return self.network.condition(self.last_hidden, next_types[:, None], self.position_cache,
+                                      self.properties)[:, 0]
 
     def append(self, types: torch.Tensor, positions: torch.Tensor) -> None:
+        if self.guided:
+            types, positions = types.repeat(2), positions.repeat(2, 1)
         tokens = self.network.embed(types[:, None], positions[:, None], offset=self.length,
-                                    earlier=(self.types, self.positions))
+                                    earlier=(self.types, self.positions), properties=self.properties)
         hidden, logits = self.network.type_logits(tokens, self.type_cache)
         self.types = torch.cat([self.types, types[:, None]], dim=1)
         self.positions = torch.cat([self.positions, positions[:, None].to(self.positions.dtype)], dim=1)
         self.length += 1
         self.last_hidden = hidden
-        self.logits = logits[:, -1]
+        self.all_logits = logits[:, -1]
+
+
+def guided_denoiser(network: QuetzalNetwork, cond_embedding: torch.Tensor,
+                    placed: tuple[torch.Tensor, torch.Tensor], guidance: float):
+    """D(x, σ) of the next positions of the B rows of `placed`: plain when `cond_embedding` has B rows, and
+    D_u + guidance · (D_c - D_u) when it has 2B (the conditioned rows, then the unconditioned)."""
+    rows = placed[0].shape[0]
+    if cond_embedding.shape[0] == rows:
+        return lambda x, sigma: network.denoise(x, sigma, cond_embedding, placed)
+    doubled = (placed[0].repeat(2, 1), placed[1].repeat(2, 1, 1))
+
+    def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        conditional, unconditional = network.denoise(x.repeat(2, 1), sigma.repeat(2), cond_embedding,
+                                                     doubled).chunk(2)
+        return unconditional + guidance * (conditional - unconditional)
+
+    return denoise
 
 
 SOLVERS = dict(zip(QUETZAL_SOLVERS, (dpm_solver_2m_sample, heun_sample), strict=True))
@@ -119,20 +168,21 @@ def _sample_types(logits: torch.Tensor, options: SamplingOptions, uniform: torch
 
 @torch.no_grad()
 def generate_batch(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_positions: torch.Tensor,
-                   options: SamplingOptions, streams: SampleStreams, trunk_class: type = CachedTrunk
-                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+                   options: SamplingOptions, streams: SampleStreams, trunk_class: type = CachedTrunk,
+                   conditioning: dict | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Complete a batch of prefixes of equal length; return (type classes, positions) of every row.
 
     `prefix_types` (B, P) holds classes 1..K and `prefix_positions` (B, P, 3) their positions; P may be 0.
     `streams` holds each row's random stream (None: a padding row, whose result is meaningless). `trunk_class`
-    is the cached trunk unless a test compares it with a reference.
+    is the cached trunk unless a test compares it with a reference. A conditional model's `conditioning` holds
+    the trunk's `properties` (and for guidance `unconditional` and `guidance`; see `CachedTrunk`).
     """
     with network.head.noise_terms_cached():  # every atom's ODE visits the same noise levels
-        return _complete(network, prefix_types, prefix_positions, options, streams, trunk_class)
+        return _complete(network, prefix_types, prefix_positions, options, streams, trunk_class, conditioning or {})
 
 
 def _complete(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_positions: torch.Tensor,
-              options: SamplingOptions, streams: SampleStreams, trunk_class: type
+              options: SamplingOptions, streams: SampleStreams, trunk_class: type, conditioning: dict
               ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The loop of `generate_batch`."""
     batch, prefix = prefix_types.shape
@@ -140,7 +190,7 @@ def _complete(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_positi
     start_type = torch.full((batch, 1), START, dtype=torch.long, device=device)
     start_position = torch.zeros(batch, 1, 3, dtype=prefix_positions.dtype, device=device)
     trunk = trunk_class(network, torch.cat([start_type, prefix_types], dim=1),
-                        torch.cat([start_position, prefix_positions], dim=1))
+                        torch.cat([start_position, prefix_positions], dim=1), **conditioning)
     sigmas = karras_sigmas(options.steps, network.config.edm, device=device)
 
     rows = torch.arange(batch, device=device)  # original index of every computed row
@@ -170,9 +220,8 @@ def _complete(network: QuetzalNetwork, prefix_types: torch.Tensor, prefix_positi
         next_types = torch.where(growing, next_types, torch.full_like(next_types, PADDING_TYPE))
         cond = network.head.embed_condition(trunk.condition(next_types))
         noise = streams.normal((3,), cond.dtype, only=growing)
-        placed = (placed_types, placed_positions)
-        new_positions = SOLVERS[options.solver](lambda x, sigma: network.denoise(x, sigma, cond, placed),
-                                    noise * options.position_temperature, sigmas)
+        denoiser = guided_denoiser(network, cond, (placed_types, placed_positions), conditioning.get("guidance", 1.0))
+        new_positions = SOLVERS[options.solver](denoiser, noise * options.position_temperature, sigmas)
         for row, t, p in zip(rows[growing].tolist(), next_types[growing].tolist(), new_positions[growing].tolist()):
             out_types[row].append(t)
             out_positions[row].append(p)
