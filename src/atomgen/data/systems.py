@@ -41,16 +41,18 @@ class LabelledSystemDataset(Dataset):
     """Systems from several sources, each source with its own class label.
 
     Item k is a dict of numpy arrays: `numbers` (N,), `positions` (N, 3) in Å, `frac` (N, 3), `lattice` (3, 3),
-    `lattice_features` (6,) (see `atomgen.data.lattice`), `periodic` (bool) and `label` (int).
+    `lattice_features` (6,) (see `atomgen.data.lattice`), `periodic` (bool) and `label` (int); with `properties`,
+    also `properties` (P,): the named properties of the system, NaN where it has none (a crystal has no HOMO).
 
     Args:
         sources: (label, systems) pairs; systems may be a Pack or a list of AtomSystems.
         max_atoms: systems with more atoms are an error (the model has a fixed maximum).
         max_z: atomic numbers above this are an error.
+        properties: names of per-system properties to carry (a property-conditional model's).
     """
 
     def __init__(self, sources: Sequence[tuple[int, Pack | Sequence[AtomSystem]]], max_atoms: int,
-                 max_z: int):
+                 max_z: int, properties: Sequence[str] = ()):
         numbers, positions, frac, sizes, lattices, labels = [], [], [], [], [], []
         for label, source in sources:
             z, x, offsets, cells = _flatten(source)
@@ -80,6 +82,10 @@ class LabelledSystemDataset(Dataset):
             for cell, n, periodic in zip(self.lattices, counts, self.periodic)
         ]).astype(np.float32) if len(counts) else np.zeros((0, 6), np.float32)
         self.labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+        self.properties = None
+        if properties:
+            self.properties = np.array([[system.properties.get(name, np.nan) for name in properties]
+                                        for _, source in sources for system in source], dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -94,6 +100,7 @@ class LabelledSystemDataset(Dataset):
             "numbers": self.numbers[a:b], "positions": self.positions[a:b], "frac": self.frac[a:b],
             "lattice": self.lattices[k], "lattice_features": self.lattice_features[k],
             "periodic": self.periodic[k], "label": self.labels[k],
+            **({} if self.properties is None else {"properties": self.properties[k]}),
         }
 
 
@@ -116,6 +123,9 @@ def collate_systems(items: Sequence[dict[str, np.ndarray]]) -> dict[str, torch.T
     batch["periodic"] = torch.as_tensor(np.array([bool(item["periodic"]) for item in items]))
     batch["label"] = torch.as_tensor(np.array([int(item["label"]) for item in items]), dtype=torch.long)
     batch["n_atoms"] = n_atoms
+    if "properties" in items[0]:
+        values = torch.as_tensor(np.stack([item["properties"] for item in items]), dtype=torch.float32)
+        batch["present"], batch["properties"] = torch.isfinite(values), torch.nan_to_num(values)
     return batch
 
 

@@ -35,7 +35,7 @@ def build_quetzal(config: TrainConfig):
     source = _load_dataset(config)
     values = None
     if options.get("properties"):
-        options["properties"], values = _property_stats(source, options["properties"])
+        values, options["properties"] = _property_values(source, options["properties"])
     model_config = preset(options.pop("preset", "small"), **options)
     model = QuetzalModel(model_config)
     common = (model_config.elements, model_config.atom_order, model_config.max_atoms)
@@ -45,8 +45,9 @@ def build_quetzal(config: TrainConfig):
     return model, dataset, collate_property_sequences, None
 
 
-def _property_stats(systems, names: list[str]):
-    """({name: PropertyStats as a mapping}, values (N, P)) of the named QM9 properties over `systems`."""
+def _property_values(systems, names: list[str]):
+    """(values (N, P) of the named QM9 properties over `systems`, NaN where a system lacks one; their stats as
+    {name: PropertyStats as a mapping}, over the systems that have each)."""
     from dataclasses import asdict
 
     import numpy as np
@@ -55,12 +56,16 @@ def _property_stats(systems, names: list[str]):
     from atomgen.properties.qm9_properties import get_property
 
     properties = [get_property(name) for name in names]
-    try:
-        values = np.array([[system.properties[p.name] for p in properties] for system in systems])
-    except KeyError as missing:
-        raise InputError(f"the training molecules have no property {missing}: a conditional model trains on "
-                         "QM9 (its labels)") from None
-    return {p.name: asdict(PropertyStats.of(values[:, j])) for j, p in enumerate(properties)}, values
+    values = np.array([[system.properties.get(p.name, np.nan) for p in properties] for system in systems],
+                      dtype=np.float64).reshape(-1, len(properties))
+    stats = {}
+    for j, p in enumerate(properties):
+        known = values[np.isfinite(values[:, j]), j]
+        if not len(known):
+            raise InputError(f"no training system has the property {p.name}: a conditional model trains on QM9 "
+                             "(its labels)")
+        stats[p.name] = asdict(PropertyStats.of(known))
+    return values, stats
 
 
 def build_adit(config: TrainConfig):
@@ -82,9 +87,12 @@ def build_adit(config: TrainConfig):
     autoencoder_path = options.pop("autoencoder", None)
     preset_name = options.pop("preset", "small")
     sources = _load_sources(config)
+    names = options.pop("properties", None) or []
+    if names:  # a property-conditional DiT: each property's stats over the systems that have it (QM9's)
+        options["properties"] = _property_values([s for _, systems in sources for s in systems], names)[1]
     model_config = preset(preset_name, **options)
     dataset = LabelledSystemDataset([(k, systems) for k, (_, systems) in enumerate(sources)],
-                                    model_config.max_atoms, model_config.max_z)
+                                    model_config.max_atoms, model_config.max_z, properties=names)
     histograms = []
     for k in range(len(sources)):
         counts = atom_count_histogram(dataset, k)
@@ -282,7 +290,7 @@ def _nextmol_conditional_language_stage(config: TrainConfig, options: dict):
         if mol is not None:  # as the unconditional stage's graphs, left out when RDKit cannot perceive the bonds
             kept.append(system)
             smiles.append(graph_from_mol(mol).smiles)
-    options["properties"], values = _property_stats(kept, options["properties"])
+    values, options["properties"] = _property_values(kept, options["properties"])
     return _nextmol_language_stage(config, options, smiles, values=values)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 KINDS = ("molecule", "crystal")
@@ -38,6 +38,9 @@ class ADiTConfig:
             None while only the autoencoder has been trained.
         fourier_frequencies: random Fourier features of Cartesian positions; `frac_harmonics` periodic
             harmonics of fractional coordinates.
+        properties: for a property-conditional DiT, each property it reads with its normalisation and the range
+            its training systems covered (`atomgen.models.conditions.PropertyStats` as a mapping); empty when it
+            is conditioned on the class label alone.
     """
 
     labels: tuple[str, ...] = ("qm9", "perov_5", "carbon_24")
@@ -62,10 +65,13 @@ class ADiTConfig:
     latent_scale: float | None = None
     fourier_frequencies: int = 32
     frac_harmonics: int = 4
+    properties: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
         object.__setattr__(self, "periodic", tuple(bool(x) for x in self.periodic))
+        object.__setattr__(self, "properties", {name: {key: float(v) for key, v in stats.items()}
+                                                for name, stats in dict(self.properties).items()})
         object.__setattr__(self, "atom_counts", tuple(tuple(int(c) for c in row) for row in self.atom_counts))
         if len(self.periodic) != len(self.labels):
             raise ValueError("periodic needs one flag per label")

@@ -16,8 +16,11 @@ from atomgen.models.adit.autoencoder import MASKED_TYPE, Autoencoder, Decoded
 from atomgen.models.adit.config import KINDS, ADiTConfig
 from atomgen.models.adit.denoiser import LatentDiT
 from atomgen.models.base import GenerativeModel, Job, padded_size, shard_range
+from atomgen.models.conditions import PropertyStats
+from atomgen.models.conditions import resolve_condition as property_targets
 from atomgen.models.sampler_settings import ADIT_PRECISION
 from atomgen.models.streams import SampleStreams, sample_rng
+from atomgen.nn.property_condition import training_subsets
 from atomgen.system import AtomSystem
 
 FAMILY = "adit"
@@ -39,6 +42,7 @@ class ADiTModel(GenerativeModel):
         self.config = config
         self.autoencoder = Autoencoder(config)
         self.denoiser = LatentDiT(config)
+        self.property_stats = {name: PropertyStats(**stats) for name, stats in config.properties.items()}
         self.set_stage(stage)
 
     def set_stage(self, stage: str) -> None:
@@ -96,19 +100,40 @@ class ADiTModel(GenerativeModel):
         noisy = interpolate(clean, noise, t)
         hide = torch.rand(rows, generator=generator, device=clean.device) < self.config.label_dropout
         labels = batch["label"].masked_fill(hide, self.denoiser.no_label)
+        properties = self._training_properties(batch, hide, generator)
         previous = torch.zeros_like(clean)
         # Self-conditioning: on some rows, a first no-gradient pass provides the estimate the real pass sees.
         use_previous = torch.rand(rows, generator=generator, device=clean.device) < self.config.self_condition_prob
         if use_previous.any():
             with torch.no_grad():
-                first = self.denoiser(noisy, t, labels, previous, mask).float()
+                first = self.denoiser(noisy, t, labels, previous, mask, properties).float()
             previous = torch.where(use_previous[:, None, None], first, previous)
-        predicted = self.denoiser(noisy, t, labels, previous, mask).float()
+        predicted = self.denoiser(noisy, t, labels, previous, mask, properties).float()
         atoms = mask.unsqueeze(-1).float()
         per_row = (((predicted - clean) ** 2) * atoms).sum((1, 2))
         norm = (atoms.sum() * clean.shape[-1]).clamp(min=1)
         loss = per_row.sum() / norm
         return {"loss": loss, "flow_loss": loss.detach()}
+
+    def _training_properties(self, batch: dict[str, torch.Tensor], hide: torch.Tensor,
+                             generator: torch.Generator | None) -> torch.Tensor | None:
+        """A property-conditional DiT's vectors for a training batch: a random subset of each system's known
+        properties, none where the label is hidden (so that the unconditional model guidance contrasts with
+        knows neither)."""
+        if not self.property_stats:
+            return None
+        rows, count = len(hide), len(self.property_stats)
+        if "properties" not in batch:
+            absent = torch.zeros(rows, count, dtype=torch.bool, device=hide.device)
+            return self.denoiser.property_vector(absent.float(), absent)
+        shown = training_subsets(batch["present"], generator) & ~hide[:, None]
+        return self.denoiser.property_vector(self.normalised(batch["properties"]), shown)
+
+    def normalised(self, values: torch.Tensor) -> torch.Tensor:
+        """Property values (B, P) in their units, in the order of `config.properties`, as the encoder reads them."""
+        mean = values.new_tensor([s.mean for s in self.property_stats.values()])
+        mad = values.new_tensor([s.mad for s in self.property_stats.values()])
+        return (values - mean) / mad
 
     @torch.no_grad()
     def with_latent_scale(self, batches: Sequence[dict[str, torch.Tensor]]) -> ADiTModel:
@@ -173,7 +198,7 @@ class ADiTModel(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int = 100,
-               condition: str | None = None, progress: bool = True, guidance: float = 2.0,
+               condition: str | dict | None = None, progress: bool = True, guidance: float = 2.0,
                sampler: str = "euler", n_atoms: int | None = None,
                shard: tuple[int, int] | None = None, precision: str = ADIT_PRECISION) -> list[AtomSystem]:
         """Generate `n` systems.
@@ -185,7 +210,9 @@ class ADiTModel(GenerativeModel):
             batch_size: systems integrated together.
             steps: ODE steps (100 Euler steps by default, as ADiT).
             condition: a class label (e.g. "perov_5"), a kind ("molecule", "crystal"), or None for any class;
-                a kind with several classes picks among them in proportion to their training data.
+                a kind with several classes picks among them in proportion to their training data. A
+                property-conditional model also takes a mapping of target properties (`atomgen.models.conditions`)
+                with an optional "label" entry (default: the molecule classes), e.g. {"gap": 6.2}.
             progress: show a progress bar.
             guidance: classifier-free guidance scale (1 = the conditional model alone, 0 = unconditional).
             sampler: "euler" or "heun".
@@ -199,7 +226,14 @@ class ADiTModel(GenerativeModel):
             raise InputError("this ADiT checkpoint holds only a trained autoencoder; train the diffusion stage")
         if n_atoms is not None and not 1 <= n_atoms <= self.config.max_atoms:
             raise InputError(f"this model makes systems of 1 to {self.config.max_atoms} atoms, not {n_atoms}")
-        classes = self.resolve_condition(condition)
+        wanted = dict(condition) if isinstance(condition, dict) else {}
+        label = wanted.pop("label", "molecule" if wanted else None) if isinstance(condition, dict) else condition
+        classes = self.resolve_condition(label)
+        if wanted and not self.property_stats:
+            raise InputError(f"this ADiT model is conditioned on its class label only: it takes no properties "
+                             f"({', '.join(wanted)} asked for)")
+        targets = property_targets(wanted, n, self.property_stats, seed, "this ADiT model") \
+            if self.property_stats else None
         histograms, jobs = self._size_histograms(), []
         for k in shard_range(n, shard):
             label, size = self._draw_job(histograms, classes, n_atoms, sample_rng(seed, k))
@@ -210,7 +244,12 @@ class ADiTModel(GenerativeModel):
             sizes = torch.tensor([job.payload[1] for job in batch], device=self.device)
             mask = torch.arange(batch[0].size, device=self.device)[None] < sizes[:, None]
             noise = streams.normal((batch[0].size, self.config.latent_dim), lengths=sizes.tolist())
-            latents = integrate(self.guided_predictor(labels, mask, guidance), noise, steps, sampler)
+            properties = None
+            if targets is not None:
+                rows = [job.index for job in batch]
+                properties = (torch.as_tensor(targets[0][rows], dtype=torch.float32, device=self.device),
+                              torch.as_tensor(targets[1][rows], device=self.device))
+            latents = integrate(self.guided_predictor(labels, mask, guidance, properties), noise, steps, sampler)
             # One decoder pass, in float32 whatever the precision: coordinates rounded to bf16 would move atoms
             # by hundredths of an Ångström.
             with torch.autocast(self.device.type, enabled=False):
@@ -219,21 +258,30 @@ class ADiTModel(GenerativeModel):
         return self.run_batches(jobs, generate, seed=seed, batch_size=batch_size, progress=progress, unit="system",
                                 precision=precision)
 
-    def guided_predictor(self, labels: torch.Tensor, mask: torch.Tensor, guidance: float) -> CleanPredictor:
+    def guided_predictor(self, labels: torch.Tensor, mask: torch.Tensor, guidance: float,
+                         properties: tuple[torch.Tensor, torch.Tensor] | None = None) -> CleanPredictor:
         """x̂₁(x_t, t) for one batch of unit-scale latents: classifier-free guidance between the labelled and the
-        unlabelled model, each pass self-conditioned on the estimate of the pass before."""
+        unlabelled model, each pass self-conditioned on the estimate of the pass before. A property-conditional
+        model's labelled pass also reads `properties` (normalised values and presence flags), its unlabelled pass
+        none."""
         previous: torch.Tensor | None = None
         unlabelled = torch.full_like(labels, self.denoiser.no_label)
+        vectors = [None, None]
+        if properties is not None:
+            values, present = properties
+            vectors = [self.denoiser.property_vector(values, present),
+                       self.denoiser.property_vector(values, torch.zeros_like(present))]
 
         def predict_clean(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             nonlocal previous
             if previous is None:
                 previous = torch.zeros_like(x)
             if guidance == 1.0:
-                clean = self.denoiser(x, t, labels, previous, mask)
+                clean = self.denoiser(x, t, labels, previous, mask, vectors[0])
             else:  # the conditional and unconditional passes as one batch
                 both = self.denoiser(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, unlabelled]),
-                                     torch.cat([previous, previous]), torch.cat([mask, mask]))
+                                     torch.cat([previous, previous]), torch.cat([mask, mask]),
+                                     None if vectors[0] is None else torch.cat(vectors))
                 conditional, unconditional = both.chunk(2)
                 clean = unconditional + guidance * (conditional - unconditional)
             previous = clean
