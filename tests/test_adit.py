@@ -255,9 +255,9 @@ def test_guidance_scale_one_is_the_conditional_model(sampler_model):
     calls = []
     original = sampler_model.denoiser.forward
 
-    def spy(noisy, t, labels, previous, mask):
+    def spy(noisy, t, labels, previous, mask, properties=None):
         calls.append(labels.clone())
-        return original(noisy, t, labels, previous, mask)
+        return original(noisy, t, labels, previous, mask, properties)
 
     sampler_model.denoiser.forward = spy
     try:
