@@ -81,3 +81,16 @@ def test_property_requests_an_adit_model_cannot_take_are_errors(conditional):
     labels_only = ADiTModel(preset("tiny", labels=("mol", "cry"), periodic=(False, True), latent_scale=1.0))
     with pytest.raises(InputError, match=r"conditioned on its class label only: it takes no properties \(gap"):
         labels_only.sample(1, condition={"gap": 6.0}, progress=False)
+
+
+def test_the_cli_passes_properties_and_a_label_to_adit(conditional, tmp_path, capsys):
+    from atomgen.cli import main
+
+    conditional.save(tmp_path / "adit")
+    out = tmp_path / "mols.xyz"
+    assert main(["sample", "--model", str(tmp_path / "adit"), "-n", "2", "-o", str(out), "--steps", "2",
+                 "--condition", "gap=6:7", "--label", "mol"]) == 0
+    assert out.read_text().count("\n") > 10
+    assert main(["sample", "--model", str(tmp_path / "adit"), "-n", "2", "-o", str(tmp_path / "x.xyz"),
+                 "--condition", "alpha=70"]) == 2
+    assert "not conditioned on alpha" in capsys.readouterr().err

@@ -63,7 +63,7 @@ _PROPERTY_UNITS = _property_units()
 _FAMILY_OPTIONS = {
     "quetzal": ("temperature", "position_temperature", "elements", "closed_shell", "solver", "precision",
                 "property_condition", "guidance"),
-    "adit": ("kind", "label", "guidance", "sampler", "n_atoms", "precision"),
+    "adit": ("kind", "label", "guidance", "sampler", "n_atoms", "precision", "property_condition"),
     "nextmol": ("temperature", "top_k", "solver", "refine_steps", "relax", "precision", "property_condition",
                 "guidance"),
 }
@@ -90,7 +90,9 @@ def _sampling_options(model, args: argparse.Namespace) -> dict:
     if "property_condition" in options:
         from atomgen.models.conditions import parse_condition
 
-        options["condition"] = parse_condition(options.pop("property_condition"))
+        label = options.pop("condition", None)  # ADiT: properties of the given label's (default molecule) class
+        options["condition"] = {**parse_condition(options.pop("property_condition")),
+                                **({"label": label} if label else {})}
     return options
 
 
@@ -267,8 +269,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--condition", dest="property_condition", action="append", metavar="NAME=VALUE",
-                   help="a property-conditional Quetzal or NExT-Mol model: a target, repeatable; NAME=LOW:HIGH draws "
-                        "each molecule's target uniformly in the range. Units: " + _PROPERTY_UNITS)
+                   help="a property-conditional model: a target, repeatable; NAME=LOW:HIGH draws each molecule's "
+                        "target uniformly in the range. Units: " + _PROPERTY_UNITS)
     quetzal = p.add_argument_group("Quetzal")
     quetzal.add_argument("--temperature", type=float,
                          help="of the atom-type (Quetzal) or SELFIES-token (NExT-Mol) distribution (default 1)")
@@ -284,8 +286,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     adit.add_argument("--kind", choices=["molecule", "crystal"], help="kind of system to generate")
     adit.add_argument("--label", help="class label to generate (a training dataset, e.g. perov_5)")
     adit.add_argument("--guidance", type=float,
-                      help="classifier-free guidance scale (ADiT: default 2; a conditional Quetzal or NExT-Mol: "
-                           "default 1, the plain conditional model)")
+                      help="classifier-free guidance scale (ADiT: default 2; a property-conditional Quetzal or "
+                           "NExT-Mol: default 1, the plain conditional model)")
     adit.add_argument("--sampler", choices=["euler", "heun"], help="ODE integrator (default euler)")
     adit.add_argument("--n-atoms", type=int, help="atoms per system (default: drawn from the training data)")
     nextmol = p.add_argument_group("NExT-Mol")
