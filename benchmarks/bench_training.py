@@ -34,6 +34,7 @@ JOBS = {
     "nextmol-language": ("configs/nextmol/qm9-small-language.yaml", []),
     "nextmol-conformer": ("configs/nextmol/qm9-small-conformer.yaml", ["model.language_model=nextmol-qm9"]),
     "nextmol-drugs-language": ("configs/nextmol/drugs-small-language.yaml", []),
+    "property-classifier": ("configs/property-classifier/qm9.yaml", []),
     "quetzal-batch-256": ("configs/quetzal/qm9-small.yaml", ["data.batch_size=256"]),
     "quetzal-one-thread": ("configs/quetzal/qm9-small.yaml", []),
 }
