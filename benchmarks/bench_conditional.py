@@ -11,7 +11,7 @@
   what an L1 fit on the count converges to) and Naive (the judge's predictions against shuffled labels).
 * conditional: for each property of a conditional model, n targets drawn as EDM draws them (atom count, then the
   value from that count's histogram on the second half), one molecule per target conditioned on that property
-  alone (the drawn atom count is not imposed: a language model does not fix it); MAE of the judge's prediction
+  alone (the drawn atom count is not imposed: Quetzal and NExT-Mol do not fix it); MAE of the judge's prediction
   against the target, and of the calibrated xTB value where xTB computes the property; then the same model
   unconditioned (same seed) against the same targets, the row conditioning must beat.
 
@@ -106,18 +106,19 @@ def _median_by_count(train: list, values: np.ndarray, systems: list) -> np.ndarr
 def conditional(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
     """Conditioned on each property alone, then unconditioned, against EDM-drawn targets: both judges' MAE."""
     from atomgen.data.qm9 import load_qm9
-    from atomgen.models.nextmol import NExTMolModel
+    from atomgen.models.registry import load_model
     from atomgen.properties.qm9_properties import get_property
     from atomgen.properties.targets import PropertyTargets
     from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
 
-    model = NExTMolModel.from_pretrained(model_name)
+    model = load_model(model_name)
     second = load_qm9("train-second-half", data_dir)
     counts = np.array([len(s) for s in second])
     test = load_qm9("test", data_dir)
     reference = [test[int(k)] for k in np.random.default_rng(0).permutation(len(test))[:1000]]
     reference_xtb = xtb_properties(reference)
-    unconditioned = model.sample(n, seed=0, progress=False)
+    unconditioned = model.sample(n, seed=0, condition={"label": "qm9"} if model.family == "adit" else None,
+                                 progress=False)
     unconditioned_xtb = xtb_properties(unconditioned)
     rows = {}
     for name in model.property_stats:
