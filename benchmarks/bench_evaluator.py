@@ -1,6 +1,6 @@
 """Evaluator benchmark: the datasets judged as if generated (beside published rows), and the evaluator's speed.
 
-    python benchmarks/bench_evaluator.py [--parts qm9-train,speed,default-run,perov_5,carbon_24] [--data-dir DIR]
+    python benchmarks/bench_evaluator.py [--parts qm9-train,speed,default-run,perov_5,carbon_24,xtb] [--data-dir DIR]
     python benchmarks/bench_evaluator.py --parts sdf-readback [--readback-limit N] [--processes 2]
 
 Each part's numbers go into benchmarks/results/evaluator.json (parts not run keep their last numbers), and
@@ -21,7 +21,7 @@ from write_benchmarks_md import write_benchmarks_md
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "evaluator.json"
-PARTS = ("qm9-train", "qm9-subsets", "speed", "default-run", "perov_5", "carbon_24", "sdf-readback")
+PARTS = ("qm9-train", "qm9-subsets", "speed", "default-run", "perov_5", "carbon_24", "sdf-readback", "xtb")
 
 
 def qm9_train(data_dir: str | None) -> dict:
@@ -48,6 +48,22 @@ def qm9_subsets(data_dir: str | None, n: int = 10_000, seeds: tuple[int, ...] = 
         out[str(seed)] = report.metrics
         causes[str(seed)] = report.details["instability_causes"]
     return {"n": n, "by_seed": out, "instability_causes_by_seed": causes}
+
+
+def xtb_data_row(data_dir: str | None, n: int = 1000) -> dict:
+    """The opt-in GFN2-xTB relaxation check on a seeded n of QM9 test molecules: the data row of that check
+    (B3LYP minima relaxed with GFN2-xTB), with the time it takes."""
+    from atomgen import evaluate
+    from atomgen.data.qm9 import load_qm9
+
+    test = load_qm9("test", data_dir)
+    molecules = [test[int(k)] for k in np.random.default_rng(0).permutation(len(test))[:n]]
+    start = time.perf_counter()
+    report = evaluate(molecules, "qm9", data_dir=data_dir, fcd=False, posebusters=False, strain=False, xtb=True,
+                      max_expensive=n, progress=False)
+    return {"n": n, "seconds": time.perf_counter() - start,
+            "metrics": {key: report.metrics[key] for key in ("xtb_energy_drop_median", "xtb_rmsd_median")},
+            "details": report.details["xtb"]}
 
 
 def _qm9_sample(data_dir: str | None, n: int) -> list:
@@ -157,6 +173,7 @@ def main() -> None:
         "perov_5": lambda: crystals("perov_5"),
         "carbon_24": lambda: crystals("carbon_24"),
         "sdf-readback": lambda: sdf_readback(args.readback_limit, args.processes),
+        "xtb": lambda: xtb_data_row(args.data_dir),
     }
     run_parts(parts, args.parts.split(","), RESULTS)
     write_benchmarks_md()

@@ -185,6 +185,21 @@ def _readback_section(entry: dict) -> list[str]:
     return lines
 
 
+def _xtb_section(entry: dict) -> list[str]:
+    r = entry["result"]
+    d = r["details"]
+    return ["## The opt-in GFN2-xTB check: QM9's own row", "",
+            f"{r['n']:,} QM9 test molecules (seeded draw; their B3LYP geometries) relaxed with GFN2-xTB as "
+            f"`atomgen evaluate --xtb` relaxes generated ones, in {r['seconds']:.0f} s: the row a generator's "
+            f"numbers are read against. Command: `{command_of(entry, f'{COMMAND} xtb')}` ({entry['machine']}, "
+            f"commit {entry['commit']}).", "",
+            "| energy released, median / mean (kcal/mol) | RMSD to the xTB minimum, median / mean (Å) | relaxed | "
+            "converged |", "|---|---|---|---|",
+            f"| {r['metrics']['xtb_energy_drop_median']:.2f} / {d['xtb_energy_drop_mean']:.2f} | "
+            f"{r['metrics']['xtb_rmsd_median']:.3f} / {d['xtb_rmsd_mean']:.3f} | {d['xtb_n']:,} | "
+            f"{_pct(d['xtb_converged'])} % |", ""]
+
+
 def write_benchmarks_md(path: Path = ROOT / "BENCHMARKS.md") -> None:
     """Write BENCHMARKS.md from every results file in benchmarks/results/, and README.md's summary tables."""
     evaluator = _load("evaluator.json")
@@ -205,7 +220,7 @@ def write_benchmarks_md(path: Path = ROOT / "BENCHMARKS.md") -> None:
                  ("default-run", _default_run_section),
                  ("perov_5", lambda entry: _crystal_section("perov_5", entry)),
                  ("carbon_24", lambda entry: _crystal_section("carbon_24", entry)),
-                 ("sdf-readback", _readback_section)]
+                 ("sdf-readback", _readback_section), ("xtb", _xtb_section)]
     lines += [line for part, render in renderers if part in evaluator for line in render(evaluator[part])]
     path.write_text("\n".join(lines))
     write_readme_summaries(ROOT / "README.md", readme_summaries())
