@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from atomgen.errors import InputError
 from atomgen.models.streams import sample_rng
@@ -36,6 +37,14 @@ class PropertyStats:
         values = np.asarray(values, dtype=np.float64)
         mean = float(values.mean())
         return cls(mean, float(np.abs(values - mean).mean()), float(values.min()), float(values.max()))
+
+
+def normalise(values: torch.Tensor, stats: Mapping[str, PropertyStats]) -> torch.Tensor:
+    """Property values (B, P) in their units, in the order of `stats`, as a conditional model's encoder reads
+    them: (value - mean) / mad."""
+    mean = values.new_tensor([s.mean for s in stats.values()])
+    mad = values.new_tensor([s.mad for s in stats.values()])
+    return (values - mean) / mad
 
 
 def resolve_condition(condition: Condition | None, n: int, stats: Mapping[str, PropertyStats], seed: int,

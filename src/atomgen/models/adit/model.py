@@ -16,7 +16,7 @@ from atomgen.models.adit.autoencoder import MASKED_TYPE, Autoencoder, Decoded
 from atomgen.models.adit.config import KINDS, ADiTConfig
 from atomgen.models.adit.denoiser import LatentDiT
 from atomgen.models.base import GenerativeModel, Job, padded_size, shard_range
-from atomgen.models.conditions import PropertyStats
+from atomgen.models.conditions import PropertyStats, normalise
 from atomgen.models.conditions import resolve_condition as property_targets
 from atomgen.models.sampler_settings import ADIT_PRECISION
 from atomgen.models.streams import SampleStreams, sample_rng
@@ -127,13 +127,7 @@ class ADiTModel(GenerativeModel):
             absent = torch.zeros(rows, count, dtype=torch.bool, device=hide.device)
             return self.denoiser.property_vector(absent.float(), absent)
         shown = training_subsets(batch["present"], generator) & ~hide[:, None]
-        return self.denoiser.property_vector(self.normalised(batch["properties"]), shown)
-
-    def normalised(self, values: torch.Tensor) -> torch.Tensor:
-        """Property values (B, P) in their units, in the order of `config.properties`, as the encoder reads them."""
-        mean = values.new_tensor([s.mean for s in self.property_stats.values()])
-        mad = values.new_tensor([s.mad for s in self.property_stats.values()])
-        return (values - mean) / mad
+        return self.denoiser.property_vector(normalise(batch["properties"], self.property_stats), shown)
 
     @torch.no_grad()
     def with_latent_scale(self, batches: Sequence[dict[str, torch.Tensor]]) -> ADiTModel:

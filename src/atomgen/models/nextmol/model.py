@@ -22,7 +22,7 @@ from atomgen.data.molecular_graphs import MolecularGraph, graph_from_mol, mol_fr
 from atomgen.data.selfies_vocab import SelfiesVocabulary, selfies_to_smiles
 from atomgen.errors import InputError
 from atomgen.models.base import GenerativeModel, Job, padded_size, shard_range
-from atomgen.models.conditions import Condition, PropertyStats, resolve_condition
+from atomgen.models.conditions import Condition, PropertyStats, normalise, resolve_condition
 from atomgen.models.nextmol.alignment import chirality_agreement
 from atomgen.models.nextmol.config import NExTMolConfig
 from atomgen.models.nextmol.conformer import ConformerModel
@@ -73,7 +73,7 @@ class NExTMolModel(GenerativeModel):
         if self.stage == "language":
             prompt = None
             if "properties" in batch:  # each molecule shows a random subset of its properties
-                prompt = self.language.prompt_of(self.normalised(batch["properties"]),
+                prompt = self.language.prompt_of(normalise(batch["properties"], self.property_stats),
                                                  training_subsets(batch["present"], generator))
             loss = self.language.loss(batch["ids"], prompt)
             return {"loss": loss, "token_loss": loss}
@@ -99,12 +99,6 @@ class NExTMolModel(GenerativeModel):
     @property
     def elements(self) -> tuple[int, ...]:
         return tuple(self.config.elements)
-
-    def normalised(self, values: torch.Tensor) -> torch.Tensor:
-        """Property values (B, P) in their units, in the order of `config.properties`, as the prompt reads them."""
-        mean = values.new_tensor([s.mean for s in self.property_stats.values()])
-        mad = values.new_tensor([s.mad for s in self.property_stats.values()])
-        return (values - mean) / mad
 
     # ---------------------------------------------------------------------------------------------------- sampling
     def _smiles_of(self, indices: Sequence[int], *, seed: int, batch_size: int, temperature: float,

@@ -14,7 +14,7 @@ from atomgen.data.augment import augment_molecules
 from atomgen.diffusion.edm import loss_weight, sample_training_sigmas
 from atomgen.errors import InputError
 from atomgen.models.base import GenerativeModel, Job, shard_range
-from atomgen.models.conditions import Condition, PropertyStats, resolve_condition
+from atomgen.models.conditions import Condition, PropertyStats, normalise, resolve_condition
 from atomgen.models.quetzal.config import QuetzalConfig
 from atomgen.models.quetzal.network import START, STOP, QuetzalNetwork
 from atomgen.models.quetzal.sampler import (
@@ -71,12 +71,6 @@ class QuetzalModel(GenerativeModel):
         """Atomic numbers of type classes 1..K."""
         return np.asarray(self.config.elements, dtype=np.int64)[np.asarray(classes) - 1]
 
-    def normalised(self, values: torch.Tensor) -> torch.Tensor:
-        """Property values (B, P) in their units, in the order of `config.properties`, as the encoder reads them."""
-        mean = values.new_tensor([s.mean for s in self.property_stats.values()])
-        mad = values.new_tensor([s.mad for s in self.property_stats.values()])
-        return (values - mean) / mad
-
     # ---------------------------------------------------------------------------------------------------- training
     def _teacher_forced(self, batch: dict[str, torch.Tensor], augment: bool,
                         generator: torch.Generator | None) -> dict[str, torch.Tensor]:
@@ -94,7 +88,7 @@ class QuetzalModel(GenerativeModel):
         next_types = torch.cat([types, types.new_full((batch_size, 1), STOP)], dim=1)
         properties = None
         if "properties" in batch:  # each molecule shows a random subset of its properties
-            properties = self.network.property_vector(self.normalised(batch["properties"]),
+            properties = self.network.property_vector(normalise(batch["properties"], self.property_stats),
                                                       training_subsets(batch["present"], generator))
         elif self.property_stats:  # molecules without targets: a conditional model asked for no property
             absent = types.new_zeros(batch_size, len(self.property_stats), dtype=torch.bool)
