@@ -39,6 +39,23 @@ class PropertyStats:
         return cls(mean, float(np.abs(values - mean).mean()), float(values.min()), float(values.max()))
 
 
+def stats_of(properties: Mapping[str, Mapping[str, float]]) -> dict[str, PropertyStats]:
+    """A model config's `properties` mapping as PropertyStats, in its order."""
+    return {name: PropertyStats(**stats) for name, stats in properties.items()}
+
+
+def sample_targets(stats: Mapping[str, PropertyStats], condition: Condition | None, guidance: float, n: int,
+                   seed: int, model_name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """`resolve_condition` for a model conditioned on the properties of `stats`; None for an unconditional one
+    (empty `stats`), which refuses a condition or a guidance scale."""
+    if stats:
+        return resolve_condition(condition, n, stats, seed, model_name)
+    if condition or guidance != 1.0:
+        names = ", ".join(condition or {}) or "no property"
+        raise InputError(f"{model_name} is unconditional: it takes no condition ({names} asked for)")
+    return None
+
+
 def normalise(values: torch.Tensor, stats: Mapping[str, PropertyStats]) -> torch.Tensor:
     """Property values (B, P) in their units, in the order of `stats`, as a conditional model's encoder reads
     them: (value - mean) / mad."""

@@ -16,7 +16,7 @@ from atomgen.models.adit.autoencoder import MASKED_TYPE, Autoencoder, Decoded
 from atomgen.models.adit.config import KINDS, ADiTConfig
 from atomgen.models.adit.denoiser import LatentDiT
 from atomgen.models.base import GenerativeModel, Job, padded_size, shard_range
-from atomgen.models.conditions import PropertyStats, normalise
+from atomgen.models.conditions import normalise, stats_of
 from atomgen.models.conditions import resolve_condition as property_targets
 from atomgen.models.sampler_settings import ADIT_PRECISION
 from atomgen.models.streams import SampleStreams, sample_rng
@@ -42,7 +42,7 @@ class ADiTModel(GenerativeModel):
         self.config = config
         self.autoencoder = Autoencoder(config)
         self.denoiser = LatentDiT(config)
-        self.property_stats = {name: PropertyStats(**stats) for name, stats in config.properties.items()}
+        self.property_stats = stats_of(config.properties)
         self.set_stage(stage)
 
     def set_stage(self, stage: str) -> None:

@@ -22,7 +22,7 @@ from atomgen.data.molecular_graphs import MolecularGraph, graph_from_mol, mol_fr
 from atomgen.data.selfies_vocab import SelfiesVocabulary, selfies_to_smiles
 from atomgen.errors import InputError
 from atomgen.models.base import GenerativeModel, Job, padded_size, shard_range
-from atomgen.models.conditions import Condition, PropertyStats, normalise, resolve_condition
+from atomgen.models.conditions import Condition, normalise, sample_targets, stats_of
 from atomgen.models.nextmol.alignment import chirality_agreement
 from atomgen.models.nextmol.config import NExTMolConfig
 from atomgen.models.nextmol.conformer import ConformerModel
@@ -55,7 +55,7 @@ class NExTMolModel(GenerativeModel):
         self.language = SelfiesLanguageModel(self.vocabulary, config.max_length, config.lm_dim, config.lm_depth,
                                              config.lm_heads, n_properties=len(config.properties),
                                              prompt_tokens=config.prompt_tokens)
-        self.property_stats = {name: PropertyStats(**stats) for name, stats in config.properties.items()}
+        self.property_stats = stats_of(config.properties)
         self.conformer = ConformerModel(config.conformer)
         self.set_stage(stage)
 
@@ -130,19 +130,9 @@ class NExTMolModel(GenerativeModel):
         that SELFIES decoding leaves is closed with hydrogens, see `selfies_to_smiles`); SMILES k comes from its
         own random stream, and `shard` = (i, N) returns the i-th of N contiguous slices. `condition` and
         `guidance` as in `sample`."""
+        targets = sample_targets(self.property_stats, condition, guidance, n, seed, "this NExT-Mol model")
         return self._smiles_of(shard_range(n, shard), seed=seed, batch_size=batch_size, temperature=temperature,
-                               top_k=top_k, targets=self._targets(condition, guidance, n, seed), guidance=guidance)
-
-    def _targets(self, condition: Condition | None, guidance: float, n: int, seed: int
-                 ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The normalised targets and presence flags of n samples (`resolve_condition`); None for an
-        unconditional model, which refuses a condition or a guidance scale."""
-        if self.property_stats:
-            return resolve_condition(condition, n, self.property_stats, seed, "this NExT-Mol model")
-        if condition or guidance != 1.0:
-            names = ", ".join(condition or {}) or "no property"
-            raise InputError(f"this NExT-Mol model is unconditional: it takes no condition ({names} asked for)")
-        return None
+                               top_k=top_k, targets=targets, guidance=guidance)
 
     def sample(self, n: int, *, seed: int = 0, batch_size: int = 256, steps: int | None = None,
                condition: Condition | None = None, guidance: float = 1.0, progress: bool = True,
@@ -162,7 +152,7 @@ class NExTMolModel(GenerativeModel):
         (low, high) range, or one value per sample) and a classifier-free `guidance` scale (1: the plain
         conditional model); without a condition it samples unconditionally.
         """
-        targets = self._targets(condition, guidance, n, seed)
+        targets = sample_targets(self.property_stats, condition, guidance, n, seed, "this NExT-Mol model")
         indices = list(shard_range(n, shard))
         chosen: dict[int, str] = {}
         pending = indices

@@ -14,7 +14,7 @@ from atomgen.data.augment import augment_molecules
 from atomgen.diffusion.edm import loss_weight, sample_training_sigmas
 from atomgen.errors import InputError
 from atomgen.models.base import GenerativeModel, Job, shard_range
-from atomgen.models.conditions import Condition, PropertyStats, normalise, resolve_condition
+from atomgen.models.conditions import Condition, normalise, resolve_condition, sample_targets, stats_of
 from atomgen.models.quetzal.config import QuetzalConfig
 from atomgen.models.quetzal.network import START, STOP, QuetzalNetwork
 from atomgen.models.quetzal.sampler import (
@@ -50,7 +50,7 @@ class QuetzalModel(GenerativeModel):
         lookup[list(config.elements)] = torch.arange(1, len(config.elements) + 1)
         self.register_buffer("class_of_element", lookup, persistent=False)
         self.hydrogen_class = config.elements.index(1) + 1 if 1 in config.elements else None
-        self.property_stats = {name: PropertyStats(**stats) for name, stats in config.properties.items()}
+        self.property_stats = stats_of(config.properties)
 
     def weights_module(self) -> nn.Module:
         """Checkpoints hold the network's weights (the element lookup is rebuilt from the config)."""
@@ -209,12 +209,7 @@ class QuetzalModel(GenerativeModel):
             precision: "bf16" runs the trunk's and the head's matrix products in bfloat16 (positions, their
                 embeddings and the head's modulation stay in float32), "fp32" all of it in float32.
         """
-        targets = None
-        if self.property_stats:
-            targets = resolve_condition(condition, n, self.property_stats, seed, "this Quetzal model")
-        elif condition or guidance != 1.0:
-            names = ", ".join(condition or {}) or "no property"
-            raise InputError(f"this Quetzal model is unconditional: it takes no condition ({names} asked for)")
+        targets = sample_targets(self.property_stats, condition, guidance, n, seed, "this Quetzal model")
         empty = AtomSystem(numbers=np.zeros(0, dtype=np.int64), positions=np.zeros((0, 3)))
         return self.extend([empty], n_per_prefix=n, seed=seed, batch_size=batch_size, steps=steps,
                            temperature=temperature, position_temperature=position_temperature, elements=elements,
