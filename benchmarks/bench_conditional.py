@@ -1,6 +1,6 @@
 """Property-conditional generation on QM9 by EDM's protocol, and by a physics judge.
 
-    python benchmarks/bench_conditional.py [--parts calibration,classifiers,conditional]
+    python benchmarks/bench_conditional.py [--parts calibration,classifiers,conditional,ranges]
         [--judges runs/judge-{property}/model] [--model nextmol-qm9-cond] [-n 1000] [--data-dir DIR]
 
 * calibration: GFN2-xTB's HOMO, LUMO, gap and dipole of n QM9 test molecules against their DFT labels, fitted
@@ -14,6 +14,8 @@
   alone (the drawn atom count is not imposed: Quetzal and NExT-Mol do not fix it); MAE of the judge's prediction
   against the target, and of the calibrated xTB value where xTB computes the property; then the same model
   unconditioned (same seed) against the same targets, the row conditioning must beat.
+* ranges: molecules asked for a range of a property (RANGES); the share whose judged property lands in it, beside
+  the same model unconditioned and QM9's test molecules.
 
 Results go to benchmarks/results/conditional.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
 """
@@ -143,6 +145,49 @@ def conditional(model_name: str, template: str, n: int, data_dir: str | None) ->
     return {"model": model_name, "judges": template, "n": n, "rows": rows}
 
 
+RANGES = {"gap": (6.0, 7.0), "mu": (0.0, 1.0), "homo": (-6.5, -6.0), "lumo": (1.0, 2.0)}
+"""The ranges the 'ranges' part asks for, in the properties' units (eV, D): each a band that holds a minority of
+QM9 molecules, so that landing in it says something."""
+
+
+def ranges(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
+    """For each range of RANGES the model is conditioned on: the share of n molecules whose property, judged by the
+    classifier and by calibrated xTB, lands in the requested range, beside the same shares of the model
+    unconditioned and of QM9's test molecules."""
+    from atomgen.data.qm9 import load_qm9
+    from atomgen.models.registry import load_model
+    from atomgen.properties.qm9_properties import get_property
+    from atomgen.properties.xtb import Calibration, xtb_properties
+
+    model = load_model(model_name)
+    test = load_qm9("test", data_dir)
+    reference = [test[int(k)] for k in np.random.default_rng(0).permutation(len(test))[:1000]]
+    reference_xtb = xtb_properties(reference)
+    unconditioned = model.sample(n, seed=0, condition={"label": "qm9"} if model.family == "adit" else None,
+                                 progress=False)
+    unconditioned_xtb = xtb_properties(unconditioned)
+    rows = {}
+    for name, (low, high) in RANGES.items():
+        if name not in model.property_stats:
+            continue
+        prop = get_property(name)
+        judge = _judge(template, name)
+        fit = Calibration.fit(reference_xtb[name], prop.values(reference))
+        generated = model.sample(n, seed=0, condition={name: (low, high)}, progress=False)
+
+        def inside(values: np.ndarray, low: float = low, high: float = high) -> float:
+            values = values[np.isfinite(values)]
+            return float(((values >= low) & (values <= high)).mean()) if len(values) else float("nan")
+
+        rows[name] = {"range": [low, high], "unit": prop.unit,
+                      "classifier": inside(judge.predict(generated)),
+                      "classifier_unconditioned": inside(judge.predict(unconditioned)),
+                      "xtb": inside(fit(xtb_properties(generated)[name])),
+                      "xtb_unconditioned": inside(fit(unconditioned_xtb[name])),
+                      "qm9_test": inside(prop.values(reference))}
+    return {"model": model_name, "judges": template, "n": n, "rows": rows}
+
+
 def _finite_mae(predicted: np.ndarray, truth: np.ndarray) -> float:
     keep = np.isfinite(predicted)
     return _mae(predicted[keep], np.asarray(truth)[keep])
@@ -161,6 +206,7 @@ def main() -> None:
         "calibration": lambda: calibration(args.n, args.data_dir),
         "classifiers": lambda: classifiers(args.judges, args.data_dir),
         "conditional": lambda: conditional(args.model, args.judges, args.n, args.data_dir),
+        "ranges": lambda: ranges(args.model, args.judges, args.n, args.data_dir),
     }
     run_parts(parts, args.parts.split(","), RESULTS)
     write_benchmarks_md()

@@ -75,7 +75,24 @@ def _conditional(entry: dict) -> list[str]:
     return lines + _published_lines(names) + [""]
 
 
+def _ranges(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines = ["## Conditional generation: asked for a range, how many land in it", "",
+             f"`{r['model']}`, {r['n']:,} molecules per range; the share whose property, as each judge reads it, lies "
+             "in the range asked for, beside the same model unconditioned and QM9's test molecules (1,000, their "
+             "DFT labels). " + provenance(entry, COMMAND, "ranges"), "",
+             "| range | classifier: conditioned / unconditioned % | xTB: conditioned / unconditioned % | QM9 test % |",
+             "|---|---|---|---|"]
+    for name, row in r["rows"].items():
+        low, high = row["range"]
+        lines.append(f"| {name} {low:g} to {high:g} {row['unit']} | {100 * row['classifier']:.1f} / "
+                     f"{100 * row['classifier_unconditioned']:.1f} | {100 * row['xtb']:.1f} / "
+                     f"{100 * row['xtb_unconditioned']:.1f} | {100 * row['qm9_test']:.1f} |")
+    return lines + [""]
+
+
 def conditional_sections(results: dict) -> list[str]:
     """Markdown lines for every conditional part that has results, in a fixed order."""
-    renderers = [("calibration", _calibration), ("classifiers", _classifiers), ("conditional", _conditional)]
+    renderers = [("calibration", _calibration), ("classifiers", _classifiers), ("conditional", _conditional),
+                 ("ranges", _ranges)]
     return [line for part, render in renderers if part in results for line in render(results[part])]
