@@ -17,7 +17,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from atomgen.nn.compile import repeated_block
 
+
+@repeated_block
 class PairLayer(nn.Module):
     """One EGNN layer without coordinate updates (EDM's `E_GCL_mask` with attention)."""
 
