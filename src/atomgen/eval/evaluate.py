@@ -50,7 +50,7 @@ def evaluate(
         coverage: crystals: also CDVAE's COV-R / COV-P against the reference's test side (slow: CrystalNN
             fingerprints of every site; needs matminer). The cut-offs are CDVAE's for the named references
             (perov_5, carbon_24); any other reference reports coverage as not computed.
-        xtb: molecules: also relax each with GFN2-xTB (`atomgen.eval.xtb_relaxation`; about a second a molecule)
+        xtb: molecules: also relax each with GFN2-xTB (`atomgen.eval.xtb_relaxation`; about 0.1 s a QM9 molecule)
             and report the energy released and the RMSD to the relaxed geometry.
         max_expensive: PoseBusters, strain and xTB run on at most this many valid molecules (a seeded random
             subset).
