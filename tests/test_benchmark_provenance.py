@@ -59,3 +59,31 @@ def test_shipped_weights_are_named_by_their_zoo_name_and_commands_keep_quoted_op
             "DDPM, 50 steps"]
     assert common.part_command("sampler", argv) == ("python benchmarks/bench_nextmol.py --parts sampler "
                                                     "--sampler-settings 'DDPM, 50 steps'")
+
+
+def test_paired_differences_are_tighter_than_independent_ones(common):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = (rng.random(6000) < 0.88).astype(float)
+    new = base.copy()
+    new[rng.choice(6000, 150, replace=False)] = 1.0  # the same items, a few more of them right
+    paired = common.paired_difference(new, base)
+    independent = common.share_difference(new.mean(), base.mean(), 6000)
+    assert paired["value"] == pytest.approx(new.mean() - base.mean())
+    assert paired["standard_error"] < 0.5 * independent["standard_error"]
+
+
+def test_the_atom_count_predictor_is_the_median_at_each_count(common):
+    import bench_conditional
+    import numpy as np
+
+    from atomgen.system import AtomSystem
+
+    def molecule(n: int) -> AtomSystem:
+        return AtomSystem(numbers=np.ones(n, dtype=int), positions=np.zeros((n, 3)))
+
+    train = [molecule(3), molecule(3), molecule(3), molecule(5)]
+    values = np.array([1.0, 2.0, 10.0, 7.0])
+    predicted = bench_conditional._median_by_count(train, values, [molecule(3), molecule(5), molecule(9)])
+    assert predicted.tolist() == [2.0, 7.0, 7.0]  # a count no training molecule has takes the nearest one's
