@@ -41,14 +41,33 @@ def _judge(template: str, name: str):
     return PropertyClassifier.from_pretrained(template.format(property=name))
 
 
+def _test_sample(n: int, data_dir: str | None) -> list:
+    """A seeded n of QM9 test molecules (the calibration's molecules, and the reference of the other parts)."""
+    from atomgen.data.qm9 import load_qm9
+
+    test = load_qm9("test", data_dir)
+    return [test[int(k)] for k in np.random.default_rng(0).permutation(len(test))[:n]]
+
+
+def _model_and_baselines(model_name: str, n: int, data_dir: str | None) -> tuple:
+    """(model, 1,000 QM9 test molecules, their xTB properties, n molecules of the model unconditioned (seed 0), their
+    xTB properties): what the conditional parts compare the conditioned molecules with."""
+    from atomgen.models.registry import load_model
+    from atomgen.properties.xtb import xtb_properties
+
+    model = load_model(model_name)
+    reference = _test_sample(1000, data_dir)
+    unconditioned = model.sample(n, seed=0, condition={"label": "qm9"} if model.family == "adit" else None,
+                                 progress=False)
+    return model, reference, xtb_properties(reference), unconditioned, xtb_properties(unconditioned)
+
+
 def calibration(n: int, data_dir: str | None) -> dict:
     """xTB against DFT on a seeded n of QM9 test molecules, per property xTB computes (in the tables' units)."""
-    from atomgen.data.qm9 import load_qm9
     from atomgen.properties.qm9_properties import get_property
     from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
 
-    test = load_qm9("test", data_dir)
-    molecules = [test[int(k)] for k in np.random.default_rng(0).permutation(len(test))[:n]]
+    molecules = _test_sample(n, data_dir)
     start = time.perf_counter()
     judged = xtb_properties(molecules)
     seconds = time.perf_counter() - start
@@ -108,20 +127,13 @@ def _median_by_count(train: list, values: np.ndarray, systems: list) -> np.ndarr
 def conditional(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
     """Conditioned on each property alone, then unconditioned, against EDM-drawn targets: both judges' MAE."""
     from atomgen.data.qm9 import load_qm9
-    from atomgen.models.registry import load_model
     from atomgen.properties.qm9_properties import get_property
     from atomgen.properties.targets import PropertyTargets
     from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
 
-    model = load_model(model_name)
+    model, reference, reference_xtb, unconditioned, unconditioned_xtb = _model_and_baselines(model_name, n, data_dir)
     second = load_qm9("train-second-half", data_dir)
     counts = np.array([len(s) for s in second])
-    test = load_qm9("test", data_dir)
-    reference = [test[int(k)] for k in np.random.default_rng(0).permutation(len(test))[:1000]]
-    reference_xtb = xtb_properties(reference)
-    unconditioned = model.sample(n, seed=0, condition={"label": "qm9"} if model.family == "adit" else None,
-                                 progress=False)
-    unconditioned_xtb = xtb_properties(unconditioned)
     rows = {}
     for name in model.property_stats:
         prop = get_property(name)
@@ -154,18 +166,10 @@ def ranges(model_name: str, template: str, n: int, data_dir: str | None) -> dict
     """For each range of RANGES the model is conditioned on: the share of n molecules whose property, judged by the
     classifier and by calibrated xTB, lands in the requested range, beside the same shares of the model
     unconditioned and of QM9's test molecules."""
-    from atomgen.data.qm9 import load_qm9
-    from atomgen.models.registry import load_model
     from atomgen.properties.qm9_properties import get_property
     from atomgen.properties.xtb import Calibration, xtb_properties
 
-    model = load_model(model_name)
-    test = load_qm9("test", data_dir)
-    reference = [test[int(k)] for k in np.random.default_rng(0).permutation(len(test))[:1000]]
-    reference_xtb = xtb_properties(reference)
-    unconditioned = model.sample(n, seed=0, condition={"label": "qm9"} if model.family == "adit" else None,
-                                 progress=False)
-    unconditioned_xtb = xtb_properties(unconditioned)
+    model, reference, reference_xtb, unconditioned, unconditioned_xtb = _model_and_baselines(model_name, n, data_dir)
     rows = {}
     for name, (low, high) in RANGES.items():
         if name not in model.property_stats:

@@ -92,3 +92,28 @@ def peak_sentence(peak: dict) -> str:
             f"rows × inner × columns): {shapes}. A row's share of the peak (MFU) is its matrix-product FLOPs "
             "(counted by PyTorch's FlopCounterMode) per second over the best rate of its precision at the model's "
             "shapes.")
+
+
+SEED_LABELS = {"atom_stability": "atom stability", "molecule_stability": "molecule stability",
+               "rdkit_validity": "RDKit validity", "uniqueness": "uniqueness"}
+
+
+def seed_rows(result: dict, keys: tuple[str, ...]) -> list[str]:
+    """The table of a `seeds` part: a row per model and seed, then each model's mean, with the shares `keys`."""
+    lines = ["| model | seed | " + " | ".join(f"{SEED_LABELS[key]} %" for key in keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+    for name, model in result["models"].items():
+        for row in model["rows"] + [{"seed": "mean", **model["mean"]}]:
+            lines.append("| " + " | ".join([f"`{name}`", str(row["seed"])] + [pct(row[key]) for key in keys]) + " |")
+    return lines
+
+
+def seed_difference(result: dict, how: str) -> list[str]:
+    """The sentence under a `seeds` table of two models: the second minus the first, each share with its
+    standard error (`how` says how that error was computed); nothing for one model."""
+    if "difference" not in result:
+        return []
+    names = list(result["models"])
+    parts = [f"{SEED_LABELS[key]} {100 * d['value']:+.2f} ± {100 * d['standard_error']:.2f} points"
+             for key, d in result["difference"].items()]
+    return ["", f"`{names[1]}` minus `{names[0]}` (mean ± one standard error{how}): " + "; ".join(parts) + "."]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_format import cause_shares, peak_sentence, provenance
+from report_format import cause_shares, peak_sentence, provenance, seed_difference, seed_rows
 from report_format import num as _num
 from report_format import pct as _pct
 
@@ -205,22 +205,11 @@ def _seeds(entry: dict) -> list[str]:
     lines = ["## NExT-Mol: de novo molecules across seeds", "",
              f"{r['n']:,} de novo molecules per seed and model (seeds {r['seeds'][0]}-{r['seeds'][-1]}, the default "
              "sampler, no relaxation): how much of a difference between two sets of weights is sampling noise. "
-             + _where(entry, "seeds" + (f" --against {names[1]}" if len(names) > 1 else "")), "",
-             "| model | seed | atom stability % | molecule stability % | RDKit validity % |", "|---|---|---|---|---|"]
-    for name, model in r["models"].items():
-        for row in model["rows"] + [{"seed": "mean", **model["mean"]}]:
-            cells = [f"`{name}`", str(row["seed"])] + [_pct(row[key]) for key in
-                                                        ("atom_stability", "molecule_stability", "rdkit_validity")]
-            lines.append("| " + " | ".join(cells) + " |")
-    if "difference" in r:
-        labels = {"molecule_stability": "molecule stability", "rdkit_validity": "RDKit validity"}
-        parts = [f"{labels[key]} {100 * d['value']:+.2f} ± {100 * d['standard_error']:.2f} points"
-                 for key, d in r["difference"].items()]
-        how = ("paired molecule by molecule: both share the language model, so each seed gives both the same "
-               "molecular graphs" if r["paired"] else "the two samples independent")
-        lines += ["", f"`{names[1]}` minus `{names[0]}` (mean ± one standard error, {how}): "
-                  + "; ".join(parts) + "."]
-    return lines + [""]
+             + _where(entry, "seeds" + (f" --against {names[1]}" if len(names) > 1 else "")), ""]
+    lines += seed_rows(r, ("atom_stability", "molecule_stability", "rdkit_validity"))
+    how = (", paired molecule by molecule: both share the language model, so each seed gives both the same "
+           "molecular graphs" if r.get("paired") else ", the two samples independent")
+    return lines + seed_difference(r, how) + [""]
 
 
 def nextmol_sections(results: dict) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_format import cause_shares, peak_sentence, provenance
+from report_format import cause_shares, peak_sentence, provenance, seed_difference, seed_rows
 
 # Published Quetzal QM9 rows (Cheng, Sun et al., 2025; 10k samples, 60 steps), percentages.
 PAPER_165M = {"atom_stability": 98.3, "molecule_stability": 87.6, "edm_validity": 94.7, "edm_valid_unique": 90.1,
@@ -98,22 +98,9 @@ def _seeds(entry: dict) -> list[str]:
              "steps, batch 256 as `atomgen sample` draws them) against QM9, PoseBusters, strain and FCD left out. "
              "The spread over seeds is what one run of 1,000 samples can say; a retrained model replaces the "
              "shipped one only when it is better by clearly more than the standard error. "
-             + _where(entry, "seeds" + (f" --against {names[1]}" if len(names) > 1 else "")), "",
-             "| model | seed | atom stability % | molecule stability % | RDKit validity % | uniqueness % |",
-             "|---|---|---|---|---|---|"]
-    for name, model in r["models"].items():
-        for row in model["rows"] + [{"seed": "mean", **model["mean"]}]:
-            cells = [f"`{name}`", str(row["seed"])] + [_pct(row[key]) for key in
-                                                        ("atom_stability", "molecule_stability", "rdkit_validity",
-                                                         "uniqueness")]
-            lines.append("| " + " | ".join(cells) + " |")
-    if "difference" in r:
-        labels = {"molecule_stability": "molecule stability", "rdkit_validity": "RDKit validity"}
-        parts = [f"{labels[key]} {100 * d['value']:+.2f} ± {100 * d['standard_error']:.2f} points"
-                 for key, d in r["difference"].items()]
-        lines += ["", f"`{names[1]}` minus `{names[0]}` (mean over seeds ± one standard error): "
-                  + "; ".join(parts) + "."]
-    return lines + [""]
+             + _where(entry, "seeds" + (f" --against {names[1]}" if len(names) > 1 else "")), ""]
+    lines += seed_rows(r, ("atom_stability", "molecule_stability", "rdkit_validity", "uniqueness"))
+    return lines + seed_difference(r, " over seeds") + [""]
 
 
 def _heun_steps(entry: dict) -> list[str]:
