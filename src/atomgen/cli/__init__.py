@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 
 from atomgen import __version__
-from atomgen.cli import data_commands, model_commands
+from atomgen.cli import data_commands, model_commands, report_commands
 from atomgen.errors import AtomgenError
 
 EXIT_USER_ERROR = 2
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     data_commands.register(sub)
     model_commands.register(sub)
+    report_commands.register(sub)
     return parser
 
 

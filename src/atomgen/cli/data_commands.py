@@ -63,6 +63,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         report.save_json(args.output)
     if args.markdown:
         report.save_markdown(args.markdown)
+    if args.html:
+        from atomgen.report.samples import write_report_html
+
+        write_report_html(args.html, samples.systems, report, reference=args.reference, seed=args.seed,
+                          data_dir=args.data_dir, progress=not args.no_progress, fcd=not args.no_fcd,
+                          posebusters=not args.no_posebusters, strain=not args.no_strain, xtb=args.xtb)
+        print(f"wrote {args.html}")
 
 
 def _cmd_conformers_eval(args: argparse.Namespace) -> None:
@@ -124,6 +131,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", default="qm9", help="qm9, drugs-etkdg, perov_5, carbon_24 or a file")
     p.add_argument("-o", "--output", help="write the report as JSON here")
     p.add_argument("--markdown", help="write the report as Markdown here")
+    p.add_argument("--html", help="write an HTML report here (plots, gallery, 3D views, the reference's data row; "
+                                  "as `atomgen report`)")
     p.add_argument("--no-fcd", action="store_true")
     p.add_argument("--no-posebusters", action="store_true")
     p.add_argument("--no-strain", action="store_true")

@@ -347,8 +347,9 @@ def crystal_metrics(
         Fractions in [0, 1] (`structural_validity`, `compositional_validity`, `validity`, `uniqueness`,
         `novelty`, `cov_recall`, `cov_precision`), W1 distances (`density_w1`, `n_elements_w1`), counts
         (`n_samples`, `n_structurally_valid`, `n_valid`), `structural_failures` (each cause of
-        `structural_failure` as a share of all samples), and a 'not computed: reason' string for any metric that
-        could not be computed.
+        `structural_failure` as a share of all samples), `per_crystal` (each sample's structural failure, None
+        when sound, and compositional validity, in sample order), and a 'not computed: reason' string for any
+        metric that could not be computed.
     """
     n = len(samples)
     if n == 0:
@@ -367,6 +368,7 @@ def crystal_metrics(
         "compositional_validity": float(comp_ok.mean()),
         "validity": float(valid.mean()),
         "structural_failures": {cause: failures.count(cause) / n for cause in STRUCTURAL_FAILURES},
+        "per_crystal": {"failure": failures, "compositional": comp_ok.tolist()},
     }
     sound = [s for s, ok in zip(samples, struct_ok) if ok]
     if sound:

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from atomgen.errors import InputError
-from atomgen.eval.distributions import distribution_distances, geometry_statistics
+from atomgen.eval.distributions import GeometryStatistics, distribution_distances, geometry_statistics
 from atomgen.eval.instability import CAUSES
 from atomgen.eval.molecules import MoleculeAnalysis, analyse_molecules, perceive_molecule
-from atomgen.eval.posebusters import PoseBustersRun
+from atomgen.eval.posebusters import PoseBustersRun, pass_rates
 from atomgen.eval.progress import stage_bar
 from atomgen.eval.reference import CrystalReference, MoleculeReference, load_reference
 from atomgen.eval.report import EvaluationReport
@@ -108,23 +108,31 @@ def _evaluate_molecules(systems: Sequence[AtomSystem], ref: MoleculeReference,
         metrics = molecule_metrics(analyses, ref.train_smiles)
         bar.update(n)
     chosen = expensive_indices(analyses, options.max_expensive, options.seed)
-    expensive = (perceived_molecules(systems, chosen, progress=progress)
-                 if options.posebusters or options.strain else [])
+    checked, expensive = (perceived_molecules(systems, chosen, progress=progress)
+                          if options.posebusters or options.strain else ([], []))
+    records = [{"stable": a.stable, "rdkit_valid": a.rdkit_smiles is not None, "cause": a.instability,
+                "smiles": a.rdkit_smiles, "posebusters": None} for a in analyses]
     not_computed: dict[str, str] = {}
     # PoseBusters' checks, by far the slowest stage, start in worker processes here; the stages up to their
     # results share the cores with them.
     with PoseBustersRun(expensive if options.posebusters else [], workers=options.workers) as posebusters:
-        details = _add_distributions(systems, analyses, ref, progress, metrics)
+        details, statistics = _add_distributions(systems, analyses, ref, progress, metrics)
         if options.fcd:
             _add_fcd(analyses, ref, progress, metrics, details, not_computed)
         else:
             not_computed["fcd"] = "switched off"
         strain = strain_summary(expensive, progress=progress) if options.strain else None
-        if options.posebusters:
-            rates = posebusters.pass_rates(progress=progress)
-            metrics["posebusters_pass"] = rates.pop("all", float("nan"))
+        if options.posebusters and expensive:
+            table = posebusters.table(progress=progress)
+            rates = pass_rates(table)
+            for k, passed in zip(checked, table.astype(bool).all(axis=1)):
+                records[k]["posebusters"] = bool(passed)
+            metrics["posebusters_pass"] = rates.pop("all")
             details["posebusters_checks"] = rates
             details["posebusters_n"] = len(expensive)
+        elif options.posebusters:
+            metrics["posebusters_pass"] = float("nan")
+            details["posebusters_checks"], details["posebusters_n"] = {}, 0
         else:
             not_computed["posebusters"] = "switched off"
     if strain is not None:
@@ -147,13 +155,15 @@ def _evaluate_molecules(systems: Sequence[AtomSystem], ref: MoleculeReference,
         metrics=metrics,
         details=details,
         not_computed=not_computed,
+        records=records,
+        statistics=statistics,
     )
 
 
 def _add_distributions(systems: Sequence[AtomSystem], analyses: Sequence[MoleculeAnalysis], ref: MoleculeReference,
-                       progress: bool, metrics: dict) -> dict[str, object]:
+                       progress: bool, metrics: dict) -> tuple[dict[str, object], GeometryStatistics]:
     """Distances of the samples' geometry distributions to the reference's, into `metrics`; the evaluation's
-    details so far (distances by type, validity counts, instability causes)."""
+    details so far (distances by type, validity counts, instability causes) and the samples' statistics."""
     n = len(systems)
     stats = geometry_statistics([(s.numbers, s.positions, a.edm_bonds) for s, a in zip(systems, analyses)],
                                 progress=progress)
@@ -171,7 +181,7 @@ def _add_distributions(systems: Sequence[AtomSystem], analyses: Sequence[Molecul
         "instability_causes": {cause: sum(a.instability == cause for a in analyses) / n for cause in CAUSES},
     }
     metrics.update(distances)
-    return details
+    return details, stats
 
 
 def _add_fcd(analyses: Sequence[MoleculeAnalysis], ref: MoleculeReference, progress: bool, metrics: dict,
@@ -212,12 +222,17 @@ def expensive_indices(analyses: Sequence[MoleculeAnalysis], max_expensive: int, 
     return sorted(random.Random(seed).sample(valid_idx, min(max_expensive, len(valid_idx))))
 
 
-def perceived_molecules(systems: Sequence[AtomSystem], chosen: Sequence[int], *, progress: bool = False) -> list:
+def perceived_molecules(systems: Sequence[AtomSystem], chosen: Sequence[int], *,
+                        progress: bool = False) -> tuple[list[int], list]:
     """RDKit Mols of the chosen molecules, bonds perceived again from their geometry (for PoseBusters and
-    strain)."""
-    perceived = (perceive_molecule(systems[k].numbers, systems[k].positions)
-                 for k in stage_bar(chosen, desc="bonds for PoseBusters and strain", enabled=progress))
-    return [m for m in perceived if m]
+    strain), and the sample index of each (a molecule whose perception fails is left out of both)."""
+    indices, mols = [], []
+    for k in stage_bar(chosen, desc="bonds for PoseBusters and strain", enabled=progress):
+        mol = perceive_molecule(systems[k].numbers, systems[k].positions)
+        if mol is not None:
+            indices.append(k)
+            mols.append(mol)
+    return indices, mols
 
 
 def molecule_metrics(analyses: Sequence[MoleculeAnalysis], train_smiles: set[str]) -> dict[str, float]:
@@ -251,6 +266,9 @@ def _evaluate_crystals(systems: Sequence[AtomSystem], ref: CrystalReference, cov
                              compute_coverage=coverage, progress=progress)
     metrics, details, not_computed = {}, {}, {}
     recall, precision = result.pop("cov_recall"), result.pop("cov_precision")
+    per_crystal = result.pop("per_crystal")
+    records = [{"structural": failure is None, "compositional": compositional, "failure": failure}
+               for failure, compositional in zip(per_crystal["failure"], per_crystal["compositional"])]
     for key, value in result.items():
         if isinstance(value, str) and value.startswith(_NOT_COMPUTED):
             not_computed[key] = value.removeprefix(_NOT_COMPUTED)
@@ -272,4 +290,5 @@ def _evaluate_crystals(systems: Sequence[AtomSystem], ref: CrystalReference, cov
         metrics=metrics,
         details=details,
         not_computed=not_computed,
+        records=records,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,9 @@ _CRYSTAL_LABELS = {
 }
 
 
+_IN_MEMORY = ("records", "statistics")  # EvaluationReport fields that stay out of its JSON
+
+
 def library_versions() -> dict[str, str]:
     """Installed versions of the libraries the numbers depend on."""
     versions = {}
@@ -86,6 +89,11 @@ class EvaluationReport:
         details: per-type distances, per-check pass rates, counts.
         not_computed: metrics switched off or impossible here, with the reason.
         seed, versions, commit, elapsed_s: provenance.
+        records: what was found about each system, in sample order (molecules: stable, rdkit_valid, cause of
+            instability, smiles, posebusters (None when not checked); crystals: structural, compositional,
+            failure); kept in memory for the HTML report (`atomgen.report`), not written to JSON.
+        statistics: molecules: the samples' `GeometryStatistics` (types, sizes, bond lengths and angles), for the
+            report's plots; in memory only.
     """
 
     kind: str
@@ -99,13 +107,15 @@ class EvaluationReport:
     versions: dict[str, str] = field(default_factory=library_versions)
     commit: str | None = field(default_factory=git_commit)
     elapsed_s: float = 0.0
+    records: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    statistics: Any = field(default=None, repr=False, compare=False)
 
     def __getitem__(self, key: str) -> float:
         return self.metrics[key]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (NaN becomes null)."""
-        return _clean(asdict(self))
+        """A JSON-ready dictionary (NaN becomes null), without the in-memory records and statistics."""
+        return _clean({f.name: getattr(self, f.name) for f in fields(self) if f.name not in _IN_MEMORY})
 
     def save_json(self, path: str | Path) -> None:
         """Write the report as JSON, atomically."""
@@ -143,11 +153,26 @@ class EvaluationReport:
     def table(self) -> str:
         """The headline metrics as a Markdown table."""
         rows = ["| metric | value |", "|---|---|"]
-        labels = {**_LABELS, **_CRYSTAL_LABELS} if self.kind == "crystal" else _LABELS
-        for key, value in self.metrics.items():
-            label, style = labels.get(key, (key, "num"))
-            rows.append(f"| {label} | {_fmt(value, style)} |")
+        rows += [f"| {self.label(key)} | {self.formatted(key)} |" for key in self.metrics]
         return "\n".join(rows)
+
+    def label(self, key: str) -> str:
+        """What a metric is called in tables."""
+        labels = {**_LABELS, **_CRYSTAL_LABELS} if self.kind == "crystal" else _LABELS
+        return labels.get(key, (key, "num"))[0]
+
+    def formatted(self, key: str) -> str:
+        """A metric's value as tables print it ("n/a" when it is missing or NaN)."""
+        style = _LABELS.get(key, (key, "num"))[1]
+        return _fmt(self.metrics.get(key), style)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationReport:
+        """Inverse of `to_dict` (null metrics read back as NaN)."""
+        known = {f.name for f in fields(cls)} - set(_IN_MEMORY)
+        report = cls(**{k: v for k, v in data.items() if k in known})
+        report.metrics = {k: float("nan") if v is None else v for k, v in report.metrics.items()}
+        return report
 
     def save_markdown(self, path: str | Path) -> None:
         """Write the Markdown report, atomically."""

@@ -70,6 +70,9 @@ class TrainerConfig:
 
     `compile` compiles the model's transformer and head blocks with torch.compile (`atomgen.nn.compile`): about
     a minute of compilation at the start, then faster steps (benchmarks/bench_training.py).
+
+    `logger` is "csv" (CSV files under `logs/`, which `atomgen report RUN_DIR` reads) or "tensorboard" (the same
+    CSV files and TensorBoard event files beside them; needs the tensorboard package).
     """
 
     max_steps: int = 200_000
@@ -85,6 +88,7 @@ class TrainerConfig:
     sample_every_steps: int = 2000
     sample_count: int = 200
     sample_steps: int = 30
+    logger: str = "csv"
 
 
 @dataclass(frozen=True)
@@ -204,3 +208,11 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | tup
     if family is not None and config.family != family:
         raise InputError(f"config is for {config.family!r}, not {family!r}", path)
     return config
+
+
+def flat_settings(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as one level of dotted keys ({"model": {"width": 8}} -> {"model.width": 8})."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        out.update(flat_settings(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out

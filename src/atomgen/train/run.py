@@ -20,7 +20,7 @@ from atomgen.io.atomic import atomic_path
 from atomgen.nn.compile import compile_blocks
 from atomgen.train.builders import BUILDERS
 from atomgen.train.callbacks import EMA, ExportEMA, LineLogger, SampleAndEvaluate
-from atomgen.train.config import TrainConfig, TrainerConfig
+from atomgen.train.config import TrainConfig, TrainerConfig, flat_settings
 from atomgen.train.module import GenerativeModule
 
 
@@ -34,6 +34,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         raise InputError(f"unknown model family {config.family!r}; trainable: {', '.join(BUILDERS)}")
     run_dir = Path(run_dir)
     checkpointer = _checkpointer(config.trainer, run_dir / "checkpoints")  # checks its settings before any work
+    loggers = _loggers(config.trainer.logger, run_dir)  # and so does this
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise InputError("nothing to resume: no checkpoints/last.ckpt", run_dir)
@@ -71,7 +72,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         precision=config.trainer.precision,
         gradient_clip_val=config.optim.grad_clip,
         callbacks=callbacks,
-        logger=CSVLogger(run_dir, name="logs"),
+        logger=loggers,
         log_every_n_steps=config.trainer.log_every_steps,
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
@@ -86,6 +87,25 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         ema.ema_model(module).cpu().save(run_dir / "model", extra={"train_config": config.to_dict(),
                                                                     "global_step": trainer.global_step})
     return run_dir / "model"
+
+
+LOGGERS = ("csv", "tensorboard")
+
+
+def _loggers(name: str, run_dir: Path) -> list:
+    """CSV logs under `run_dir/logs` always (the run report reads them); TensorBoard's beside them when asked."""
+    if name not in LOGGERS:
+        raise InputError(f"unknown trainer.logger {name!r}; choose one of {', '.join(LOGGERS)}")
+    loggers = [CSVLogger(run_dir, name="logs")]
+    if name == "tensorboard":
+        from importlib.util import find_spec
+
+        if find_spec("tensorboard") is None and find_spec("tensorboardX") is None:
+            raise InputError("trainer.logger tensorboard needs the tensorboard package: pip install tensorboard")
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(run_dir, name="logs", version=loggers[0].version))
+    return loggers
 
 
 def _checkpointer(trainer: TrainerConfig, folder: Path) -> ModelCheckpoint:
@@ -121,14 +141,9 @@ def _warm_start_summary(model, init_from: str, kept: list[str]) -> str:
     from atomgen.models.checkpoint import read_config
     from atomgen.zoo import resolve
 
-    def flat(settings: dict, prefix: str = "") -> dict:
-        out = {}
-        for key, value in settings.items():
-            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-        return out
-
     # Through JSON, as the checkpoint holds them (tuples become lists).
-    ours, theirs = flat(json.loads(json.dumps(model.config.to_dict()))), flat(read_config(resolve(init_from))["config"])
+    ours = flat_settings(json.loads(json.dumps(model.config.to_dict())))
+    theirs = flat_settings(read_config(resolve(init_from))["config"])
     changed = sorted(key for key in ours.keys() | theirs.keys() if ours.get(key) != theirs.get(key))
     modules = sorted({name.rsplit(".", 1)[0] for name in kept})
     return (f"initialised from {init_from}; {len(kept)} tensors it lacks keep their initial values"

@@ -1,0 +1,42 @@
+"""`atomgen report`: one self-contained HTML page of a sample (its metrics beside the reference's data row,
+plots, a gallery with 3D views) or of a training run folder (its curves)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from atomgen.report.run import is_run_dir, write_run_report
+
+    if is_run_dir(args.path):
+        print(f"wrote {write_run_report(args.path, args.output)}")
+        return
+    from atomgen.report.samples import write_samples_report
+
+    write_samples_report(
+        args.path, args.output, reference=args.reference, seed=args.seed, data_dir=args.data_dir,
+        with_data_row=not args.no_data_row, progress=not args.no_progress, skip_invalid=args.skip_invalid,
+        fcd=not args.no_fcd, posebusters=not args.no_posebusters, strain=not args.no_strain, xtb=args.xtb,
+    )
+    print(f"wrote {args.output}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `report` to the `atomgen` parser."""
+    p = sub.add_parser("report", help="an HTML report (opens offline) of a file of samples or of a training run")
+    p.add_argument("path", help="samples (SDF, XYZ, extended XYZ, CIF or a folder of them), or a run folder "
+                                "(config.json and logs/, as `atomgen train` writes)")
+    p.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default report.html)")
+    p.add_argument("--reference", default="qm9", help="samples: qm9, drugs-etkdg, perov_5, carbon_24 or a file")
+    p.add_argument("--no-data-row", action="store_true",
+                   help="samples: leave out the reference data's own row (it is evaluated once and cached)")
+    p.add_argument("--no-fcd", action="store_true")
+    p.add_argument("--no-posebusters", action="store_true")
+    p.add_argument("--no-strain", action="store_true")
+    p.add_argument("--xtb", action="store_true", help="molecules: also the GFN2-xTB relaxation check")
+    p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted in the report)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    p.add_argument("--seed", type=int, default=0, help="seeds the evaluation's subsets and the gallery")
+    p.add_argument("--data-dir", default=None, help="dataset cache folder (default: $ATOMGEN_DATA or ~/.cache/atomgen)")
+    p.set_defaults(func=_cmd_report)
