@@ -52,9 +52,13 @@ def test_evaluate_conformers_single_reference_with_baselines(tmp_path):
     generated = [embedded(s, seed=k) for s in ("CCCO", "CC(C)C=O") for k in (2, 3, 4)]
     ref = write(tmp_path / "ref.sdf", reference)
     gen = write(tmp_path / "gen.sdf", generated)
-    code = main(["evaluate-conformers", str(gen), str(ref), "--baselines", "3", "-o", str(tmp_path / "c.json")])
+    code = main(["evaluate-conformers", str(gen), str(ref), "--baselines", "3", "-o", str(tmp_path / "c.json"),
+                 "--html", str(tmp_path / "c.html")])
     assert code == 0
     result = json.loads((tmp_path / "c.json").read_text())
+    html = (tmp_path / "c.html").read_text()  # the table and one figure with the three methods' distributions
+    assert html.count("<figure>") == 1 and all(f"{name} (2)" in html for name in ("generated", "ETKDG", "ETKDG+MMFF"))
+    assert f"<td>generated</td><td>{result['methods']['generated']['mean']:.3f}</td>" in html
     assert result["mode"] == "single-reference"
     assert set(result["methods"]) == {"generated", "ETKDG", "ETKDG+MMFF"}
     assert result["methods"]["generated"]["n_molecules"] == 2 and result["methods"]["generated"]["k"] == 3

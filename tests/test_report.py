@@ -206,3 +206,21 @@ def test_logger_is_csv_or_tensorboard_beside_it(tmp_path):
     else:  # both write under logs/, into the same version folder, so the run report still finds its CSV
         csv_logger, board = _loggers("tensorboard", tmp_path)
         assert type(board).__name__ == "TensorBoardLogger" and board.version == csv_logger.version
+
+
+def test_notebook_views(small_molecules, rock_salt):
+    """Jupyter's views: a report as its metrics table and a pandas frame, a system as an inline 3D view, and the
+    conversions a notebook user reaches for."""
+    report = evaluate(small_molecules, small_molecules, progress=False, **FAST)
+    frame = report.to_frame()
+    assert list(frame["metric"]) == list(report.metrics)
+    assert frame.set_index("metric").loc["molecule_stability", "value"] == report["molecule_stability"]
+    html = report._repr_html_()
+    assert f"<td>Molecule stability (EDM)</td><td>{report.formatted('molecule_stability')}</td>" in html
+    molecule, crystal = small_molecules[2]._repr_html_(), rock_salt._repr_html_()
+    assert "'sdf'" in molecule and "addUnitCell" in crystal and vendored(VIEWER_FILE) in molecule
+    views = re.findall(r'id="(atomgen-view-\d+)"', molecule + crystal)
+    assert len(views) == 2 and views[0] != views[1]  # two outputs in one notebook draw into their own elements
+    system = small_molecules[0]
+    assert system.to_rdkit().GetNumAtoms() == len(system) == len(system.to_ase()) == len(system.to_pymatgen())
+    assert rock_salt.to_pymatgen().lattice.a == pytest.approx(5.64)

@@ -94,3 +94,20 @@ def test_crystal_report_draws_a_unit_cell(browser, tmp_path, rock_salt):
     pixels = _draw_first_card(browser)
     assert 0.01 < _drawn(pixels) < 0.9
     assert _errors(browser) == []
+
+
+def test_notebook_views_draw(browser, tmp_path, small_molecules, rock_salt):
+    """What Jupyter shows for an AtomSystem (`_repr_html_`), two on one page as two notebook outputs would be:
+    the second relies on the first's 3Dmol.js, and both draw."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    page = tmp_path / "notebook.html"
+    page.write_text("<!DOCTYPE html><html><body>" + small_molecules[0]._repr_html_() + rock_salt._repr_html_()
+                    + "</body></html>")
+    _open(browser, page)
+    for element in browser.find_elements(By.CSS_SELECTOR, "[id^=atomgen-view-]"):
+        assert element.find_elements(By.TAG_NAME, "canvas")
+        pixels = np.asarray(Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB"), dtype=float)
+        assert 0.005 < _drawn(pixels) < 0.9
+    assert _errors(browser) == []

@@ -2,7 +2,8 @@
 
 Molecules come from Quetzal and are evaluated against QM9; crystals come from the joint ADiT model and are
 evaluated against the Perov-5 test split; NExT-Mol's conformer model gives conformers of a few small molecules,
-chiral ones among them, whose stereocentres are checked against their SMILES.
+chiral ones among them, whose stereocentres are checked against their SMILES. All three go into one HTML report
+(`atomgen.report`) beside the JSON and Markdown ones.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import time
 from pathlib import Path
 
 from atomgen.eval.evaluate import evaluate
+from atomgen.io.atomic import atomic_write_text
 from atomgen.io.formats import write, write_folder
+from atomgen.report.page import Page, Section, Table, render
 
 CRYSTAL_MODEL = "adit-joint-small"
 CONFORMER_MODEL = "nextmol-qm9"
@@ -25,20 +28,39 @@ def run_demo(output: str | Path = "demo_out", *, n: int = 1000, seed: int = 0, d
     `n_conformers` conformers of each of `CONFORMER_SMILES`.
 
     Writes `<output>/samples.sdf`, `<output>/report.json` and `<output>/report.md` for the molecules,
-    `<output>/crystals/` (one CIF per crystal) with `<output>/crystals_report.json` and `.md`, and
-    `<output>/conformers.sdf` with `<output>/conformers.md`; returns the folder.
+    `<output>/crystals/` (one CIF per crystal) with `<output>/crystals_report.json` and `.md`,
+    `<output>/conformers.sdf` with `<output>/conformers.md`, and all three in `<output>/report.html`; returns the
+    folder.
     """
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    _molecules(out, model, n, seed, data_dir)
+    sections = [_molecules(out, model, n, seed, data_dir)]
     if n_crystals:
-        _crystals(out, n_crystals, seed)
+        sections.append(_crystals(out, n_crystals, seed, data_dir))
     if n_conformers:
-        _conformers(out, n_conformers, seed)
+        sections.append(_conformers(out, n_conformers, seed))
+    page = Page("atomgen demo", f"The shipped models on this machine's CPU, seed {seed}: {n} molecules from {model}"
+                + (f", {n_crystals} crystals from {CRYSTAL_MODEL}" if n_crystals else "")
+                + (f", conformers from {CONFORMER_MODEL}" if n_conformers else "") + ".", sections)
+    with atomic_write_text(out / "report.html") as handle:
+        handle.write(render(page))
+    print(f"wrote {out}/report.html (open it in a browser: it works offline)")
     return out
 
 
-def _molecules(out: Path, model: str, n: int, seed: int, data_dir: str | Path | None) -> None:
+def _section(systems: list, report, reference: str, heading: str, data_dir: str | Path | None) -> Section:
+    """The report section of an evaluated sample, with its reference's data row (evaluated once, then cached)."""
+    from atomgen.eval.reference import load_reference
+    from atomgen.report.data_row import data_row
+    from atomgen.report.samples import samples_section
+
+    switches = {"max_expensive": 200} if report.kind == "molecule" else {}
+    data = data_row(reference, len(systems), seed=report.seed, data_dir_root=data_dir, **switches)
+    return samples_section(systems, report, data=data, reference=load_reference(reference, root=data_dir),
+                           heading=heading)
+
+
+def _molecules(out: Path, model: str, n: int, seed: int, data_dir: str | Path | None) -> Section:
     from atomgen.models.registry import load_model
 
     generator = load_model(model)
@@ -54,9 +76,10 @@ def _molecules(out: Path, model: str, n: int, seed: int, data_dir: str | Path | 
     report.save_markdown(out / "report.md")
     print(report.to_markdown())
     print(f"wrote {out}/samples.sdf, {out}/report.json, {out}/report.md")
+    return _section(molecules, report, "qm9", f"Molecules from {model}", data_dir)
 
 
-def _crystals(out: Path, n: int, seed: int) -> None:
+def _crystals(out: Path, n: int, seed: int, data_dir: str | Path | None) -> Section:
     import shutil
 
     from atomgen.models.registry import load_model
@@ -76,12 +99,13 @@ def _crystals(out: Path, n: int, seed: int) -> None:
     report.save_markdown(out / "crystals_report.md")
     print(report.to_markdown())
     print(f"wrote {out}/crystals/ ({n} CIF files), {out}/crystals_report.json, {out}/crystals_report.md")
+    return _section(crystals, report, "perov_5", f"Perov-5 crystals from {CRYSTAL_MODEL}", data_dir)
 
 
-def _conformers(out: Path, n: int, seed: int) -> None:
+def _conformers(out: Path, n: int, seed: int) -> Section:
     from atomgen.data.molecular_graphs import mol_from_smiles
-    from atomgen.io.atomic import atomic_write_text
     from atomgen.models.nextmol.alignment import chirality_agreement
+    from atomgen.report.conformers import conformer_gallery
     from atomgen.models.registry import load_model
 
     generator = load_model(CONFORMER_MODEL)
@@ -91,13 +115,25 @@ def _conformers(out: Path, n: int, seed: int) -> None:
     write(out / "conformers.sdf", conformers)
     lines = [f"# {n} conformers per molecule from {CONFORMER_MODEL} (seed {seed}, {seconds:.1f} s)", "",
              "| SMILES | stereocentres | conformers with every centre right |", "|---|---|---|"]
+    rows, badges = [], []
     for k, smiles in enumerate(CONFORMER_SMILES):
         mol = mol_from_smiles(smiles)  # the conformers' own atom order, hydrogens included
         checks = [chirality_agreement(mol, system.positions) for system in conformers[k * n : (k + 1) * n]]
         centres = checks[0][1]
         right = sum(agree == total for agree, total in checks)
         lines.append(f"| `{smiles}` | {centres} | {f'{right} / {n}' if centres else 'n/a'} |")
+        rows.append([smiles, str(centres), f"{right} / {n}" if centres else "n/a"])
+        badges += [(f"{agree} of {total} stereocentres right", "good" if agree == total else "bad") if total
+                   else ("no stereocentre", "neutral") for agree, total in checks]
     with atomic_write_text(out / "conformers.md") as handle:
         handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"wrote {out}/conformers.sdf ({len(conformers)} conformers), {out}/conformers.md")
+    for k, system in enumerate(conformers):
+        system.name = CONFORMER_SMILES[k // n]
+    gallery = conformer_gallery(conformers, badges, f"All {len(conformers)} conformers, {n} per molecule, in "
+                                "input order; each picture shows the hand its 3D geometry has. Click one for 3D.")
+    table = Table("Stereocentres checked against the SMILES", ["SMILES", "stereocentres",
+                                                                 "conformers with every centre right"], rows)
+    return Section(f"Conformers from {CONFORMER_MODEL}", f"{n} conformers of each of {len(CONFORMER_SMILES)} "
+                   f"SMILES in {seconds:.1f} s (seed {seed}).", [table], gallery=gallery)

@@ -137,6 +137,31 @@ class AtomSystem:
         lattice = np.asarray(lattice, dtype=np.float64).reshape(3, 3)
         return cls(numbers=numbers, positions=frac @ lattice, lattice=lattice, **kwargs)
 
+    # ----------------------------------------------------------- conversions
+    def to_rdkit(self, *, perceive_bonds: bool = True, sanitize: bool = False):
+        """An RDKit Mol with one conformer (`atomgen.io.convert.to_rdkit`: bonds perceived when there are none)."""
+        from atomgen.io.convert import to_rdkit
+
+        return to_rdkit(self, perceive_bonds=perceive_bonds, sanitize=sanitize)
+
+    def to_ase(self):
+        """An ase.Atoms (with its cell and periodicity for a crystal)."""
+        from atomgen.io.convert import to_ase
+
+        return to_ase(self)
+
+    def to_pymatgen(self):
+        """A pymatgen Structure for a crystal, a Molecule otherwise."""
+        from atomgen.io.convert import to_pymatgen
+
+        return to_pymatgen(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: an interactive 3D view (3Dmol.js, inline: it works offline)."""
+        from atomgen.report.notebook import system_html
+
+        return system_html(self)
+
     # ------------------------------------------------------------ validation
     def validate(self, *, min_distance: float | None = OVERLAP_DISTANCE) -> AtomSystem:
         """Raise InputError if the record is not physically readable; return self otherwise.

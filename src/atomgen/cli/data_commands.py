@@ -75,11 +75,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 def _cmd_conformers_eval(args: argparse.Namespace) -> None:
     from atomgen.eval.conformer_report import evaluate_conformer_files
 
-    text = evaluate_conformer_files(
+    text, result = evaluate_conformer_files(
         args.generated, args.reference, delta=args.delta, baseline_k=args.baselines, seed=args.seed,
         output=args.output,
     )
     print(text)
+    if args.html:
+        from atomgen.report.conformers import write_conformer_report
+
+        write_conformer_report(args.html, result, title=f"atomgen conformers: {args.generated} against "
+                                                         f"{args.reference}")
+        print(f"wrote {args.html}")
 
 
 def _cmd_data(args: argparse.Namespace) -> None:
@@ -154,6 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delta", type=float, default=0.5, help="coverage threshold in Å (0.75 for drug-size)")
     p.add_argument("--baselines", type=int, default=0, metavar="K", help="also run ETKDG and ETKDG+MMFF with K conformers")
     p.add_argument("-o", "--output", help="write the result as JSON here")
+    p.add_argument("--html", help="write an HTML report here: the table and the RMSD (or coverage) distributions")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_conformers_eval)
 

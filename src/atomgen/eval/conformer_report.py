@@ -39,20 +39,26 @@ def group_by_graph(systems: list[AtomSystem]) -> dict[str, list[AtomSystem]]:
 def evaluate_conformer_files(
     generated: str | Path, reference: str | Path, *, delta: float = 0.5, baseline_k: int = 0, seed: int = 0,
     output: str | Path | None = None,
-) -> str:
-    """Score a file of generated conformers against a file of references; returns a printable summary.
+) -> tuple[str, dict]:
+    """Score a file of generated conformers against a file of references.
 
     Args:
         delta: coverage threshold (Å).
         baseline_k: when > 0, also score RDKit ETKDG and ETKDG + MMFF with this many conformers per molecule
             (single-reference mode only).
         output: write the full result (per molecule too) as JSON here.
+
+    Returns:
+        A printable summary, and the full result: {"mode": "single-reference", "methods": {method:
+        `single_reference_rmsd` result}} or {"mode": "ensemble", "coverage": `coverage_metrics` result}, with the
+        seed.
     """
     gen = group_by_graph(read(generated))
     ref = group_by_graph(read(reference))
     missing = [key for key in ref if key not in gen]
     if missing:
-        raise InputError(f"no generated conformers for {len(missing)} reference molecule(s), e.g. {missing[0]}", generated)
+        raise InputError(f"no generated conformers for {len(missing)} reference molecule(s), e.g. {missing[0]}",
+                         generated)
     single = all(len(v) == 1 for v in ref.values())
     result: dict = {"mode": "single-reference" if single else "ensemble", "seed": seed}
     if single:
@@ -72,4 +78,4 @@ def evaluate_conformer_files(
     if output:
         with atomic_write_text(output) as handle:
             json.dump(result, handle, indent=2, default=float)
-    return text
+    return text, result

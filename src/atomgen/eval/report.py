@@ -174,6 +174,23 @@ class EvaluationReport:
         report.metrics = {k: float("nan") if v is None else v for k, v in report.metrics.items()}
         return report
 
+    def to_frame(self):
+        """The headline metrics as a pandas DataFrame: one row per metric (key, label, value)."""
+        import pandas as pd
+
+        return pd.DataFrame({"metric": list(self.metrics), "label": [self.label(k) for k in self.metrics],
+                             "value": list(self.metrics.values())})
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the metrics table with its provenance line."""
+        from html import escape
+
+        rows = "".join(f"<tr><td>{escape(self.label(k))}</td><td>{escape(self.formatted(k))}</td></tr>"
+                       for k in self.metrics)
+        return (f"<div><b>{self.n_samples:,} {self.kind}s against {escape(self.reference['name'])}</b> "
+                f"(seed {self.seed}{', commit ' + escape(self.commit) if self.commit else ''})"
+                f"<table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>{rows}</tbody></table></div>")
+
     def save_markdown(self, path: str | Path) -> None:
         """Write the Markdown report, atomically."""
         with atomic_write_text(path) as handle:

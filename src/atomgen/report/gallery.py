@@ -109,7 +109,7 @@ def molecule_card(index: int, system: AtomSystem, record: dict) -> Card:
     title = f"#{index} {system.formula}"
     if record.get("smiles"):
         title += f" · {record['smiles']}"
-    return Card(index, title, _depiction(mol, unstable, keep_hydrogens=not record["stable"]), badges,
+    return Card(index, title, depiction(mol, unstable, keep_hydrogens=not record["stable"]), badges,
                 _mol_block(mol), "sdf", unstable)
 
 
@@ -134,7 +134,7 @@ def _edm_mol(numbers: np.ndarray, positions: np.ndarray, orders: np.ndarray):
     return mol.GetMol()
 
 
-def _depiction(mol, highlight: list[int], *, keep_hydrogens: bool, size: int = 220) -> str:
+def depiction(mol, highlight: list[int], *, keep_hydrogens: bool, size: int = 220) -> str:
     """RDKit's 2D drawing as SVG (hydrogens hidden unless asked for); a short note when RDKit cannot draw it."""
     from rdkit import Chem
     from rdkit.Chem import rdDepictor

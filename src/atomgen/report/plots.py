@@ -78,6 +78,29 @@ def histograms(panels: Sequence[Panel], *, sample_label: str = "sample", referen
     return svg_of(figure)
 
 
+def overlaid(series: dict[str, np.ndarray], *, title: str, xlabel: str = "", bins: int = 40,
+             width: float = 4.6, height: float = 2.6) -> str:
+    """Several distributions of one quantity on one axis (each normalised to unit area): the first filled, the
+    others as outlines, as SVG."""
+    figure, (axis,) = new_figure(width, height)
+    filled = [np.asarray(v, dtype=float) for v in series.values() if len(v)]
+    if filled:
+        edges = _edges(np.concatenate(filled), Panel(title, filled[0], None, xlabel, bins))
+        outlines = iter(("#2c3e50", "#2980b9", "#27ae60", "#8e44ad"))
+        for number, (label, values) in enumerate(series.items()):
+            values = np.asarray(values, dtype=float)
+            if not _inside(values, edges):
+                continue
+            style = ({"color": SAMPLE_COLOUR, "alpha": 0.55} if number == 0
+                     else {"histtype": "step", "linewidth": 1.4, "color": next(outlines)})
+            axis.hist(values, bins=edges, density=True, label=f"{label} ({len(values):,})", **style)
+    axis.set_title(title)
+    axis.set_xlabel(xlabel)
+    axis.set_yticks([])
+    axis.legend(fontsize=6, frameon=False)
+    return svg_of(figure)
+
+
 def _inside(values: np.ndarray, edges: np.ndarray) -> bool:
     """Whether any value falls within the plotted range (a histogram of none cannot be normalised)."""
     return bool(np.any((values >= edges[0]) & (values <= edges[-1])))
