@@ -1,6 +1,7 @@
 """Evaluator benchmark: the datasets judged as if generated (beside published rows), and the evaluator's speed.
 
-    python benchmarks/bench_evaluator.py [--parts qm9-train,speed,default-run,perov_5,carbon_24,xtb] [--data-dir DIR]
+    python benchmarks/bench_evaluator.py [--parts qm9-train,speed,default-run,perov_5,carbon_24,xtb,report]
+        [--data-dir DIR]
     python benchmarks/bench_evaluator.py --parts sdf-readback [--readback-limit N] [--processes 2]
 
 Each part's numbers go into benchmarks/results/evaluator.json (parts not run keep their last numbers), and
@@ -21,7 +22,8 @@ from write_benchmarks_md import write_benchmarks_md
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "evaluator.json"
-PARTS = ("qm9-train", "qm9-subsets", "speed", "default-run", "perov_5", "carbon_24", "sdf-readback", "xtb")
+PARTS = ("qm9-train", "qm9-subsets", "speed", "default-run", "perov_5", "carbon_24", "sdf-readback", "xtb",
+         "report")
 
 
 def qm9_train(data_dir: str | None) -> dict:
@@ -130,6 +132,37 @@ def default_run(data_dir: str | None, n: int = 10_000) -> dict:
     }
 
 
+def html_report(data_dir: str | None, sizes: tuple[int, ...] = (10_000, 100_000)) -> dict:
+    """The HTML report (`atomgen.report`) of n QM9 train molecules as if generated, for each n: seconds to build
+    the page once the sample is evaluated (without FCD, PoseBusters and strain, which do not change the page's
+    size), its size, and the seconds of the data row (1,000 QM9 test molecules, evaluated once, then cached)."""
+    import tempfile
+
+    from atomgen import evaluate
+    from atomgen.data.qm9 import load_qm9
+    from atomgen.report import write_report_html
+    from atomgen.report.data_row import data_row
+
+    switches = {"fcd": False, "posebusters": False, "strain": False}
+    start = time.perf_counter()
+    data_row("qm9", max(sizes), data_dir_root=data_dir, **switches)
+    data_seconds = time.perf_counter() - start  # 0 when an earlier run cached it
+    train = load_qm9("train", data_dir)
+    out = {"data_row_seconds": data_seconds, "by_n": {}}
+    for n in sizes:
+        rows = np.random.default_rng(0).choice(len(train), size=n, replace=False)
+        molecules = [train[int(k)] for k in rows]
+        start = time.perf_counter()
+        report = evaluate(molecules, "qm9", data_dir=data_dir, progress=False, **switches)
+        evaluated = time.perf_counter() - start
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            page = write_report_html(Path(folder) / "report.html", molecules, report, data_dir=data_dir, **switches)
+            out["by_n"][str(n)] = {"evaluate_seconds": evaluated, "page_seconds": time.perf_counter() - start,
+                                   "megabytes": page.stat().st_size / 1e6}
+    return out
+
+
 def _cpu_seconds() -> float:
     """User and system CPU seconds of this process and of its ended child processes so far."""
     import resource
@@ -174,6 +207,7 @@ def main() -> None:
         "carbon_24": lambda: crystals("carbon_24"),
         "sdf-readback": lambda: sdf_readback(args.readback_limit, args.processes),
         "xtb": lambda: xtb_data_row(args.data_dir),
+        "report": lambda: html_report(args.data_dir),
     }
     run_parts(parts, args.parts.split(","), RESULTS)
     write_benchmarks_md()

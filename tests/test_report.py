@@ -83,6 +83,18 @@ def test_a_card_carries_the_structure_and_its_unstable_atoms(sample_files, small
     assert np.allclose(mol.GetConformer().GetPositions(), systems[shaken].positions, atol=1e-3)
 
 
+def test_records_agree_with_the_metrics(small_molecules):
+    """The per-molecule records the report draws its badges from add up to the report's own numbers."""
+    samples = small_molecules[:6] + [_broken(m, k) for k, m in enumerate(small_molecules[6:])]
+    report = evaluate(samples, small_molecules, progress=False, fcd=False, strain=False, max_expensive=5)
+    checked = [r["posebusters"] for r in report.records if r["posebusters"] is not None]
+    assert len(checked) == report.details["posebusters_n"] == 5
+    assert np.mean(checked) == pytest.approx(report["posebusters_pass"])
+    assert np.mean([r["stable"] for r in report.records]) == pytest.approx(report["molecule_stability"])
+    assert np.mean([r["rdkit_valid"] for r in report.records]) == pytest.approx(report["rdkit_validity"])
+    assert "records" not in report.to_dict() and "statistics" not in report.to_dict()
+
+
 def test_crystal_report_has_cells_and_space_groups(tmp_path, rock_salt):
     rng = np.random.default_rng(0)
     squashed = rock_salt.copy(positions=rock_salt.positions * 0.15)  # atoms 0.42 Å apart: structurally invalid
