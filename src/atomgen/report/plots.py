@@ -74,7 +74,8 @@ def histograms(panels: Sequence[Panel], *, sample_label: str = "sample", referen
         axis.set_title(panel.title)
         axis.set_xlabel(panel.xlabel)
         axis.set_yticks([])
-        axis.legend(fontsize=6, frameon=False, loc="upper right")
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=5.5, frameon=False, loc="best")
     return svg_of(figure)
 
 
@@ -97,7 +98,8 @@ def overlaid(series: dict[str, np.ndarray], *, title: str, xlabel: str = "", bin
     axis.set_title(title)
     axis.set_xlabel(xlabel)
     axis.set_yticks([])
-    axis.legend(fontsize=6, frameon=False)
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(fontsize=6, frameon=False)
     return svg_of(figure)
 
 
