@@ -27,16 +27,13 @@ from .conftest import embedded
 from .quetzal_reference import UncachedTrunk
 
 
-@pytest.fixture(params=["paper", "prefix-geometry-head", "prefix-geometry-head-and-bonds"])
+@pytest.fixture(params=["paper", "prefix-geometry-head"])
 def tiny_model(request) -> QuetzalModel:
     torch.manual_seed(0)
-    model = QuetzalModel(preset("tiny", prefix_geometry=request.param != "paper",
-                                prefix_bonds=request.param.endswith("bonds"))).eval()
-    # Both extensions start at zero; give them weights, so the tests see a model that uses them.
+    model = QuetzalModel(preset("tiny", prefix_geometry=request.param != "paper")).eval()
     if model.network.geometry is not None:
+        # Its push starts at zero; give it weights, so the tests see a head that uses it.
         torch.nn.init.normal_(model.network.geometry.push[-1].weight, std=1.0)
-    if model.network.bonds is not None:
-        torch.nn.init.normal_(model.network.bonds.embedding.weight, std=1.0)
     return model
 
 

@@ -26,8 +26,6 @@ class QuetzalConfig:
         translation_std: standard deviation (Å) of the random translation added to every training draw.
         prefix_geometry: give the position head the distances to the atoms already placed (an atomgen extension,
             see `prefix_geometry.py`); False is the paper's head.
-        prefix_bonds: each token also embeds the EDM bond orders from its atom to the atoms before it (an atomgen
-            extension, see `prefix_bonds.py`); False is the paper's trunk.
         properties: for a property-conditional model, each property it reads with its normalisation and the range
             its training molecules covered (`atomgen.models.conditions.PropertyStats` as a mapping); empty when
             unconditional.
@@ -49,7 +47,6 @@ class QuetzalConfig:
     atom_order: str = "dataset"
     translation_std: float = 0.1
     prefix_geometry: bool = False
-    prefix_bonds: bool = False
     properties: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -8,8 +8,7 @@ position (linear + Fourier features) and its index. Reading tokens 0..i:
   models the position of atom i+1 in the molecule's frame.
 
 With `prefix_geometry` the head also sees the distances from its noisy point to the atoms already placed (see
-`prefix_geometry.py`); with `prefix_bonds` each token also embeds its atom's bond orders to the atoms before it
-(see `prefix_bonds.py`). A property-conditional model adds one vector computed from the target properties
+`prefix_geometry.py`). A property-conditional model adds one vector computed from the target properties
 (`atomgen.nn.property_condition`) to every token and, through a linear map, to every conditioning vector z_i.
 """
 
@@ -20,7 +19,6 @@ from torch import nn
 
 from atomgen.diffusion.edm import precondition
 from atomgen.models.quetzal.config import QuetzalConfig
-from atomgen.models.quetzal.prefix_bonds import PrefixBonds
 from atomgen.models.quetzal.prefix_geometry import PrefixGeometry
 from atomgen.nn.diffmlp import DiffMLP
 from atomgen.nn.embeddings import PointEmbedding
@@ -43,7 +41,6 @@ class QuetzalNetwork(nn.Module):
         self.input_type = nn.Embedding(classes, dim)
         self.input_point = PointEmbedding(dim, config.fourier_frequencies)
         self.sequence_position = nn.Embedding(config.max_atoms + 1, dim)
-        self.bonds = PrefixBonds(config.elements, dim) if config.prefix_bonds else None
         self.type_stack = TransformerStack(config.type_depth, dim, config.heads, config.mlp_ratio)
         self.type_norm = nn.LayerNorm(dim)
         self.type_out = nn.Linear(dim, classes)
@@ -61,21 +58,14 @@ class QuetzalNetwork(nn.Module):
         return None if self.properties is None else self.properties(values, present)[:, 0]
 
     def embed(self, types: torch.Tensor, positions: torch.Tensor, offset: int = 0,
-              earlier: tuple[torch.Tensor, torch.Tensor] | None = None,
               properties: torch.Tensor | None = None) -> torch.Tensor:
         """Input embeddings of tokens (types in 0..K with 0 = START) whose sequence index starts at `offset`;
-        `earlier` holds the types and positions of the `offset` tokens before them (needed with prefix bonds),
-        `properties` each row's property vector (a conditional model)."""
+        `properties` holds each row's property vector (a conditional model)."""
         index = torch.arange(offset, offset + types.shape[1], device=types.device)
         tokens = self.input_type(types) + self.input_point(positions) + self.sequence_position(index)
         if properties is not None:
             tokens = tokens + properties[:, None].to(tokens.dtype)
-        if self.bonds is None:
-            return tokens
-        if offset:
-            types = torch.cat([earlier[0], types], dim=1)
-            positions = torch.cat([earlier[1].to(positions.dtype), positions], dim=1)
-        return tokens + self.bonds(types, positions, tokens.shape[1]).to(tokens.dtype)
+        return tokens
 
     def type_logits(self, tokens: torch.Tensor, cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """First half: (hidden states, next-type logits) for embedded tokens, extending `cache` if given."""

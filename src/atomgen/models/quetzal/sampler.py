@@ -50,7 +50,6 @@ class CachedTrunk:
         batch, length = types.shape
         capacity = network.config.max_atoms + 1
         tokens = network.embed(types, positions, properties=properties)
-        self.types, self.positions = types, positions  # every token so far, which prefix bonds look back on
         self.type_cache = network.type_stack.new_cache(batch, capacity, tokens)
         self.position_cache = network.position_stack.new_cache(batch, capacity, tokens)
         hidden, logits = network.type_logits(tokens, self.type_cache)
@@ -74,7 +73,6 @@ class CachedTrunk:
 
     def keep(self, rows: torch.Tensor) -> None:
         rows = self._both(rows)
-        self.types, self.positions = self.types[rows], self.positions[rows]
         self.type_cache.keep(rows)
         self.position_cache.keep(rows)
         self.last_hidden = self.last_hidden[rows]
@@ -90,10 +88,8 @@ class CachedTrunk:
         if self.guided:
             types, positions = types.repeat(2), positions.repeat(2, 1)
         tokens = self.network.embed(types[:, None], positions[:, None], offset=self.length,
-                                    earlier=(self.types, self.positions), properties=self.properties)
+                                    properties=self.properties)
         hidden, logits = self.network.type_logits(tokens, self.type_cache)
-        self.types = torch.cat([self.types, types[:, None]], dim=1)
-        self.positions = torch.cat([self.positions, positions[:, None].to(self.positions.dtype)], dim=1)
         self.length += 1
         self.last_hidden = hidden
         self.all_logits = logits[:, -1]
