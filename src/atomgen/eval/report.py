@@ -36,6 +36,9 @@ _LABELS = {
     "strain_median": ("Strain, median (kcal/mol, MMFF)", "num"),
     "xtb_energy_drop_median": ("GFN2-xTB relaxation energy drop, median (kcal/mol)", "num"),
     "xtb_rmsd_median": ("GFN2-xTB relaxation RMSD, median (Å)", "num"),
+    "n_samples": ("Crystals evaluated", "int"),
+    "n_structurally_valid": ("Structurally valid crystals", "int"),
+    "n_valid": ("Valid crystals (structural and compositional)", "int"),
     "structural_validity": ("Structural validity", "pct"),
     "compositional_validity": ("Compositional validity (SMACT)", "pct"),
     "validity": ("Validity (structural and compositional)", "pct"),
@@ -200,6 +203,8 @@ class EvaluationReport:
 def _fmt(value: float | None, style: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
+    if style == "int":
+        return f"{int(value):,}"
     return f"{100 * value:.2f} %" if style == "pct" else f"{value:.4g}"
 
 
