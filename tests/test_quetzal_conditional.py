@@ -25,12 +25,31 @@ STATS = {"mu": asdict(PropertyStats(2.7, 1.2, 0.0, 10.0)), "gap": asdict(Propert
 def conditional() -> QuetzalModel:
     torch.manual_seed(0)
     model = QuetzalModel(preset("tiny", prefix_geometry=True, properties=STATS)).eval()
-    # Untrained, the head's output and conditioning layers are zero (positions ignore every input) and so is the
-    # absent embedding: give them weights, so the tests see a model that uses them.
+    # Untrained, the head's output and conditioning layers are zero (positions ignore every input), and so are the
+    # absent embedding and the property vector: give them weights, so the tests see a model that uses them.
     torch.nn.init.normal_(model.network.head.out.weight, std=0.05)
     torch.nn.init.normal_(model.network.head.cond_modulation[-1].weight, std=0.05)
     torch.nn.init.normal_(model.network.properties.absent)
+    torch.nn.init.normal_(model.network.properties.out[-1].weight, std=0.05)
     return model
+
+
+def test_a_conditional_model_warm_started_from_an_unconditional_one_begins_at_it(tmp_path, small_molecules):
+    """Its property vector starts at zero: whatever is asked, the logits are the unconditional model's."""
+    torch.manual_seed(0)
+    plain = QuetzalModel(preset("tiny", prefix_geometry=True)).eval()
+    plain.save(tmp_path / "plain")
+    extended = QuetzalModel(preset("tiny", prefix_geometry=True, properties=STATS)).eval()
+    extended.warm_start(str(tmp_path / "plain"))
+    batch = _batch(small_molecules[:3], np.array([[2.0, 5.0], [np.nan, 9.0], [np.nan, np.nan]]))
+    vector = extended.network.property_vector(batch["properties"], batch["present"])
+    tokens = extended.network.embed(batch["types"], batch["positions"], properties=vector)
+    assert torch.equal(tokens, plain.network.embed(batch["types"], batch["positions"]))
+    hidden, logits = extended.network.type_logits(tokens)
+    assert torch.equal(logits, plain.network.type_logits(tokens)[1])
+    next_types = batch["types"][:, 1:]
+    z = extended.network.condition(hidden[:, :-1], next_types, properties=vector)
+    assert torch.equal(z, plain.network.condition(hidden[:, :-1], next_types))
 
 
 def _batch(molecules, values: np.ndarray) -> dict:

@@ -51,6 +51,12 @@ class QuetzalNetwork(nn.Module):
         self.geometry = PrefixGeometry(classes, config.head_width) if config.prefix_geometry else None
         self.properties = PropertyEncoder(len(config.properties), dim) if config.properties else None
         self.head_condition = nn.Linear(dim, dim) if config.properties else None
+        if self.properties is not None:
+            # The property vector starts at zero, so a conditional model warm-started from unconditional weights
+            # (`init_from`) begins exactly at that model and learns the properties from there.
+            nn.init.zeros_(self.properties.out[-1].weight)
+            nn.init.zeros_(self.properties.out[-1].bias)
+            nn.init.zeros_(self.head_condition.bias)  # its weights see a zero vector until the trunk's path moves it
 
     def property_vector(self, values: torch.Tensor, present: torch.Tensor) -> torch.Tensor | None:
         """The conditioning vector (B, dim) of normalised property values (B, P) and their presence flags; None
