@@ -37,7 +37,11 @@ def sample_files(tmp_path, small_molecules):
 
 
 def _external_links(html: str) -> list[str]:
-    return re.findall(r"""(?:src|href)\s*=\s*["'](?:https?:)?//[^"']*""", html)
+    """Everything in the page's markup that would load from elsewhere (the inline 3Dmol.js itself holds URLs of
+    download helpers the page never calls, so only the markup outside its script is searched)."""
+    markup = html.replace(vendored(VIEWER_FILE), "")
+    return (re.findall(r"""(?:src|href)\s*=\s*["'](?:https?:)?//[^"']*""", markup)
+            + re.findall(r"""<link\b|<script\s+src|@import|url\(\s*["']?(?:https?:)?//""", markup))
 
 
 def test_molecule_report_is_one_self_contained_page(tmp_path, sample_files, small_molecules):
@@ -48,7 +52,7 @@ def test_molecule_report_is_one_self_contained_page(tmp_path, sample_files, smal
     assert _external_links(html) == []
     assert vendored(VIEWER_FILE) in html  # the viewer is inline, not fetched
     # metrics beside the data row: the reference's molecules are all stable, the shaken ones are not
-    assert "reference.sdf data (12 held out)" in html
+    assert "reference.sdf data (12 drawn from the reference itself)" in html
     data = evaluate(small_molecules, small_molecules, progress=False, **FAST)  # the reference file's molecules
     for key in ("molecule_stability", "rdkit_validity", "bond_length_w1"):
         assert f"<td>{report.formatted(key)}</td><td>{data.formatted(key)}</td>" in html
@@ -132,6 +136,32 @@ def test_page_size_is_bounded_whatever_the_sample_size(small_molecules):
     assert len(re.findall(r'class="card"', html)) <= 24 + 8 * 4
 
 
+def test_names_cannot_break_out_of_the_page(tmp_path, rock_salt):
+    """A system's name reaches the viewer's JSON (CIF block names, Mol block titles): whatever it holds, the
+    page's scripts keep their ends."""
+    from atomgen.report.page import Page, Section, render
+    from atomgen.report.gallery import Gallery, crystal_card
+
+    hostile = rock_salt.copy(name="<!--<script></script><b>x</b>&amp;")
+    card = crystal_card(0, hostile, {"structural": True, "compositional": True, "failure": None})
+    html = render(Page("t", "s", [Section(gallery=Gallery([("g", [card])], "n"))]))
+    data = html[html.index('<script type="application/json" id="structures">'):]
+    data = data[: data.index("</script>")]
+    assert "<" not in data.split(">", 1)[1] and "&" not in data
+    assert html.count("</script>") == 3  # the data, the viewer library and the page's own script
+    import json
+
+    structures = json.loads(data.split(">", 1)[1])
+    assert hostile.name in structures["s0-0"]["text"]  # the name itself survives, escaped only for HTML
+
+
+def test_a_crystal_that_is_not_finite_leaves_the_figures_drawn(rock_salt):
+    from atomgen.report.plots import Panel, histograms
+
+    svg = histograms([Panel("density", np.array([1.0, 2.0, np.nan]), np.array([1.5, 2.5]), "g/cm³")])
+    assert "not finite, left out" in svg and "no values" not in svg
+
+
 def test_vendored_viewer_is_the_npm_release_named_in_its_readme():
     readme = (Path(__import__("atomgen").__file__).parent / "report" / "vendor" / "README.md").read_text()
     digest = hashlib.sha256(vendored(VIEWER_FILE).encode()).hexdigest()
@@ -169,7 +199,8 @@ def test_evaluate_writes_html_beside_json(tmp_path, sample_files):
 def _run_folder(tmp_path: Path) -> Path:
     """A run folder as `atomgen train` leaves it after one resume: two CSV logs, the second overlapping."""
     run = tmp_path / "run"
-    logs = {0: [(50, 0.9, ""), (100, 0.8, ""), (100, "", 0.25)], 1: [(100, 0.7, ""), (150, 0.6, 0.5)]}
+    # version 0 ran to step 125, version 1 resumed from the checkpoint of step 100: step 125 was abandoned
+    logs = {0: [(50, 0.9, ""), (100, 0.8, ""), (100, "", 0.25), (125, 0.85, "")], 1: [(100, 0.7, ""), (150, 0.6, 0.5)]}
     for version, rows in logs.items():
         folder = run / "logs" / f"version_{version}"
         folder.mkdir(parents=True)
@@ -184,7 +215,7 @@ def test_run_report_merges_resumed_logs(tmp_path):
     run = _run_folder(tmp_path)
     rows = read_run_logs(run)
     assert rows == {50: {"train/loss": 0.9}, 100: {"train/loss": 0.7, "sample/molecule_stability": 0.25},
-                    150: {"train/loss": 0.6, "sample/molecule_stability": 0.5}}
+                    150: {"train/loss": 0.6, "sample/molecule_stability": 0.5}}  # no abandoned step 125
     assert main(["report", str(run), "-o", str(tmp_path / "run.html")]) == 0
     html = (tmp_path / "run.html").read_text()
     assert html.count("<figure>") == 2  # the loss and the sampled stability
@@ -198,7 +229,7 @@ def test_run_report_names_a_broken_log_row(tmp_path):
         handle.write("0,two hundred,0.5,\n")
     from atomgen.errors import InputError
 
-    with pytest.raises(InputError, match=r"version_1/metrics.csv, record line 4"):
+    with pytest.raises(InputError, match=r"version_1/metrics.csv: unreadable training log row at line 4"):
         write_run_report(run, tmp_path / "run.html")
     assert not (tmp_path / "run.html").exists()
 

@@ -106,7 +106,9 @@ def test_notebook_views_draw(browser, tmp_path, small_molecules, rock_salt):
     page.write_text("<!DOCTYPE html><html><body>" + small_molecules[0]._repr_html_() + rock_salt._repr_html_()
                     + "</body></html>")
     _open(browser, page)
-    for element in browser.find_elements(By.CSS_SELECTOR, "[id^=atomgen-view-]"):
+    views = browser.find_elements(By.CSS_SELECTOR, "[id^=atomgen-view-]")
+    assert len(views) == 2
+    for element in views:
         assert element.find_elements(By.TAG_NAME, "canvas")
         pixels = np.asarray(Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB"), dtype=float)
         assert 0.005 < _drawn(pixels) < 0.9

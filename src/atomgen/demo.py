@@ -14,12 +14,15 @@ from pathlib import Path
 from atomgen.eval.evaluate import evaluate
 from atomgen.io.atomic import atomic_write_text
 from atomgen.io.formats import write, write_folder
-from atomgen.report.page import Page, Section, Table, render
+from atomgen.report.page import Page, Section, Table, write_page
+from atomgen.report.samples import reference_section
 
 CRYSTAL_MODEL = "adit-joint-small"
 CONFORMER_MODEL = "nextmol-qm9"
 CONFORMER_SMILES = ("C[C@@H](O)C#N", "C[C@H]1CO[C@@H]1C", "OC[C@H]1CC1=O", "CC(=O)NC1=NC=CO1", "c1cc(O)ncn1")
 """Small molecules in QM9's chemistry, three of them with stereocentres."""
+MOLECULE_SWITCHES = {"max_expensive": 200}
+"""The demo's molecule evaluation (PoseBusters and strain on 200 valid molecules), and its data row's."""
 
 
 def run_demo(output: str | Path = "demo_out", *, n: int = 1000, seed: int = 0, data_dir: str | Path | None = None,
@@ -42,22 +45,9 @@ def run_demo(output: str | Path = "demo_out", *, n: int = 1000, seed: int = 0, d
     page = Page("atomgen demo", f"The shipped models on this machine's CPU, seed {seed}: {n} molecules from {model}"
                 + (f", {n_crystals} crystals from {CRYSTAL_MODEL}" if n_crystals else "")
                 + (f", conformers from {CONFORMER_MODEL}" if n_conformers else "") + ".", sections)
-    with atomic_write_text(out / "report.html") as handle:
-        handle.write(render(page))
+    write_page(out / "report.html", page)
     print(f"wrote {out}/report.html (open it in a browser: it works offline)")
     return out
-
-
-def _section(systems: list, report, reference: str, heading: str, data_dir: str | Path | None) -> Section:
-    """The report section of an evaluated sample, with its reference's data row (evaluated once, then cached)."""
-    from atomgen.eval.reference import load_reference
-    from atomgen.report.data_row import data_row
-    from atomgen.report.samples import samples_section
-
-    switches = {"max_expensive": 200} if report.kind == "molecule" else {}
-    data = data_row(reference, len(systems), seed=report.seed, data_dir_root=data_dir, **switches)
-    return samples_section(systems, report, data=data, reference=load_reference(reference, root=data_dir),
-                           heading=heading)
 
 
 def _molecules(out: Path, model: str, n: int, seed: int, data_dir: str | Path | None) -> Section:
@@ -69,14 +59,15 @@ def _molecules(out: Path, model: str, n: int, seed: int, data_dir: str | Path | 
     seconds = time.perf_counter() - start
     print(f"sampled {n} molecules from {model} in {seconds:.0f} s ({n / seconds:.1f} molecules/s)")
     write(out / "samples.sdf", molecules)
-    report = evaluate(molecules, "qm9", seed=seed, data_dir=data_dir, max_expensive=200)
+    report = evaluate(molecules, "qm9", seed=seed, data_dir=data_dir, **MOLECULE_SWITCHES)
     report.details["generator"] = {"model": model, "seed": seed, "sampler": "the model's defaults",
                                    "sampling_seconds": round(seconds, 1)}
     report.save_json(out / "report.json")
     report.save_markdown(out / "report.md")
     print(report.to_markdown())
     print(f"wrote {out}/samples.sdf, {out}/report.json, {out}/report.md")
-    return _section(molecules, report, "qm9", f"Molecules from {model}", data_dir)
+    return reference_section(molecules, report, "qm9", data_dir=data_dir, heading=f"Molecules from {model}",
+                             **MOLECULE_SWITCHES)
 
 
 def _crystals(out: Path, n: int, seed: int, data_dir: str | Path | None) -> Section:
@@ -92,14 +83,15 @@ def _crystals(out: Path, n: int, seed: int, data_dir: str | Path | None) -> Sect
     if (out / "crystals").exists():
         shutil.rmtree(out / "crystals")  # the demo's own output from an earlier run
     write_folder(out / "crystals", crystals)
-    report = evaluate(crystals, "perov_5", seed=seed)
+    report = evaluate(crystals, "perov_5", seed=seed, data_dir=data_dir)
     report.details["generator"] = {"model": CRYSTAL_MODEL, "seed": seed, "condition": "perov_5",
                                    "sampling_seconds": round(seconds, 1)}
     report.save_json(out / "crystals_report.json")
     report.save_markdown(out / "crystals_report.md")
     print(report.to_markdown())
     print(f"wrote {out}/crystals/ ({n} CIF files), {out}/crystals_report.json, {out}/crystals_report.md")
-    return _section(crystals, report, "perov_5", f"Perov-5 crystals from {CRYSTAL_MODEL}", data_dir)
+    return reference_section(crystals, report, "perov_5", data_dir=data_dir,
+                             heading=f"Perov-5 crystals from {CRYSTAL_MODEL}")
 
 
 def _conformers(out: Path, n: int, seed: int) -> Section:

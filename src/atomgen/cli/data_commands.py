@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="dataset cache folder (default: $ATOMGEN_DATA or ~/.cache/atomgen)")
 
 
@@ -66,7 +66,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.html:
         from atomgen.report.samples import write_report_html
 
-        write_report_html(args.html, samples.systems, report, reference=args.reference, seed=args.seed,
+        write_report_html(args.html, samples.systems, report, reference=args.reference,
                           data_dir=args.data_dir, progress=not args.no_progress, fcd=not args.no_fcd,
                           posebusters=not args.no_posebusters, strain=not args.no_strain, xtb=args.xtb)
         print(f"wrote {args.html}")
@@ -151,7 +151,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted in the report)")
     p.add_argument("--seed", type=int, default=0)
-    _add_data_dir(p)
+    add_data_dir(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("evaluate-conformers", help="COV/AMR and best RMSD of generated conformers to references")
@@ -174,7 +174,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("-o", "--output", help="crystals: write the split to this file (CIF, extended XYZ, pack)")
     p.add_argument("--seed", type=int, default=0)
-    _add_data_dir(p)
+    add_data_dir(p)
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("demo", help="the main job: sample molecules and crystals from the shipped models, "
@@ -186,5 +186,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="conformers per demo SMILES from nextmol-qm9 (0: none)")
     p.add_argument("--model", default="quetzal-qm9-small")
     p.add_argument("--seed", type=int, default=0)
-    _add_data_dir(p)
+    add_data_dir(p)
     p.set_defaults(func=_cmd_demo)

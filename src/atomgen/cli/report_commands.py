@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from atomgen.cli.data_commands import add_data_dir
+
 
 def _cmd_report(args: argparse.Namespace) -> None:
     from atomgen.report.run import is_run_dir, write_run_report
@@ -38,5 +40,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted in the report)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--seed", type=int, default=0, help="seeds the evaluation's subsets and the gallery")
-    p.add_argument("--data-dir", default=None, help="dataset cache folder (default: $ATOMGEN_DATA or ~/.cache/atomgen)")
+    add_data_dir(p)
     p.set_defaults(func=_cmd_report)

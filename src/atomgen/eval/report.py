@@ -166,7 +166,8 @@ class EvaluationReport:
 
     def formatted(self, key: str) -> str:
         """A metric's value as tables print it ("n/a" when it is missing or NaN)."""
-        style = _LABELS.get(key, (key, "num"))[1]
+        labels = {**_LABELS, **_CRYSTAL_LABELS} if self.kind == "crystal" else _LABELS
+        style = labels.get(key, (key, "num"))[1]
         return _fmt(self.metrics.get(key), style)
 
     @classmethod

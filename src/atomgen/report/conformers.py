@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from atomgen.report.gallery import Card, Gallery
-from atomgen.io.atomic import atomic_write_text
-from atomgen.report.page import Page, Section, Table, render
+from atomgen.report.page import Page, Section, Table, write_page
 from atomgen.report.plots import overlaid
 from atomgen.system import AtomSystem
 
@@ -26,8 +25,9 @@ def rmsd_section(result: dict, heading: str | None = None) -> Section:
                                                                    "no conformer"], rows)
         series = {name: np.array(list(r["per_molecule"].values())) for name, r in methods.items()}
         figure = overlaid(series, title="Best RMSD per molecule", xlabel="Å")
-        caption = ("Each molecule's best RMSD (heavy atoms, symmetry-aware) over its conformers, for each method; "
-                   "ETKDG and ETKDG + MMFF are RDKit's, with as many conformers per molecule.")
+        counts = ", ".join(f"{name} {r['k']}" for name, r in methods.items())
+        caption = ("Each molecule's best RMSD (heavy atoms, symmetry-aware, after alignment) over its conformers, "
+                   f"for each method (conformers per molecule: {counts}).")
         return Section(heading, "", [table], [(caption, figure)], figures_heading="RMSD distributions")
     coverage = result["coverage"]
     rows = [[metric, f"{coverage[metric]['mean']:.3f}", f"{coverage[metric]['median']:.3f}"]
@@ -51,7 +51,7 @@ def conformer_gallery(conformers: Sequence[AtomSystem], checks: Sequence[tuple[s
     from atomgen.report.gallery import depiction
 
     cards = []
-    for index, (system, badge) in enumerate(zip(conformers, checks)):
+    for index, (system, badge) in enumerate(zip(conformers, checks, strict=True)):
         mol = to_rdkit(system)
         Chem.AssignStereochemistryFrom3D(mol)  # the picture shows the hand the conformer has
         title = f"#{index} {system.name or system.formula}"
@@ -63,7 +63,4 @@ def conformer_gallery(conformers: Sequence[AtomSystem], checks: Sequence[tuple[s
 def write_conformer_report(output: str | Path, result: dict, *, title: str) -> Path:
     """An `evaluate_conformer_files` result as one HTML page at `output`, atomically."""
     mode = "one reference conformer per molecule" if result["mode"] == "single-reference" else "reference ensembles"
-    html = render(Page(title, f"{mode}; seed {result['seed']}", [rmsd_section(result)]))
-    with atomic_write_text(output) as handle:
-        handle.write(html)
-    return Path(output)
+    return write_page(output, Page(title, f"{mode}; seed {result['seed']}", [rmsd_section(result)]))

@@ -2,7 +2,8 @@
 a report stands beside what real data scores on it (QM9's test molecules are not 100 % stable by RDKit, for
 instance).
 
-For a named reference the row is computed once per setting and kept in the data folder.
+For a named reference the row is computed once per setting and kept in the data folder; for a file, the "data" are
+the file's own systems, so novelty finds them in the reference by construction.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from atomgen import __version__
 from atomgen.data.paths import cache_lock, data_dir
 from atomgen.eval.reference import CRYSTAL_REFERENCES, NAMED_REFERENCES
 from atomgen.eval.report import EvaluationReport
@@ -40,26 +42,53 @@ def reference_test_systems(reference: str, root: str | Path | None = None) -> li
     return read(reference)
 
 
+DATA_ROW_FORMAT = 2
+"""Bumped whenever what a cached data row holds changes, so that older cached rows are computed again."""
+
+
 def data_row(reference: str, n: int, *, seed: int = 0, data_dir_root: str | Path | None = None,
              progress: bool = False, **switches: Any) -> EvaluationReport:
     """`evaluate` of min(n, MAX_DATA_ROW) held-out systems of `reference` (drawn with `seed`) against the same
-    reference, with the same `switches` (fcd, posebusters, strain, xtb, max_expensive) as the sample's."""
+    reference, with the same `switches` (fcd, posebusters, strain, xtb, max_expensive) as the sample's.
+
+    `details["data_row"]` says what was drawn and whether it was held out (a named reference's test split) or
+    the reference file's own systems. A named reference's row is cached in the data folder, keyed by the draw,
+    the switches, the size of its test side and atomgen's version.
+    """
     from atomgen.eval.evaluate import evaluate
 
     size = min(n, MAX_DATA_ROW)
-    if reference not in NAMED_REFERENCES:
-        return evaluate(_drawn(reference_test_systems(reference), size, seed), reference, seed=seed,
-                        data_dir=data_dir_root, progress=progress, **switches)
-    key = hashlib.sha1(json.dumps([size, seed, sorted(switches.items())]).encode()).hexdigest()[:12]
+    named = reference in NAMED_REFERENCES
+    test = reference_test_systems(reference, data_dir_root)
+
+    def evaluated() -> EvaluationReport:
+        row = evaluate(_drawn(test, size, seed), reference, seed=seed, data_dir=data_dir_root, progress=progress,
+                       **switches)
+        row.details["data_row"] = {"reference": reference, "drawn": min(size, len(test)), "seed": seed,
+                                   "held_out": named}
+        return row
+
+    if not named:
+        return evaluated()
+    identity = [DATA_ROW_FORMAT, __version__, len(test), size, seed, sorted(switches.items())]
+    key = hashlib.sha1(json.dumps(identity).encode()).hexdigest()[:12]
     file = data_dir(data_dir_root) / "reference" / reference / f"data-row-{key}.json"
-    if not file.is_file():
+    cached = _read_cached(file)
+    if cached is None:
         with cache_lock(file):
-            if not file.is_file():
-                systems = _drawn(reference_test_systems(reference, data_dir_root), size, seed)
-                row = evaluate(systems, reference, seed=seed, data_dir=data_dir_root, progress=progress, **switches)
-                row.details["data_row"] = {"reference": reference, "drawn": size, "seed": seed}
-                row.save_json(file)
-    return EvaluationReport.from_dict(json.loads(file.read_text()))
+            cached = _read_cached(file)
+            if cached is None:
+                evaluated().save_json(file)
+                cached = _read_cached(file)
+    return cached
+
+
+def _read_cached(file: Path) -> EvaluationReport | None:
+    """A cached data row, or None when there is none or it cannot be read (it is then computed again)."""
+    try:
+        return EvaluationReport.from_dict(json.loads(file.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _drawn(systems: list[AtomSystem], size: int, seed: int) -> list[AtomSystem]:

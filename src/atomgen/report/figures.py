@@ -73,12 +73,12 @@ def crystal_figures(systems: Sequence[AtomSystem], reference: Sequence[AtomSyste
         normalised(Counter(map(n_elements, reference)), counts) if reference else None,
         title="Elements per crystal", **label)))
     ours_elements, ref_elements = _element_shares(systems), _element_shares(reference)
-    common = sorted(set(ours_elements) | set(ref_elements), key=lambda z: -(ours_elements[z] + ref_elements[z]))[:20]
+    common = _most_frequent(ours_elements, ref_elements, 20)
     figures.append(("The 20 most frequent elements, as shares of all atoms.", shares(
         [symbol(z) for z in common], normalised(ours_elements, common),
         normalised(ref_elements, common) if reference else None, title="Elements", width=6.0, **label)))
     ours_groups, ref_groups = _space_groups(systems, records, seed), _space_groups(reference, None, seed)
-    top = sorted(set(ours_groups) | set(ref_groups), key=lambda g: -(ours_groups[g] + ref_groups[g]))[:15]
+    top = _most_frequent(ours_groups, ref_groups, 15)
     figures.append((f"Space groups (spglib, symprec 0.1 Å) of the 15 most frequent, among structurally valid samples "
                     f"(up to {SPACE_GROUP_SUBSET:,} drawn at random from each side).", shares(
         top, normalised(ours_groups, top), normalised(ref_groups, top) if reference else None,
@@ -89,6 +89,13 @@ def crystal_figures(systems: Sequence[AtomSystem], reference: Sequence[AtomSyste
         ["valid", *names], [failures[None] / len(records), *[failures[f] / len(records) for f in names]], None,
         title="Structural validity", ylabel="share of samples")))
     return figures
+
+
+def _most_frequent(ours: Counter, theirs: Counter, top: int) -> list:
+    """The `top` keys with the largest share of the sample plus share of the reference (shares, not counts, so a
+    large reference does not hide what the sample over-produces)."""
+    ours_total, theirs_total = sum(ours.values()) or 1, sum(theirs.values()) or 1
+    return sorted(set(ours) | set(theirs), key=lambda k: -(ours[k] / ours_total + theirs[k] / theirs_total))[:top]
 
 
 def _expand(histogram: Counter) -> np.ndarray:

@@ -7,7 +7,9 @@ import json
 from dataclasses import dataclass, field
 from html import escape
 from importlib import resources
+from pathlib import Path
 
+from atomgen.io.atomic import atomic_write_text
 from atomgen.report.gallery import Gallery
 
 VIEWER_FILE = "3Dmol-min.js"
@@ -57,17 +59,25 @@ def render(page: Page) -> str:
     structures: dict[str, dict] = {}
     for number, section in enumerate(page.sections):
         body.append(_section(section, f"s{number}", structures))
-    body.append("<footer><details><summary>3D viewer: 3Dmol.js 2.5.5 (BSD-3-Clause), bundled</summary><pre>"
-                + escape(vendored(VIEWER_LICENCE)) + "</pre></details></footer>")
     viewer = ""
     if structures:
+        body.append("<footer><details><summary>3D viewer: 3Dmol.js 2.5.5 (BSD-3-Clause), bundled</summary><pre>"
+                    + escape(vendored(VIEWER_LICENCE)) + "</pre></details></footer>")
         viewer = ('<div id="viewer-panel" hidden><div class="viewer-head"><span id="viewer-title"></span>'
                   '<button id="viewer-close" type="button">close</button></div><div id="viewer3d"></div></div>'
-                  f'<script type="application/json" id="structures">{_script_json(structures)}</script>'
+                  f'<script type="application/json" id="structures">{script_json(structures)}</script>'
                   f"<script>{vendored(VIEWER_FILE)}</script><script>{_VIEWER_SCRIPT}</script>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(page.title)}</title><style>{_STYLE}</style></head><body>"
             + "\n".join(body) + viewer + "</body></html>\n")
+
+
+def write_page(output: str | Path, page: Page) -> Path:
+    """Render `page` into the HTML file `output`, atomically (a failure leaves no half-written page)."""
+    html = render(page)
+    with atomic_write_text(output) as handle:
+        handle.write(html)
+    return Path(output)
 
 
 def _section(section: Section, key: str, structures: dict[str, dict]) -> str:
@@ -120,9 +130,11 @@ def _gallery(gallery: Gallery, section: str, structures: dict[str, dict]) -> str
     return "".join(parts)
 
 
-def _script_json(data: object) -> str:
-    """JSON that is safe inside a <script> element."""
-    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+def script_json(data: object) -> str:
+    """JSON that is inert inside a <script> element: no <, > or & survives as itself (a name such as
+    `<!--<script>` would otherwise change how the HTML parser finds the element's end)."""
+    text = json.dumps(data, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 _STYLE = """

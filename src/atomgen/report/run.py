@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from atomgen.errors import InputError
-from atomgen.io.atomic import atomic_write_text
-from atomgen.report.page import Page, Section, Table, render
-from atomgen.report.plots import SAMPLE_COLOUR, new_figure, svg_of
+from atomgen.report.page import Page, Section, Table, write_page
+from atomgen.report.plots import SAMPLE_COLOUR, draw
 from atomgen.train.config import flat_settings
 
 
@@ -26,30 +25,49 @@ def is_run_dir(path: str | Path) -> bool:
 
 
 def read_run_logs(run_dir: str | Path) -> dict[int, dict[str, float]]:
-    """{step: {column: value}} from every CSV log of a run, later versions first to last."""
-    files = sorted(Path(run_dir).glob("logs/version_*/metrics.csv"), key=lambda f: int(f.parent.name.split("_")[1]))
+    """{step: {column: value}} from every CSV log of a run, version by version. A resumed run starts a new version
+    from its checkpoint's step, so an earlier version's rows past that step belong to a timeline the run abandoned
+    and are dropped."""
+    folders = [f for f in Path(run_dir).glob("logs/version_*") if f.name.removeprefix("version_").isdigit()]
+    files = [f / "metrics.csv" for f in sorted(folders, key=lambda f: int(f.name.removeprefix("version_")))
+             if (f / "metrics.csv").is_file()]
     if not files:
         raise InputError("no training logs (logs/version_*/metrics.csv) in this run folder", run_dir)
     rows: dict[int, dict[str, float]] = {}
     for file in files:
-        with open(file, newline="") as handle:
-            for line, row in enumerate(csv.DictReader(handle), start=2):
-                try:
-                    step = int(row["step"])
-                    values = {k: float(v) for k, v in row.items() if k not in ("step", "epoch") and v not in ("", None)}
-                except (KeyError, ValueError) as error:
-                    raise InputError(f"unreadable training log row ({error})", file, f"line {line}") from None
-                rows.setdefault(step, {}).update(values)
+        version = _read_log(file)
+        if version:
+            resumed_at = min(version)
+            rows = {step: values for step, values in rows.items() if step <= resumed_at}
+        for step, values in version.items():
+            rows.setdefault(step, {}).update(values)
     if not rows:
         raise InputError("the training logs hold no rows yet", run_dir)
     return dict(sorted(rows.items()))
+
+
+def _read_log(file: Path) -> dict[int, dict[str, float]]:
+    """{step: {column: value}} of one CSV log (Lightning writes a step's values over several rows)."""
+    rows: dict[int, dict[str, float]] = {}
+    with open(file, newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                step = int(row["step"])
+                values = {k: float(v) for k, v in row.items() if k not in ("step", "epoch") and v not in ("", None)}
+            except (KeyError, TypeError, ValueError) as error:
+                raise InputError(f"unreadable training log row at line {line} ({error})", file) from None
+            rows.setdefault(step, {}).update(values)
+    return rows
 
 
 def run_page(run_dir: str | Path) -> Page:
     """The page of a run: loss curves, sample-and-evaluate rows, its configuration."""
     run_dir = Path(run_dir)
     rows = read_run_logs(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"unreadable config.json ({error})", run_dir / "config.json") from None
     losses = sorted({k for values in rows.values() for k in values if k.startswith("train/")})
     sampled = sorted({k for values in rows.values() for k in values if k.startswith("sample/")})
     figures = [(f"{name}: every logged value (faint) and a running mean (solid), against the step.",
@@ -76,10 +94,7 @@ def run_page(run_dir: str | Path) -> Page:
 
 def write_run_report(run_dir: str | Path, output: str | Path) -> Path:
     """Render a run folder's report as HTML at `output`, atomically."""
-    html = render(run_page(run_dir))
-    with atomic_write_text(output) as handle:
-        handle.write(html)
-    return Path(output)
+    return write_page(output, run_page(run_dir))
 
 
 def _curve(rows: dict[int, dict[str, float]], name: str, smooth: int | None = None) -> str:
@@ -88,16 +103,19 @@ def _curve(rows: dict[int, dict[str, float]], name: str, smooth: int | None = No
     steps = np.array([step for step, values in rows.items() if name in values])
     values = np.array([rows[step][name] for step in steps])
     smooth = smooth or max(1, len(values) // 20)
-    figure, (axis,) = new_figure(4.2, 2.4)
-    if smooth > 1:
-        axis.plot(steps, values, color=SAMPLE_COLOUR, alpha=0.25, linewidth=0.8)
-        running = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
-        axis.plot(steps[smooth - 1 :], running, color=SAMPLE_COLOUR, linewidth=1.5)
-    else:
-        axis.plot(steps, values, color=SAMPLE_COLOUR, marker="o", markersize=3, linewidth=1.2)
-    axis.set_title(name)
-    axis.set_xlabel("step")
-    return svg_of(figure)
+
+    def paint(axes: list) -> None:
+        (axis,) = axes
+        if smooth > 1:
+            axis.plot(steps, values, color=SAMPLE_COLOUR, alpha=0.25, linewidth=0.8)
+            running = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
+            axis.plot(steps[smooth - 1 :], running, color=SAMPLE_COLOUR, linewidth=1.5)
+        else:
+            axis.plot(steps, values, color=SAMPLE_COLOUR, marker="o", markersize=3, linewidth=1.2)
+        axis.set_title(name)
+        axis.set_xlabel("step")
+
+    return draw(4.2, 2.4, paint, name=name)
 
 
 def _cell(value: float | None) -> str:
