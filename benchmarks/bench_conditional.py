@@ -41,6 +41,21 @@ def _judge(template: str, name: str):
     return PropertyClassifier.from_pretrained(template.format(property=name))
 
 
+def _trained_judge(template: str, name: str):
+    """The judge of one property, or None when it is not trained yet (its columns are then left empty, and the
+    xTB judge's still measured)."""
+    from atomgen.errors import InputError
+
+    try:
+        return _judge(template, name)
+    except InputError:
+        return None
+
+
+def _predicted(judge, systems: list) -> np.ndarray | None:
+    return None if judge is None else judge.predict(systems)
+
+
 def _test_sample(n: int, data_dir: str | None) -> list:
     """A seeded n of QM9 test molecules (the calibration's molecules, and the reference of the other parts)."""
     from atomgen.data.qm9 import load_qm9
@@ -142,10 +157,11 @@ def conditional(model_name: str, template: str, n: int, data_dir: str | None) ->
         start = time.perf_counter()
         generated = model.sample(n, seed=0, condition={name: requested}, progress=False)
         seconds = time.perf_counter() - start
-        judge = _judge(template, name)
-        row = {"unit": prop.table_unit, "seconds": seconds,
-               "classifier": _mae(judge.predict(generated), requested) * prop.table_scale,
-               "classifier_unconditioned": _mae(judge.predict(unconditioned), requested) * prop.table_scale}
+        judge = _trained_judge(template, name)
+        row = {"unit": prop.table_unit, "seconds": seconds, "classifier": None, "classifier_unconditioned": None}
+        if judge is not None:
+            row.update(classifier=_mae(judge.predict(generated), requested) * prop.table_scale,
+                       classifier_unconditioned=_mae(judge.predict(unconditioned), requested) * prop.table_scale)
         if name in JUDGED:
             fit = Calibration.fit(reference_xtb[name], prop.values(reference))
             judged = fit(xtb_properties(generated)[name])
@@ -175,17 +191,19 @@ def ranges(model_name: str, template: str, n: int, data_dir: str | None) -> dict
         if name not in model.property_stats:
             continue
         prop = get_property(name)
-        judge = _judge(template, name)
+        judge = _trained_judge(template, name)
         fit = Calibration.fit(reference_xtb[name], prop.values(reference))
         generated = model.sample(n, seed=0, condition={name: (low, high)}, progress=False)
 
-        def inside(values: np.ndarray, low: float = low, high: float = high) -> float:
+        def inside(values: np.ndarray | None, low: float = low, high: float = high) -> float | None:
+            if values is None:  # no trained judge
+                return None
             values = values[np.isfinite(values)]
             return float(((values >= low) & (values <= high)).mean()) if len(values) else float("nan")
 
         rows[name] = {"range": [low, high], "unit": prop.unit,
-                      "classifier": inside(judge.predict(generated)),
-                      "classifier_unconditioned": inside(judge.predict(unconditioned)),
+                      "classifier": inside(_predicted(judge, generated)),
+                      "classifier_unconditioned": inside(_predicted(judge, unconditioned)),
                       "xtb": inside(fit(xtb_properties(generated)[name])),
                       "xtb_unconditioned": inside(fit(unconditioned_xtb[name])),
                       "qm9_test": inside(prop.values(reference))}

@@ -22,6 +22,11 @@ def _cell(value) -> str:
     return "" if value is None else (f"{value:.3g}" if value < 10 else f"{value:.0f}")
 
 
+def _share(value: float | None) -> str:
+    """A share as a percentage; "judge not trained" where there is no judge to read it."""
+    return "judge not trained" if value is None else f"{100 * value:.1f}"
+
+
 def _published_lines(names: tuple[str, ...]) -> list[str]:
     return [f"| {row} (published) | " + " | ".join(_cell(values[ORDER.index(n)]) for n in names) + " |"
             for row, values in PUBLISHED.items()]
@@ -72,7 +77,11 @@ def _conditional(entry: dict) -> list[str]:
                        ("xtb", "conditioned, xTB"), ("xtb_unconditioned", "unconditioned, xTB"),
                        ("xtb_floor", "xTB floor (calibration MAE)")):
         lines.append(f"| {label} | " + " | ".join(_cell(rows[n].get(key)) for n in names) + " |")
-    return lines + _published_lines(names) + [""]
+    lines += _published_lines(names)
+    untrained = [n for n in names if rows[n].get("classifier") is None]
+    if untrained:
+        lines += ["", f"Classifier judges not trained yet (their cells are empty): {', '.join(untrained)}."]
+    return lines + [""]
 
 
 def _ranges(entry: dict) -> list[str]:
@@ -85,9 +94,9 @@ def _ranges(entry: dict) -> list[str]:
              "|---|---|---|---|"]
     for name, row in r["rows"].items():
         low, high = row["range"]
-        lines.append(f"| {name} {low:g} to {high:g} {row['unit']} | {100 * row['classifier']:.1f} / "
-                     f"{100 * row['classifier_unconditioned']:.1f} | {100 * row['xtb']:.1f} / "
-                     f"{100 * row['xtb_unconditioned']:.1f} | {100 * row['qm9_test']:.1f} |")
+        lines.append(f"| {name} {low:g} to {high:g} {row['unit']} | {_share(row['classifier'])} / "
+                     f"{_share(row['classifier_unconditioned'])} | {_share(row['xtb'])} / "
+                     f"{_share(row['xtb_unconditioned'])} | {_share(row['qm9_test'])} |")
     return lines + [""]
 
 
