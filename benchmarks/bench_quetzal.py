@@ -129,9 +129,14 @@ def seeds(model_name: str, against: str | None, n: int, data_dir: str | None) ->
             generated = model.sample(n, seed=seed, batch_size=256, progress=False, **PAPER_SAMPLER)
             report = evaluate(generated, "qm9", seed=0, data_dir=data_dir, fcd=False, posebusters=False,
                               strain=False)
-            rows.append({"seed": seed, **{key: report.metrics.get(key) for key in SEED_METRICS}})
+            rows.append({"seed": seed, **{key: report.metrics.get(key) for key in SEED_METRICS},
+                         "instability_causes": report.details["instability_causes"]})
+        causes = rows[0]["instability_causes"]
         models[name] = {"rows": rows, "mean": {key: float(np.mean([row[key] for row in rows]))
-                                               for key in SEED_METRICS}}
+                                               for key in SEED_METRICS},
+                        # why molecules are unstable, as shares of all samples: what a design change aims at
+                        "instability_causes": {cause: float(np.mean([row["instability_causes"][cause]
+                                                                     for row in rows])) for cause in causes}}
     result = {"n": n, "steps": 30, "seeds": list(SEEDS), "models": models}
     if against:
         total = n * len(SEEDS)
