@@ -34,7 +34,17 @@ fi
 python=${PYTHON:-python3}
 run_dir=${RUN_DIR:-/tmp/quetzal-gpu}
 [ -d data_cache/qm9-train-slim.pack ] || tar xJf data_cache/qm9-train-slim.tar.xz -C data_cache
-"$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+# What the training imports besides the standard library (measured here); a missing one stops the call at once,
+# before it spends device time.
+"$python" - <<'PY'
+import importlib.util, sys
+missing = [m for m in ("torch", "lightning", "numpy", "scipy", "yaml", "safetensors", "tqdm")
+           if importlib.util.find_spec(m) is None]
+if missing:
+    sys.exit(f"missing on this machine: {', '.join(missing)}")
+import torch
+print("torch", torch.__version__, "cuda", torch.cuda.is_available())
+PY
 PYTHONPATH=src timeout "${LIMIT_S:-540}" "$python" -m atomgen.cli train quetzal \
     --config configs/quetzal/recipes/gpu-cool-down.yaml --run-dir "$run_dir" \
     --set data.dataset=data_cache/qm9-train-slim.pack --set "trainer.max_steps=${STEPS:-7000}" \
