@@ -112,6 +112,8 @@ def _curve(rows: dict[int, dict[str, float]], name: str, smooth: int | None = No
             axis.plot(steps[smooth - 1 :], running, color=SAMPLE_COLOUR, linewidth=1.5)
         else:
             axis.plot(steps, values, color=SAMPLE_COLOUR, marker="o", markersize=3, linewidth=1.2)
+        if len(values) and values.min() > 0 and values.max() > 20 * values.min():
+            axis.set_yscale("log")  # a loss that falls by orders of magnitude: the late part stays readable
         axis.set_title(name)
         axis.set_xlabel("step")
 
