@@ -87,3 +87,19 @@ def test_the_atom_count_predictor_is_the_median_at_each_count(common):
     values = np.array([1.0, 2.0, 10.0, 7.0])
     predicted = bench_conditional._median_by_count(train, values, [molecule(3), molecule(5), molecule(9)])
     assert predicted.tolist() == [2.0, 7.0, 7.0]  # a count no training molecule has takes the nearest one's
+
+
+def test_a_judge_not_trained_yet_leaves_its_cells_empty(common, tmp_path):
+    """The conditional benchmark measures the xTB judge before every classifier exists: a missing judge is None,
+    and the table says which ones are missing instead of printing a number."""
+    import bench_conditional
+    from report_conditional import conditional_sections
+
+    assert bench_conditional._trained_judge(str(tmp_path / "judge-{property}"), "gap") is None
+    row = {"unit": "meV", "seconds": 1.0, "classifier": None, "classifier_unconditioned": None, "xtb": 500.0,
+           "xtb_unconditioned": 900.0, "xtb_judged": 9, "xtb_floor": 459.0}
+    entry = {"result": {"model": "m", "judges": "j", "n": 10, "rows": {"gap": row}}, "commit": "c", "machine": "x",
+             "command": "python benchmarks/bench_conditional.py --parts conditional", "date": "d", "weights": {}}
+    text = "\n".join(conditional_sections({"conditional": entry}))
+    assert "| conditioned, classifier |  |" in text and "| conditioned, xTB | 500 |" in text
+    assert "Classifier judges not trained yet (their cells are empty): gap." in text
