@@ -97,6 +97,20 @@ def test_the_classifier_learns_and_round_trips_through_a_checkpoint(tmp_path, cl
     assert np.allclose(again.predict(small_molecules), predicted, atol=1e-5)
 
 
+def test_a_judge_loads_by_name_or_folder_like_any_model_and_samples_nothing(tmp_path, classifier, capsys):
+    """Judges ship in the zoo like the generators (`python -m atomgen.zoo.ship` loads them by family), and
+    asking one for samples is a one-line error."""
+    from atomgen.cli import main
+    from atomgen.models.registry import load_model
+
+    classifier.save(tmp_path / "judge")
+    loaded = load_model(tmp_path / "judge")
+    assert isinstance(loaded, PropertyClassifier) and loaded.config == classifier.config
+    assert main(["sample", "--model", str(tmp_path / "judge"), "-n", "2", "-o", str(tmp_path / "x.sdf")]) == 2
+    assert "predicts properties and samples nothing" in capsys.readouterr().err
+    assert not (tmp_path / "x.sdf").exists()
+
+
 def test_bad_input_to_the_classifier_is_a_clear_error(classifier):
     salt = AtomSystem(numbers=[11, 17], positions=[[0, 0, 0], [2.4, 0, 0]])
     with pytest.raises(InputError, match="record 1: element Na, Cl is not one the mu classifier knows"):

@@ -104,6 +104,8 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     if not folder:
         detect_format(args.output)  # an unknown suffix fails before any sampling
     model = load_model(args.model, device=args.device)
+    if not hasattr(model, "sample"):
+        raise InputError(f"{args.model} is a {model.family} model, which predicts properties and samples nothing")
     systems = model.sample(args.n, seed=args.seed, batch_size=args.batch_size, shard=args.shard,
                            **_sampling_options(model, args))
     if folder:

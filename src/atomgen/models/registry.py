@@ -14,6 +14,8 @@ FAMILIES = {
     "quetzal": "atomgen.models.quetzal:QuetzalModel",
     "adit": "atomgen.models.adit:ADiTModel",
     "nextmol": "atomgen.models.nextmol:NExTMolModel",
+    # the judges of property-conditional generation (not generators: they predict a property)
+    "property-classifier": "atomgen.properties.classifier:PropertyClassifier",
 }
 
 
