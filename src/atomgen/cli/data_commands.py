@@ -10,6 +10,22 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="dataset cache folder (default: $ATOMGEN_DATA or ~/.cache/atomgen)")
 
 
+def add_evaluation_switches(parser: argparse.ArgumentParser) -> None:
+    """The switches of `atomgen.evaluate` that `evaluate` and `report` share (`evaluation_switches` reads them)."""
+    parser.add_argument("--no-fcd", action="store_true")
+    parser.add_argument("--no-posebusters", action="store_true")
+    parser.add_argument("--no-strain", action="store_true")
+    parser.add_argument("--xtb", action="store_true",
+                        help="molecules: also relax up to 1,000 valid ones with GFN2-xTB and report the energy "
+                             "released (kcal/mol) and the RMSD to the relaxed geometry (about 0.1 s a QM9 molecule)")
+
+
+def evaluation_switches(args: argparse.Namespace) -> dict[str, bool]:
+    """The keyword arguments of `atomgen.evaluate` that `add_evaluation_switches` set."""
+    return {"fcd": not args.no_fcd, "posebusters": not args.no_posebusters, "strain": not args.no_strain,
+            "xtb": args.xtb}
+
+
 def _cmd_convert(args: argparse.Namespace) -> None:
     from atomgen.io.formats import read_files
 
@@ -48,15 +64,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     report = evaluate(
         samples.systems,
         args.reference,
-        fcd=not args.no_fcd,
-        posebusters=not args.no_posebusters,
-        strain=not args.no_strain,
         coverage=args.coverage,
-        xtb=args.xtb,
         seed=args.seed,
         n_skipped=len(samples.skipped),
         data_dir=args.data_dir,
         progress=not args.no_progress,
+        **evaluation_switches(args),
     )
     print(report.to_markdown())
     if args.output:
@@ -66,9 +79,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.html:
         from atomgen.report.samples import write_report_html
 
-        write_report_html(args.html, samples.systems, report, reference=args.reference,
-                          data_dir=args.data_dir, progress=not args.no_progress, fcd=not args.no_fcd,
-                          posebusters=not args.no_posebusters, strain=not args.no_strain, xtb=args.xtb)
+        write_report_html(args.html, samples.systems, report, reference=args.reference, data_dir=args.data_dir,
+                          progress=not args.no_progress, **evaluation_switches(args))
         print(f"wrote {args.html}")
 
 
@@ -139,15 +151,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--markdown", help="write the report as Markdown here")
     p.add_argument("--html", help="write an HTML report here (plots, gallery, 3D views, the reference's data row; "
                                   "as `atomgen report`)")
-    p.add_argument("--no-fcd", action="store_true")
-    p.add_argument("--no-posebusters", action="store_true")
-    p.add_argument("--no-strain", action="store_true")
+    add_evaluation_switches(p)
     p.add_argument("--coverage", action="store_true",
                    help="crystals: also COV-R / COV-P against the reference's test side, with CDVAE's cut-offs for "
                         "perov_5 and carbon_24 (slow; needs matminer)")
-    p.add_argument("--xtb", action="store_true",
-                   help="molecules: also relax up to 1,000 valid ones with GFN2-xTB and report the energy released "
-                        "(kcal/mol) and the RMSD to the relaxed geometry (about 0.1 s a QM9 molecule)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted in the report)")
     p.add_argument("--seed", type=int, default=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from atomgen.cli.data_commands import add_data_dir
+from atomgen.cli.data_commands import add_data_dir, add_evaluation_switches, evaluation_switches
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -19,7 +19,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
     write_samples_report(
         args.path, args.output, reference=args.reference, seed=args.seed, data_dir=args.data_dir,
         with_data_row=not args.no_data_row, progress=not args.no_progress, skip_invalid=args.skip_invalid,
-        fcd=not args.no_fcd, posebusters=not args.no_posebusters, strain=not args.no_strain, xtb=args.xtb,
+        **evaluation_switches(args),
     )
     print(f"wrote {args.output}")
 
@@ -33,10 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", default="qm9", help="samples: qm9, drugs-etkdg, perov_5, carbon_24 or a file")
     p.add_argument("--no-data-row", action="store_true",
                    help="samples: leave out the reference data's own row (it is evaluated once and cached)")
-    p.add_argument("--no-fcd", action="store_true")
-    p.add_argument("--no-posebusters", action="store_true")
-    p.add_argument("--no-strain", action="store_true")
-    p.add_argument("--xtb", action="store_true", help="molecules: also the GFN2-xTB relaxation check")
+    add_evaluation_switches(p)
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted in the report)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--seed", type=int, default=0, help="seeds the evaluation's subsets and the gallery")

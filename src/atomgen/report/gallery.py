@@ -10,7 +10,7 @@ card opens the 3D view: the molecule as a Mol block with those bonds, the crysta
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -71,13 +71,10 @@ def molecule_gallery(systems: Sequence[AtomSystem], records: Sequence[dict], see
     """Stable molecules, then unstable ones grouped by cause (see `atomgen.eval.instability`)."""
     groups = [("Stable", None, STABLE_CARDS)]
     groups += [(f"Unstable: {cause.replace('_', ' ')}", cause, CARDS_PER_CAUSE) for cause in CAUSES]
-    chosen = choose(records, "cause", groups, seed)
-    shown = sum(len(indices) for _, indices in chosen)
-    note = (f"{shown} of {len(systems):,} molecules, drawn at random (seed {seed}): up to {STABLE_CARDS} stable "
-            f"ones and up to {CARDS_PER_CAUSE} for each cause of instability. Bonds are the evaluator's (EDM); "
-            "unstable atoms are highlighted. Click a card for its 3D view.")
-    return Gallery([(heading, [molecule_card(k, systems[k], records[k]) for k in indices])
-                    for heading, indices in chosen], note)
+    return _gallery(systems, records, "cause", groups, seed, molecule_card,
+                    f"molecules, drawn at random (seed {seed}): up to {STABLE_CARDS} stable ones and up to "
+                    f"{CARDS_PER_CAUSE} for each cause of instability. Bonds are the evaluator's (EDM); unstable "
+                    "atoms are highlighted. Click a card for its 3D view.")
 
 
 def crystal_gallery(systems: Sequence[AtomSystem], records: Sequence[dict], seed: int = 0) -> Gallery:
@@ -85,13 +82,20 @@ def crystal_gallery(systems: Sequence[AtomSystem], records: Sequence[dict], seed
     failures = sorted({record["failure"] for record in records if record["failure"]})
     groups = [("Structurally valid", None, STABLE_CARDS)]
     groups += [(f"Structurally invalid: {failure}", failure, CARDS_PER_CAUSE) for failure in failures]
-    chosen = choose(records, "failure", groups, seed)
+    return _gallery(systems, records, "failure", groups, seed, crystal_card,
+                    f"crystals, drawn at random (seed {seed}): up to {STABLE_CARDS} structurally valid ones and up "
+                    f"to {CARDS_PER_CAUSE} for each structural failure. Pictures look down c at one unit cell. "
+                    "Click a card for its 3D view with the cell.")
+
+
+def _gallery(systems: Sequence[AtomSystem], records: Sequence[dict], key: str,
+             groups: Sequence[tuple[str, object, int]], seed: int, card: Callable[[int, AtomSystem, dict], Card],
+             how: str) -> Gallery:
+    """The cards of the systems `choose` picks, group by group; the note says how many of all and `how`."""
+    chosen = choose(records, key, groups, seed)
     shown = sum(len(indices) for _, indices in chosen)
-    note = (f"{shown} of {len(systems):,} crystals, drawn at random (seed {seed}): up to {STABLE_CARDS} "
-            f"structurally valid ones and up to {CARDS_PER_CAUSE} for each structural failure. Pictures look "
-            "down c at one unit cell. Click a card for its 3D view with the cell.")
-    return Gallery([(heading, [crystal_card(k, systems[k], records[k]) for k in indices])
-                    for heading, indices in chosen], note)
+    return Gallery([(heading, [card(k, systems[k], records[k]) for k in indices]) for heading, indices in chosen],
+                   f"{shown} of {len(systems):,} {how}")
 
 
 # -------------------------------------------------------------------------------------------------- molecules

@@ -57,7 +57,11 @@ def samples_section(systems: Sequence[AtomSystem], report: EvaluationReport, *, 
 
 def samples_page(systems: Sequence[AtomSystem], report: EvaluationReport, **options: Any) -> Page:
     """A page holding one sample's section (`samples_section` takes the options)."""
-    section = samples_section(systems, report, **options)
+    return _single_page(samples_section(systems, report, **options), report)
+
+
+def _single_page(section: Section, report: EvaluationReport) -> Page:
+    """A page of one sample's section, its summary moved up under the page's title."""
     summary, section.summary = section.summary, ""
     return Page(f"atomgen report: {report.n_samples:,} {report.kind}s against {report.reference['name']}", summary,
                 [section])
@@ -113,6 +117,4 @@ def write_report_html(output: str | Path, systems: Sequence[AtomSystem], report:
     (a name or a file), `switches` those it was evaluated with (for its data row; see `reference_section`)."""
     section = reference_section(systems, report, reference, data_dir=data_dir, with_data_row=with_data_row,
                                 progress=progress, **switches)
-    summary, section.summary = section.summary, ""
-    title = f"atomgen report: {report.n_samples:,} {report.kind}s against {report.reference['name']}"
-    return write_page(output, Page(title, summary, [section]))
+    return write_page(output, _single_page(section, report))
