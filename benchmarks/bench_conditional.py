@@ -168,7 +168,8 @@ def conditional(model_name: str, template: str, n: int, data_dir: str | None) ->
             free = fit(unconditioned_xtb[name])
             row.update(xtb=_finite_mae(judged, requested) * prop.table_scale,
                        xtb_unconditioned=_finite_mae(free, requested) * prop.table_scale,
-                       xtb_judged=int(np.isfinite(judged).sum()), xtb_floor=fit.mae * prop.table_scale)
+                       xtb_judged=int(np.isfinite(judged).sum()), xtb_unconditioned_judged=int(np.isfinite(free).sum()),
+                       xtb_floor=fit.mae * prop.table_scale)
         rows[name] = row
     return {"model": model_name, "judges": template, "n": n, "rows": rows}
 

@@ -22,6 +22,11 @@ def _cell(value) -> str:
     return "" if value is None else (f"{value:.3g}" if value < 10 else f"{value:.0f}")
 
 
+def _judged(row: dict) -> str:
+    """How many molecules xTB could judge (a radical, or atoms on top of each other, it cannot)."""
+    return f"{row['xtb_judged']:,} / {row['xtb_unconditioned_judged']:,}" if "xtb_judged" in row else ""
+
+
 def _share(value: float | None) -> str:
     """A share as a percentage; "judge not trained" where there is no judge to read it."""
     return "judge not trained" if value is None else f"{100 * value:.1f}"
@@ -69,14 +74,17 @@ def _conditional(entry: dict) -> list[str]:
     lines = ["## Conditional generation: MAE between the requested and the judged property", "",
              f"`{r['model']}`, {r['n']:,} molecules per property, each conditioned on that property alone with "
              "targets drawn as EDM draws them; judged by the classifiers above and, where it computes the property, "
-             "by calibrated GFN2-xTB (its floor: the calibration's MAE). The unconditioned rows are the same model "
-             "without a condition, against the same targets. " + provenance(entry, COMMAND, "conditional"), "",
+             "by calibrated GFN2-xTB (its floor: the calibration's MAE; a radical, or atoms closer than 0.5 Å, it "
+             "does not judge). The unconditioned rows are the same model without a condition, against the same "
+             "targets. " + provenance(entry, COMMAND, "conditional"), "",
              "| row | " + " | ".join(LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     for key, label in (("classifier", "conditioned, classifier"), ("classifier_unconditioned",
                                                                     "unconditioned, classifier"),
                        ("xtb", "conditioned, xTB"), ("xtb_unconditioned", "unconditioned, xTB"),
                        ("xtb_floor", "xTB floor (calibration MAE)")):
         lines.append(f"| {label} | " + " | ".join(_cell(rows[n].get(key)) for n in names) + " |")
+    lines.append("| molecules xTB judged, conditioned / unconditioned | " + " | ".join(
+        _judged(rows[n]) for n in names) + " |")
     lines += _published_lines(names)
     untrained = [n for n in names if rows[n].get("classifier") is None]
     if untrained:

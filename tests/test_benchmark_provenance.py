@@ -97,9 +97,10 @@ def test_a_judge_not_trained_yet_leaves_its_cells_empty(common, tmp_path):
 
     assert bench_conditional._trained_judge(str(tmp_path / "judge-{property}"), "gap") is None
     row = {"unit": "meV", "seconds": 1.0, "classifier": None, "classifier_unconditioned": None, "xtb": 500.0,
-           "xtb_unconditioned": 900.0, "xtb_judged": 9, "xtb_floor": 459.0}
+           "xtb_unconditioned": 900.0, "xtb_judged": 9, "xtb_unconditioned_judged": 10, "xtb_floor": 459.0}
     entry = {"result": {"model": "m", "judges": "j", "n": 10, "rows": {"gap": row}}, "commit": "c", "machine": "x",
              "command": "python benchmarks/bench_conditional.py --parts conditional", "date": "d", "weights": {}}
     text = "\n".join(conditional_sections({"conditional": entry}))
     assert "| conditioned, classifier |  |" in text and "| conditioned, xTB | 500 |" in text
+    assert "| molecules xTB judged, conditioned / unconditioned | 9 / 10 |" in text
     assert "Classifier judges not trained yet (their cells are empty): gap." in text

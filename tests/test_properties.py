@@ -129,8 +129,11 @@ def test_xtb_judges_a_closed_shell_molecule_and_declines_an_open_shell_one(small
     assert 1.5 < result.mu < 3.0  # water's dipole, 1.85 D in experiment
     methyl = AtomSystem(numbers=[6, 1, 1, 1], positions=[[0, 0, 0], [1.08, 0, 0], [-0.54, 0.94, 0], [-0.54, -0.94, 0]])
     broken = AtomSystem(numbers=[8, 1, 1], positions=[[0, 0, 0], [np.nan, 0, 0], [1, 0, 0]])
-    judged = xtb_properties([water, methyl, broken, small_molecules[0]])
-    assert np.isfinite(judged["gap"][[0, 3]]).all() and np.isnan(judged["gap"][[1, 2]]).all()
+    collapsed = AtomSystem(numbers=[7, 7], positions=[[0, 0, 0], [0.0008, 0, 0]])  # a conformer model's N2
+    nitrogen = AtomSystem(numbers=[7, 7], positions=[[0, 0, 0], [1.10, 0, 0]])
+    judged = xtb_properties([water, methyl, broken, small_molecules[0], collapsed, nitrogen])
+    assert np.isfinite(judged["gap"][[0, 3, 5]]).all() and np.isnan(judged["gap"][[1, 2, 4]]).all()
+    assert 3.0 < judged["gap"][5] < 15.0  # N2's gap is wide, and on the scale of eV
 
 
 def test_xtb_relaxation_releases_the_strain_of_a_stretched_bond(small_molecules):

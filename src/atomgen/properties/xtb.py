@@ -23,6 +23,10 @@ BOHR = 0.529177210903
 HARTREE_TO_EV = 27.211386
 HARTREE_TO_KCAL_PER_MOL = 627.509474
 AU_TO_DEBYE = 2.541746473
+MIN_DISTANCE = 0.5
+"""Å: atoms closer than this (H2's 0.74 Å is the shortest bond there is) are not a molecule xTB can judge. Its SCF
+still converges on them, to meaningless orbitals: two nitrogens 0.0008 Å apart, a collapsed N2 from a conformer
+model, came out with a gap of 8.9 million eV."""
 JUDGED = ("homo", "lumo", "gap", "mu")
 """The QM9 properties xTB computes, in the units of `atomgen.properties.qm9_properties` (eV, D)."""
 
@@ -46,16 +50,21 @@ def _calculator(numbers: np.ndarray, positions: np.ndarray):
     return calculator
 
 
-def closed_shell_possible(numbers: np.ndarray) -> bool:
-    """A neutral molecule has an even number of electrons: otherwise xTB would need a spin state to be chosen."""
-    return len(numbers) > 0 and int(np.sum(numbers)) % 2 == 0
+def judgeable(numbers: np.ndarray, positions: np.ndarray) -> bool:
+    """Whether xTB can judge a neutral closed-shell molecule here: an even number of electrons (otherwise a spin
+    state would have to be chosen), finite positions, and no two atoms closer than MIN_DISTANCE."""
+    positions = np.asarray(positions, dtype=np.float64)
+    if len(numbers) == 0 or int(np.sum(numbers)) % 2 or not np.isfinite(positions).all():
+        return False
+    distances = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+    return bool(distances[np.triu_indices(len(positions), 1)].min(initial=np.inf) >= MIN_DISTANCE)
 
 
 def singlepoint(numbers: np.ndarray, positions: np.ndarray) -> XTBResult | None:
-    """GFN2-xTB of a neutral molecule (positions in Å); None for an odd electron count or an SCF that fails."""
+    """GFN2-xTB of a neutral molecule (positions in Å); None where it is not `judgeable` or the SCF fails."""
     from tblite.exceptions import TBLiteRuntimeError
 
-    if not closed_shell_possible(numbers) or not np.isfinite(positions).all():
+    if not judgeable(numbers, positions):
         return None
     try:
         result = _calculator(numbers, positions).singlepoint()
@@ -89,10 +98,10 @@ class Relaxation:
 def relax(numbers: np.ndarray, positions: np.ndarray, max_steps: int = 300,
           gradient_tolerance: float = 1e-3) -> Relaxation | None:
     """Minimise the GFN2-xTB energy with L-BFGS (gradient tolerance in Hartree/Bohr, xtb's "normal" level);
-    None where no single point is possible (see `singlepoint`)."""
+    None where the molecule is not `judgeable`."""
     from tblite.exceptions import TBLiteRuntimeError
 
-    if not closed_shell_possible(numbers) or not np.isfinite(positions).all():
+    if not judgeable(numbers, positions):
         return None
     start = np.asarray(positions, dtype=np.float64) / BOHR
     calculator = _calculator(numbers, positions)
