@@ -1,7 +1,7 @@
 """Property-conditional generation on QM9 by EDM's protocol, and by a physics judge.
 
     python benchmarks/bench_conditional.py [--parts calibration,classifiers,conditional,ranges]
-        [--judges runs/judge-{property}/model] [--model nextmol-qm9-cond] [-n 1000] [--data-dir DIR]
+        [--judges qm9-judge-{property}] [--model nextmol-qm9-cond] [-n 1000] [--data-dir DIR]
 
 * calibration: GFN2-xTB's HOMO, LUMO, gap and dipole of n QM9 test molecules against their DFT labels, fitted
   linearly (`atomgen.properties.xtb.Calibration`); its error is the floor of the xTB judge.
@@ -31,7 +31,8 @@ from common import run_parts  # a sibling script, run from anywhere
 from write_benchmarks_md import write_benchmarks_md
 
 RESULTS = Path(__file__).resolve().parent / "results" / "conditional.json"
-JUDGES = "runs/judge-{property}/model"
+JUDGES = "qm9-judge-{property}"
+"""The shipped judges (`python -m atomgen.zoo.ship runs/judge-<property>/model qm9-judge-<property>`)."""
 
 
 def _judge(template: str, name: str):
