@@ -17,7 +17,10 @@
 * ranges: molecules asked for a range of a property (RANGES); the share whose judged property lands in it, beside
   the same model unconditioned and QM9's test molecules.
 
-Results go to benchmarks/results/conditional.json (parts not run keep their last numbers); BENCHMARKS.md is rebuilt.
+Results go to benchmarks/results/conditional.json (calibration, classifiers) and, for the model parts, to
+benchmarks/results/conditional-<model>.json, one file per model (parts not run keep their last numbers);
+BENCHMARKS.md is rebuilt, with the model parts of each shipped conditional model (CONDITIONAL_MODELS in
+report_conditional.py).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from common import run_parts  # a sibling script, run from anywhere
 from write_benchmarks_md import write_benchmarks_md
 
 RESULTS = Path(__file__).resolve().parent / "results" / "conditional.json"
+MODEL_PARTS = ("conditional", "ranges")
+"""The parts that measure one model; each model's results have a file of their own."""
 JUDGES = "qm9-judge-{property}"
 """The shipped judges (`python -m atomgen.zoo.ship runs/judge-<property>/model qm9-judge-<property>`)."""
 
@@ -232,8 +237,15 @@ def main() -> None:
         "conditional": lambda: conditional(args.model, args.judges, args.n, args.data_dir),
         "ranges": lambda: ranges(args.model, args.judges, args.n, args.data_dir),
     }
-    run_parts(parts, args.parts.split(","), RESULTS)
+    selected = args.parts.split(",")
+    run_parts(parts, [p for p in selected if p not in MODEL_PARTS], RESULTS)
+    run_parts(parts, [p for p in selected if p in MODEL_PARTS], model_results(args.model))
     write_benchmarks_md()
+
+
+def model_results(model: str) -> Path:
+    """The results file of one model's parts: conditional-<zoo name>.json, or the folder's path with '/' as '_'."""
+    return RESULTS.with_name(f"conditional-{model.strip('/').replace('/', '_')}.json")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""The property-conditional sections of BENCHMARKS.md, rendered from benchmarks/results/conditional.json."""
+"""The property-conditional sections of BENCHMARKS.md, rendered from benchmarks/results/conditional.json (the
+judges) and conditional-<model>.json (each shipped conditional model's rows)."""
 
 from __future__ import annotations
 
 from report_format import provenance
 
 COMMAND = "python benchmarks/bench_conditional.py --parts"
+CONDITIONAL_MODELS = ("nextmol-qm9-cond", "quetzal-qm9-cond")
+"""The shipped conditional models whose rows BENCHMARKS.md shows (a run folder's results stay in their file)."""
 ORDER = ("mu", "alpha", "Cv", "homo", "lumo", "gap")
 LABELS = {"mu": "μ (D)", "alpha": "α (Bohr³)", "Cv": "Cv (cal/mol K)", "homo": "HOMO (meV)", "lumo": "LUMO (meV)",
           "gap": "gap (meV)"}
@@ -71,7 +74,7 @@ def _conditional(entry: dict) -> list[str]:
     r = entry["result"]
     names = tuple(n for n in ORDER if n in r["rows"])
     rows = r["rows"]
-    lines = ["## Conditional generation: MAE between the requested and the judged property", "",
+    lines = [f"## Conditional generation, `{r['model']}`: MAE between the requested and the judged property", "",
              f"`{r['model']}`, {r['n']:,} molecules per property, each conditioned on that property alone with "
              "targets drawn as EDM draws them; judged by the classifiers above and, where it computes the property, "
              "by calibrated GFN2-xTB (its floor: the calibration's MAE; a radical, or atoms closer than 0.5 Å, it "
@@ -94,7 +97,7 @@ def _conditional(entry: dict) -> list[str]:
 
 def _ranges(entry: dict) -> list[str]:
     r = entry["result"]
-    lines = ["## Conditional generation: asked for a range, how many land in it", "",
+    lines = [f"## Conditional generation, `{r['model']}`: asked for a range, how many land in it", "",
              f"`{r['model']}`, {r['n']:,} molecules per range; the share whose property, as each judge reads it, lies "
              "in the range asked for, beside the same model unconditioned and QM9's test molecules (1,000, their "
              "DFT labels). " + provenance(entry, COMMAND, "ranges"), "",
@@ -108,8 +111,12 @@ def _ranges(entry: dict) -> list[str]:
     return lines + [""]
 
 
-def conditional_sections(results: dict) -> list[str]:
-    """Markdown lines for every conditional part that has results, in a fixed order."""
-    renderers = [("calibration", _calibration), ("classifiers", _classifiers), ("conditional", _conditional),
-                 ("ranges", _ranges)]
-    return [line for part, render in renderers if part in results for line in render(results[part])]
+def conditional_sections(judges: dict, models: list[dict]) -> list[str]:
+    """Markdown lines for every conditional part that has results, in a fixed order: the judges' parts (from
+    conditional.json), then each model's (from its conditional-<model>.json, in CONDITIONAL_MODELS' order)."""
+    lines = [line for part, render in (("calibration", _calibration), ("classifiers", _classifiers))
+             if part in judges for line in render(judges[part])]
+    for results in models:
+        lines += [line for part, render in (("conditional", _conditional), ("ranges", _ranges))
+                  if part in results for line in render(results[part])]
+    return lines

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from report_adit import adit_sections
-from report_conditional import conditional_sections
+from report_conditional import CONDITIONAL_MODELS, conditional_sections
 from report_format import cause_shares, command_of
 from report_nextmol import nextmol_sections
 from report_quetzal import quetzal_sections
@@ -230,7 +230,8 @@ def write_benchmarks_md(path: Path = ROOT / "BENCHMARKS.md") -> None:
     lines += quetzal_sections(quetzal)
     lines += adit_sections(_load("adit.json"))
     lines += nextmol_sections(_load("nextmol.json"))
-    lines += conditional_sections(_load("conditional.json"))
+    lines += conditional_sections(_load("conditional.json"),
+                                  [_load(f"conditional-{name}.json") for name in CONDITIONAL_MODELS])
     lines += training_sections(_load("training.json"))
     renderers = [("qm9-train", _qm9_section), ("qm9-subsets", _subsets_section), ("speed", _speed_section),
                  ("default-run", _default_run_section),

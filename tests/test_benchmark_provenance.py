@@ -100,7 +100,18 @@ def test_a_judge_not_trained_yet_leaves_its_cells_empty(common, tmp_path):
            "xtb_unconditioned": 900.0, "xtb_judged": 9, "xtb_unconditioned_judged": 10, "xtb_floor": 459.0}
     entry = {"result": {"model": "m", "judges": "j", "n": 10, "rows": {"gap": row}}, "commit": "c", "machine": "x",
              "command": "python benchmarks/bench_conditional.py --parts conditional", "date": "d", "weights": {}}
-    text = "\n".join(conditional_sections({"conditional": entry}))
+    text = "\n".join(conditional_sections({}, [{"conditional": entry}]))
+    assert "## Conditional generation, `m`: MAE" in text
     assert "| conditioned, classifier |  |" in text and "| conditioned, xTB | 500 |" in text
     assert "| molecules xTB judged, conditioned / unconditioned | 9 / 10 |" in text
     assert "Classifier judges not trained yet (their cells are empty): gap." in text
+
+
+def test_each_conditional_model_keeps_its_results_in_a_file_of_its_own(common):
+    """Measuring one conditional model (or a run folder) must not overwrite another model's rows."""
+    import bench_conditional
+
+    assert bench_conditional.model_results("nextmol-qm9-cond").name == "conditional-nextmol-qm9-cond.json"
+    assert bench_conditional.model_results("runs/quetzal-qm9-cond/model/").name == (
+        "conditional-runs_quetzal-qm9-cond_model.json")
+    assert bench_conditional.model_results("quetzal-qm9-cond") != bench_conditional.RESULTS
