@@ -1,7 +1,7 @@
 """Property-conditional generation on QM9 by EDM's protocol, and by a physics judge.
 
-    python benchmarks/bench_conditional.py [--parts calibration,classifiers,conditional,ranges]
-        [--judges qm9-judge-{property}] [--model nextmol-qm9-cond] [-n 1000] [--data-dir DIR]
+    python benchmarks/bench_conditional.py [--parts calibration,classifiers,guidance,conditional,ranges]
+        [--judges qm9-judge-{property}] [--model nextmol-qm9-cond] [-n 1000] [--guidance 1.0] [--data-dir DIR]
 
 * calibration: GFN2-xTB's HOMO, LUMO, gap and dipole of n QM9 test molecules against their DFT labels, fitted
   linearly (`atomgen.properties.xtb.Calibration`); its error is the floor of the xTB judge.
@@ -9,11 +9,14 @@
   and the protocol's bounding rows on the second half of QM9 train: L-bound (the judge on the real molecules),
   #Atoms (the best predictor from the atom count alone: the median of the first half's values at that count,
   what an L1 fit on the count converges to) and Naive (the judge's predictions against shuffled labels).
+* guidance: for each property of a conditional model that has a trained judge, the classifier's MAE at each
+  classifier-free guidance scale of GUIDANCE_SWEEP, on n targets and with a seed that the conditional part does not
+  use, so that the guidance the conditional part is run with is chosen without its own molecules.
 * conditional: for each property of a conditional model, n targets drawn as EDM draws them (atom count, then the
   value from that count's histogram on the second half), one molecule per target conditioned on that property
-  alone (the drawn atom count is not imposed: Quetzal and NExT-Mol do not fix it); MAE of the judge's prediction
-  against the target, and of the calibrated xTB value where xTB computes the property; then the same model
-  unconditioned (same seed) against the same targets, the row conditioning must beat.
+  alone at `--guidance` (the drawn atom count is not imposed: Quetzal and NExT-Mol do not fix it); MAE of the
+  judge's prediction against the target, and of the calibrated xTB value where xTB computes the property; then
+  the same model unconditioned (same seed) against the same targets, the row conditioning must beat.
 * ranges: molecules asked for a range of a property (RANGES); the share whose judged property lands in it, beside
   the same model unconditioned and QM9's test molecules.
 
@@ -34,7 +37,7 @@ from common import run_parts  # a sibling script, run from anywhere
 from write_benchmarks_md import write_benchmarks_md
 
 RESULTS = Path(__file__).resolve().parent / "results" / "conditional.json"
-MODEL_PARTS = ("conditional", "ranges")
+MODEL_PARTS = ("guidance", "conditional", "ranges")
 """The parts that measure one model; each model's results have a file of their own."""
 JUDGES = "qm9-judge-{property}"
 """The shipped judges (`python -m atomgen.zoo.ship runs/judge-<property>/model qm9-judge-<property>`)."""
@@ -145,8 +148,41 @@ def _median_by_count(train: list, values: np.ndarray, systems: list) -> np.ndarr
     return np.array([medians[int(known[np.abs(known - len(s)).argmin()])] for s in systems])
 
 
-def conditional(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
-    """Conditioned on each property alone, then unconditioned, against EDM-drawn targets: both judges' MAE."""
+GUIDANCE_SWEEP = (1.0, 1.5, 2.0, 3.0)
+"""The classifier-free guidance scales the 'guidance' part compares (1: the plain conditional model)."""
+
+
+def guidance(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
+    """The classifier's MAE at each scale of GUIDANCE_SWEEP, per property that has a trained judge (targets from
+    generator 11 and sampling seed 7, neither used by the conditional part); `mean_ratio` is the mean over those
+    properties of MAE at that scale over MAE at 1."""
+    from atomgen.data.qm9 import load_qm9
+    from atomgen.models.registry import load_model
+    from atomgen.properties.qm9_properties import get_property
+    from atomgen.properties.targets import PropertyTargets
+
+    model = load_model(model_name)
+    second = load_qm9("train-second-half", data_dir)
+    counts = np.array([len(s) for s in second])
+    rows = {}
+    for name in model.property_stats:
+        judge = _trained_judge(template, name)
+        if judge is None:
+            continue
+        prop = get_property(name)
+        _, requested = PropertyTargets(counts, prop.values(second)).sample(n, np.random.default_rng(11))
+        rows[name] = {"unit": prop.table_unit, "mae": [
+            _mae(judge.predict(model.sample(n, seed=7, condition={name: requested}, guidance=scale, progress=False)),
+                 requested) * prop.table_scale for scale in GUIDANCE_SWEEP]}
+    mean_ratio = [float(np.mean([row["mae"][k] / row["mae"][0] for row in rows.values()])) if rows else None
+                  for k in range(len(GUIDANCE_SWEEP))]
+    return {"model": model_name, "judges": template, "n": n, "scales": list(GUIDANCE_SWEEP), "rows": rows,
+            "mean_ratio": mean_ratio}
+
+
+def conditional(model_name: str, template: str, n: int, scale: float, data_dir: str | None) -> dict:
+    """Conditioned on each property alone (guidance `scale`), then unconditioned, against EDM-drawn targets: both
+    judges' MAE."""
     from atomgen.data.qm9 import load_qm9
     from atomgen.properties.qm9_properties import get_property
     from atomgen.properties.targets import PropertyTargets
@@ -161,7 +197,7 @@ def conditional(model_name: str, template: str, n: int, data_dir: str | None) ->
         targets = PropertyTargets(counts, prop.values(second))
         _, requested = targets.sample(n, np.random.default_rng(1))
         start = time.perf_counter()
-        generated = model.sample(n, seed=0, condition={name: requested}, progress=False)
+        generated = model.sample(n, seed=0, condition={name: requested}, guidance=scale, progress=False)
         seconds = time.perf_counter() - start
         judge = _trained_judge(template, name)
         row = {"unit": prop.table_unit, "seconds": seconds, "classifier": None, "classifier_unconditioned": None}
@@ -177,7 +213,7 @@ def conditional(model_name: str, template: str, n: int, data_dir: str | None) ->
                        xtb_judged=int(np.isfinite(judged).sum()), xtb_unconditioned_judged=int(np.isfinite(free).sum()),
                        xtb_floor=fit.mae * prop.table_scale)
         rows[name] = row
-    return {"model": model_name, "judges": template, "n": n, "rows": rows}
+    return {"model": model_name, "judges": template, "n": n, "guidance": scale, "rows": rows}
 
 
 RANGES = {"gap": (6.0, 7.0), "mu": (0.0, 1.0), "homo": (-6.5, -6.0), "lumo": (1.0, 2.0)}
@@ -185,7 +221,7 @@ RANGES = {"gap": (6.0, 7.0), "mu": (0.0, 1.0), "homo": (-6.5, -6.0), "lumo": (1.
 QM9 molecules, so that landing in it says something."""
 
 
-def ranges(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
+def ranges(model_name: str, template: str, n: int, scale: float, data_dir: str | None) -> dict:
     """For each range of RANGES the model is conditioned on: the share of n molecules whose property, judged by the
     classifier and by calibrated xTB, lands in the requested range, beside the same shares of the model
     unconditioned and of QM9's test molecules."""
@@ -200,7 +236,7 @@ def ranges(model_name: str, template: str, n: int, data_dir: str | None) -> dict
         prop = get_property(name)
         judge = _trained_judge(template, name)
         fit = Calibration.fit(reference_xtb[name], prop.values(reference))
-        generated = model.sample(n, seed=0, condition={name: (low, high)}, progress=False)
+        generated = model.sample(n, seed=0, condition={name: (low, high)}, guidance=scale, progress=False)
 
         def inside(values: np.ndarray | None, low: float = low, high: float = high) -> float | None:
             if values is None:  # no trained judge
@@ -214,7 +250,7 @@ def ranges(model_name: str, template: str, n: int, data_dir: str | None) -> dict
                       "xtb": inside(fit(xtb_properties(generated)[name])),
                       "xtb_unconditioned": inside(fit(unconditioned_xtb[name])),
                       "qm9_test": inside(prop.values(reference))}
-    return {"model": model_name, "judges": template, "n": n, "rows": rows}
+    return {"model": model_name, "judges": template, "n": n, "guidance": scale, "rows": rows}
 
 
 def _finite_mae(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -229,13 +265,16 @@ def main() -> None:
                                                          "'{property}' standing for the property's name")
     parser.add_argument("--model", default="nextmol-qm9-cond")
     parser.add_argument("-n", type=int, default=1000, help="molecules (calibration: test molecules)")
+    parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale of the "
+                                                                    "conditional and ranges parts")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     parts = {
         "calibration": lambda: calibration(args.n, args.data_dir),
         "classifiers": lambda: classifiers(args.judges, args.data_dir),
-        "conditional": lambda: conditional(args.model, args.judges, args.n, args.data_dir),
-        "ranges": lambda: ranges(args.model, args.judges, args.n, args.data_dir),
+        "guidance": lambda: guidance(args.model, args.judges, args.n, args.data_dir),
+        "conditional": lambda: conditional(args.model, args.judges, args.n, args.guidance, args.data_dir),
+        "ranges": lambda: ranges(args.model, args.judges, args.n, args.guidance, args.data_dir),
     }
     selected = args.parts.split(",")
     run_parts(parts, [p for p in selected if p not in MODEL_PARTS], RESULTS)

@@ -75,8 +75,9 @@ def _conditional(entry: dict) -> list[str]:
     names = tuple(n for n in ORDER if n in r["rows"])
     rows = r["rows"]
     lines = [f"## Conditional generation, `{r['model']}`: MAE between the requested and the judged property", "",
-             f"`{r['model']}`, {r['n']:,} molecules per property, each conditioned on that property alone with "
-             "targets drawn as EDM draws them; judged by the classifiers above and, where it computes the property, "
+             f"`{r['model']}`, {r['n']:,} molecules per property, each conditioned on that property alone "
+             f"({_guidance_words(r)}) with targets drawn as EDM draws them; judged by the classifiers above and, "
+             "where it computes the property, "
              "by calibrated GFN2-xTB (its floor: the calibration's MAE; a radical, or atoms closer than 0.5 Å, it "
              "does not judge). The unconditioned rows are the same model without a condition, against the same "
              "targets. " + provenance(entry, COMMAND, "conditional"), "",
@@ -98,9 +99,9 @@ def _conditional(entry: dict) -> list[str]:
 def _ranges(entry: dict) -> list[str]:
     r = entry["result"]
     lines = [f"## Conditional generation, `{r['model']}`: asked for a range, how many land in it", "",
-             f"`{r['model']}`, {r['n']:,} molecules per range; the share whose property, as each judge reads it, lies "
-             "in the range asked for, beside the same model unconditioned and QM9's test molecules (1,000, their "
-             "DFT labels). " + provenance(entry, COMMAND, "ranges"), "",
+             f"`{r['model']}`, {r['n']:,} molecules per range ({_guidance_words(r)}); the share whose property, as "
+             "each judge reads it, lies in the range asked for, beside the same model unconditioned and QM9's test "
+             "molecules (1,000, their DFT labels). " + provenance(entry, COMMAND, "ranges"), "",
              "| range | classifier: conditioned / unconditioned % | xTB: conditioned / unconditioned % | QM9 test % |",
              "|---|---|---|---|"]
     for name, row in r["rows"].items():
@@ -111,12 +112,36 @@ def _ranges(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _guidance_words(result: dict) -> str:
+    """The guidance a part sampled with, in words (results from before the option sampled with 1)."""
+    scale = result.get("guidance", 1.0)
+    return "no guidance" if scale == 1.0 else f"classifier-free guidance {scale:g}"
+
+
+def _guidance(entry: dict) -> list[str]:
+    r = entry["result"]
+    names = tuple(n for n in ORDER if n in r["rows"])
+    lines = [f"## Conditional generation, `{r['model']}`: choosing the guidance scale", "",
+             f"The classifier's MAE at each classifier-free guidance scale (1: the plain conditional model), "
+             f"{r['n']:,} molecules per property and scale, with targets and a sampling seed that the tables below "
+             "do not use; the last column is the mean over the properties of the MAE at that scale over the MAE "
+             "at 1. " + provenance(entry, COMMAND, "guidance"), "",
+             "| guidance | " + " | ".join(LABELS[n] for n in names) + " | mean ratio to 1 |",
+             "|---" * (len(names) + 2) + "|"]
+    for k, scale in enumerate(r["scales"]):
+        ratio = r["mean_ratio"][k]
+        lines.append(f"| {scale:g} | " + " | ".join(_cell(r["rows"][n]["mae"][k]) for n in names) +
+                     f" | {'' if ratio is None else f'{ratio:.3f}'} |")
+    return lines + [""]
+
+
 def conditional_sections(judges: dict, models: list[dict]) -> list[str]:
     """Markdown lines for every conditional part that has results, in a fixed order: the judges' parts (from
     conditional.json), then each model's (from its conditional-<model>.json, in CONDITIONAL_MODELS' order)."""
     lines = [line for part, render in (("calibration", _calibration), ("classifiers", _classifiers))
              if part in judges for line in render(judges[part])]
     for results in models:
-        lines += [line for part, render in (("conditional", _conditional), ("ranges", _ranges))
+        lines += [line for part, render in (("guidance", _guidance), ("conditional", _conditional),
+                                            ("ranges", _ranges))
                   if part in results for line in render(results[part])]
     return lines

@@ -115,3 +115,16 @@ def test_each_conditional_model_keeps_its_results_in_a_file_of_its_own(common):
     assert bench_conditional.model_results("runs/quetzal-qm9-cond/model/").name == (
         "conditional-runs_quetzal-qm9-cond_model.json")
     assert bench_conditional.model_results("quetzal-qm9-cond") != bench_conditional.RESULTS
+
+
+def test_the_guidance_sweep_renders_one_row_per_scale_with_its_mean_ratio(common):
+    from report_conditional import conditional_sections
+
+    result = {"model": "m", "judges": "j", "n": 200, "scales": [1.0, 2.0],
+              "rows": {"gap": {"unit": "meV", "mae": [538.0, 450.0]}, "mu": {"unit": "D", "mae": [1.13, 0.94]}},
+              "mean_ratio": [1.0, 0.834]}
+    entry = {"result": result, "commit": "c", "machine": "x", "date": "d", "weights": {},
+             "command": "python benchmarks/bench_conditional.py --parts guidance -n 200"}
+    text = "\n".join(conditional_sections({}, [{"guidance": entry}]))
+    assert "| guidance | μ (D) | gap (meV) | mean ratio to 1 |" in text
+    assert "| 1 | 1.13 | 538 | 1.000 |" in text and "| 2 | 0.94 | 450 | 0.834 |" in text
