@@ -12,10 +12,10 @@ from atomgen.properties.qm9_properties import get_property
 from atomgen.zoo import available, resolve
 
 # Each shipped judge's MAE on the first 256 molecules of QM9's valid split, in the property's unit, measured on the
-# shipped weights (mu 0.204 D, alpha 0.771 Bohr³, Cv 0.317 cal/(mol K), homo 0.088 eV, gap 0.135 eV); the
-# ceilings are half as much again, so that a broken checkpoint or featurisation fails while the weights' own error
-# does not.
-MAE_CEILINGS = {"mu": 0.30, "alpha": 1.2, "Cv": 0.48, "homo": 0.13, "gap": 0.20}
+# shipped weights (mu 0.204 D, alpha 0.771 Bohr³, Cv 0.317 cal/(mol K), homo 0.088 eV, lumo 0.101 eV, gap
+# 0.135 eV); the ceilings are half as much again, so that a broken checkpoint or featurisation fails while the
+# weights' own error does not.
+MAE_CEILINGS = {"mu": 0.30, "alpha": 1.2, "Cv": 0.48, "homo": 0.13, "lumo": 0.15, "gap": 0.20}
 
 
 @pytest.fixture(scope="module")
