@@ -152,6 +152,22 @@ def _median_by_count(train: list, values: np.ndarray, systems: list) -> np.ndarr
     return np.array([medians[int(known[np.abs(known - len(s)).argmin()])] for s in systems])
 
 
+def _edm_targets(data_dir: str | None):
+    """EDM's target sampler on the second half of QM9 train (the generators' half), per property: a function from a
+    property's name to (the property, its PropertyTargets)."""
+    from atomgen.data.qm9 import load_qm9
+    from atomgen.properties.qm9_properties import get_property
+    from atomgen.properties.targets import PropertyTargets
+
+    second = load_qm9("train-second-half", data_dir)
+    counts = np.array([len(s) for s in second])
+
+    def targets(name: str) -> tuple:
+        prop = get_property(name)
+        return prop, PropertyTargets(counts, prop.values(second))
+    return targets
+
+
 GUIDANCE_SWEEP = (1.0, 1.5, 2.0, 3.0)
 """The classifier-free guidance scales the 'guidance' part compares (1: the plain conditional model)."""
 
@@ -160,21 +176,17 @@ def guidance(model_name: str, template: str, n: int, data_dir: str | None) -> di
     """The classifier's MAE at each scale of GUIDANCE_SWEEP, per property that has a trained judge (targets from
     generator 11 and sampling seed 7, neither used by the conditional part); `mean_ratio` is the mean over those
     properties of MAE at that scale over MAE at 1."""
-    from atomgen.data.qm9 import load_qm9
     from atomgen.models.registry import load_model
-    from atomgen.properties.qm9_properties import get_property
-    from atomgen.properties.targets import PropertyTargets
 
     model = load_model(model_name)
-    second = load_qm9("train-second-half", data_dir)
-    counts = np.array([len(s) for s in second])
+    edm_targets = _edm_targets(data_dir)
     rows = {}
     for name in model.property_stats:
         judge = _trained_judge(template, name)
         if judge is None:
             continue
-        prop = get_property(name)
-        _, requested = PropertyTargets(counts, prop.values(second)).sample(n, np.random.default_rng(11))
+        prop, targets = edm_targets(name)
+        _, requested = targets.sample(n, np.random.default_rng(11))
         rows[name] = {"unit": prop.table_unit, "mae": [
             _mae(judge.predict(model.sample(n, seed=7, condition={name: requested}, guidance=scale, progress=False)),
                  requested) * prop.table_scale for scale in GUIDANCE_SWEEP]}
@@ -187,18 +199,13 @@ def guidance(model_name: str, template: str, n: int, data_dir: str | None) -> di
 def conditional(model_name: str, template: str, n: int, scale: float, data_dir: str | None) -> dict:
     """Conditioned on each property alone (guidance `scale`), then unconditioned, against EDM-drawn targets: both
     judges' MAE."""
-    from atomgen.data.qm9 import load_qm9
-    from atomgen.properties.qm9_properties import get_property
-    from atomgen.properties.targets import PropertyTargets
     from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
 
     model, reference, reference_xtb, unconditioned, unconditioned_xtb = _model_and_baselines(model_name, n, data_dir)
-    second = load_qm9("train-second-half", data_dir)
-    counts = np.array([len(s) for s in second])
+    edm_targets = _edm_targets(data_dir)
     rows = {}
     for name in model.property_stats:
-        prop = get_property(name)
-        targets = PropertyTargets(counts, prop.values(second))
+        prop, targets = edm_targets(name)
         _, requested = targets.sample(n, np.random.default_rng(1))
         start = time.perf_counter()
         generated = model.sample(n, seed=0, condition={name: requested}, guidance=scale, progress=False)
