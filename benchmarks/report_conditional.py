@@ -92,8 +92,11 @@ def _conditional(entry: dict) -> list[str]:
              "does not judge). The unconditioned rows are the same model without a condition, against the same "
              "targets. " + provenance(entry, COMMAND, "conditional"), "",
              "| row | " + " | ".join(LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    told = any("classifier_given_count" in rows[n] for n in names)
     for key, label in (("classifier", "conditioned, classifier"), ("classifier_unconditioned",
                                                                     "unconditioned, classifier"),
+                       *((("classifier_given_count", "conditioned and told the atom count (EDM), classifier"),)
+                         if told else ()),
                        ("xtb", "conditioned, xTB"), ("xtb_unconditioned", "unconditioned, xTB"),
                        ("xtb_floor", "xTB floor (calibration MAE)")):
         lines.append(f"| {label} | " + " | ".join(_cell(rows[n].get(key)) for n in names) + " |")
