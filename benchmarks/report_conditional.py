@@ -90,13 +90,15 @@ def _conditional(entry: dict) -> list[str]:
              "where it computes the property, "
              "by calibrated GFN2-xTB (its floor: the calibration's MAE; a radical, or atoms closer than 0.5 Å, it "
              "does not judge). The unconditioned rows are the same model without a condition, against the same "
-             "targets. " + provenance(entry, COMMAND, "conditional"), "",
+             "targets." + (" The row told the atom count samples each target at the atom count drawn with it, as "
+                           "EDM's generator is given it (a Quetzal model, which can fix the count; the headline lets "
+                           "the model choose it)." if _told_count(rows) else "") + " " +
+             provenance(entry, COMMAND, "conditional"), "",
              "| row | " + " | ".join(LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
-    told = any("classifier_given_count" in rows[n] for n in names)
     for key, label in (("classifier", "conditioned, classifier"), ("classifier_unconditioned",
                                                                     "unconditioned, classifier"),
                        *((("classifier_given_count", "conditioned and told the atom count (EDM), classifier"),)
-                         if told else ()),
+                         if _told_count(rows) else ()),
                        ("xtb", "conditioned, xTB"), ("xtb_unconditioned", "unconditioned, xTB"),
                        ("xtb_floor", "xTB floor (calibration MAE)")):
         lines.append(f"| {label} | " + " | ".join(_cell(rows[n].get(key)) for n in names) + " |")
@@ -107,6 +109,11 @@ def _conditional(entry: dict) -> list[str]:
     if untrained:
         lines += ["", f"Classifier judges not trained yet (their cells are empty): {', '.join(untrained)}."]
     return lines + [""]
+
+
+def _told_count(rows: dict) -> bool:
+    """Whether the conditional part also sampled the model told each target's atom count."""
+    return any("classifier_given_count" in row for row in rows.values())
 
 
 def _ranges(entry: dict) -> list[str]:
