@@ -126,7 +126,8 @@ def _ranges(entry: dict) -> list[str]:
              "|---|---|---|---|"]
     for name, row in r["rows"].items():
         low, high = row["range"]
-        lines.append(f"| {name} {low:g} to {high:g} {row['unit']} | {_share(row['classifier'])} / "
+        symbol = LABELS[name].split(" (")[0]
+        lines.append(f"| {symbol} {low:g} to {high:g} {row['unit']} | {_share(row['classifier'])} / "
                      f"{_share(row['classifier_unconditioned'])} | {_share(row['xtb'])} / "
                      f"{_share(row['xtb_unconditioned'])} | {_share(row['qm9_test'])} |")
     return lines + [""]
