@@ -1,7 +1,7 @@
 """Property-conditional generation on QM9 by EDM's protocol, and by a physics judge.
 
-    python benchmarks/bench_conditional.py [--parts calibration,classifiers,guidance,conditional,ranges]
-        [--judges qm9-judge-{property}] [--model nextmol-qm9-cond] [-n 1000] [--guidance 1.0] [--data-dir DIR]
+    python benchmarks/bench_conditional.py [--parts calibration,classifiers,guidance,conditional,ranges,geometry]
+        [--judges qm9-judge-{property}] [--model nextmol-qm9-cond] [-n 1000] [--guidance 1.0|tuned] [--data-dir DIR]
 
 * calibration: GFN2-xTB's HOMO, LUMO, gap and dipole of n QM9 test molecules against their DFT labels, fitted
   linearly (`atomgen.properties.xtb.Calibration`); its error is the floor of the xTB judge.
@@ -18,8 +18,14 @@
   target, and of the calibrated xTB value where xTB computes the property; then the same model unconditioned (same
   seed) against the same targets, the row conditioning must beat. A Quetzal model is also sampled as EDM samples
   its generator, told the drawn atom count (classifier judge only), a row beside the headline.
+  `--guidance tuned` samples each property at the scale of least classifier MAE in the model's guidance part (run
+  first, on the same weights; its targets and seed are not the conditional part's, so the choice never sees the
+  molecules it is scored on).
 * ranges: molecules asked for a range of a property (RANGES); the share whose judged property lands in it, beside
   the same model unconditioned and QM9's test molecules.
+* geometry (a NExT-Mol model): what its conformer stage costs the classifiers. n QM9 test molecules, each judged on
+  its DFT geometry, on the model's conformer of its own graph (seed 0) and on an RDKit ETKDG + MMFF94 conformer,
+  against its DFT labels: the MAE a perfect language model would still score with this conformer stage.
 
 Results go to benchmarks/results/conditional.json (calibration, classifiers) and, for the model parts, to
 benchmarks/results/conditional-<model>.json, one file per model (parts not run keep their last numbers);
@@ -30,15 +36,16 @@ report_conditional.py).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 import numpy as np
-from common import run_parts  # a sibling script, run from anywhere
+from common import run_parts, sha256_of, weights_name  # a sibling script, run from anywhere
 from write_benchmarks_md import write_benchmarks_md
 
 RESULTS = Path(__file__).resolve().parent / "results" / "conditional.json"
-MODEL_PARTS = ("guidance", "conditional", "ranges")
+MODEL_PARTS = ("guidance", "conditional", "ranges", "geometry")
 """The parts that measure one model; each model's results have a file of their own."""
 JUDGES = "qm9-judge-{property}"
 """The shipped judges (`python -m atomgen.zoo.ship runs/judge-<property>/model qm9-judge-<property>`)."""
@@ -169,7 +176,7 @@ def _edm_targets(data_dir: str | None):
     return targets
 
 
-GUIDANCE_SWEEP = (1.0, 1.5, 2.0, 3.0)
+GUIDANCE_SWEEP = (1.0, 1.5, 2.0, 3.0, 4.0)
 """The classifier-free guidance scales the 'guidance' part compares (1: the plain conditional model)."""
 
 
@@ -197,8 +204,33 @@ def guidance(model_name: str, template: str, n: int, data_dir: str | None) -> di
             "mean_ratio": mean_ratio}
 
 
-def conditional(model_name: str, template: str, n: int, scale: float, data_dir: str | None) -> dict:
-    """Conditioned on each property alone (guidance `scale`), then unconditioned, against EDM-drawn targets: both
+Guidance = float | dict[str, float]
+"""One classifier-free guidance scale for every property, or each property's own (`tuned_guidance`)."""
+
+
+def _scale_for(guidance: Guidance, name: str) -> float:
+    """The scale property `name` is sampled with (a property the tuning had no judge for: 1, no guidance)."""
+    return guidance.get(name, 1.0) if isinstance(guidance, dict) else guidance
+
+
+def tuned_guidance(model: str) -> dict[str, float]:
+    """Each property's scale of least classifier MAE in `model`'s stored guidance part, which must have measured
+    the weights `model` names now."""
+    from atomgen.models.checkpoint import WEIGHTS
+    from atomgen.zoo.registry import resolve
+
+    stored = model_results(model)
+    entry = json.loads(stored.read_text()).get("guidance") if stored.is_file() else None
+    weights = resolve(model) / WEIGHTS
+    if entry is None or entry["weights"].get(weights_name(weights)) != sha256_of(weights):
+        raise SystemExit(f"--guidance tuned: {stored.name} holds no guidance part of {model}'s present weights; "
+                         f"run --parts guidance --model {model} first")
+    result = entry["result"]
+    return {name: result["scales"][int(np.argmin(row["mae"]))] for name, row in result["rows"].items()}
+
+
+def conditional(model_name: str, template: str, n: int, guidance: Guidance, data_dir: str | None) -> dict:
+    """Conditioned on each property alone (at its `guidance` scale), then unconditioned, against EDM-drawn targets: both
     judges' MAE."""
     from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
 
@@ -208,6 +240,7 @@ def conditional(model_name: str, template: str, n: int, scale: float, data_dir: 
     for name in model.property_stats:
         prop, targets = edm_targets(name)
         counts, requested = targets.sample(n, np.random.default_rng(1))
+        scale = _scale_for(guidance, name)
         start = time.perf_counter()
         generated = model.sample(n, seed=0, condition={name: requested}, guidance=scale, progress=False)
         seconds = time.perf_counter() - start
@@ -228,7 +261,7 @@ def conditional(model_name: str, template: str, n: int, scale: float, data_dir: 
                        xtb_judged=int(np.isfinite(judged).sum()), xtb_unconditioned_judged=int(np.isfinite(free).sum()),
                        xtb_floor=fit.mae * prop.table_scale)
         rows[name] = row
-    return {"model": model_name, "judges": template, "n": n, "guidance": scale, "rows": rows}
+    return {"model": model_name, "judges": template, "n": n, "guidance": guidance, "rows": rows}
 
 
 def _sample_at_counts(model, counts: np.ndarray, name: str, requested: np.ndarray, scale: float) -> list:
@@ -249,7 +282,7 @@ RANGES = {"gap": (6.0, 7.0), "mu": (0.0, 1.0), "homo": (-6.5, -6.0), "lumo": (1.
 QM9 molecules, so that landing in it says something."""
 
 
-def ranges(model_name: str, template: str, n: int, scale: float, data_dir: str | None) -> dict:
+def ranges(model_name: str, template: str, n: int, guidance: Guidance, data_dir: str | None) -> dict:
     """For each range of RANGES the model is conditioned on: the share of n molecules whose property, judged by the
     classifier and by calibrated xTB, lands in the requested range, beside the same shares of the model
     unconditioned and of QM9's test molecules."""
@@ -264,7 +297,8 @@ def ranges(model_name: str, template: str, n: int, scale: float, data_dir: str |
         prop = get_property(name)
         judge = _trained_judge(template, name)
         fit = Calibration.fit(reference_xtb[name], prop.values(reference))
-        generated = model.sample(n, seed=0, condition={name: (low, high)}, guidance=scale, progress=False)
+        generated = model.sample(n, seed=0, condition={name: (low, high)},
+                                 guidance=_scale_for(guidance, name), progress=False)
 
         def inside(values: np.ndarray | None, low: float = low, high: float = high) -> float | None:
             if values is None:  # no trained judge
@@ -278,7 +312,46 @@ def ranges(model_name: str, template: str, n: int, scale: float, data_dir: str |
                       "xtb": inside(fit(xtb_properties(generated)[name])),
                       "xtb_unconditioned": inside(fit(unconditioned_xtb[name])),
                       "qm9_test": inside(prop.values(reference))}
-    return {"model": model_name, "judges": template, "n": n, "guidance": scale, "rows": rows}
+    return {"model": model_name, "judges": template, "n": n, "guidance": guidance, "rows": rows}
+
+
+def geometry(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
+    """Each judge's MAE against the DFT labels of n QM9 test molecules on three geometries of the same graphs: the
+    DFT one, the NExT-Mol model's conformer and RDKit's (ETKDG + MMFF94). Molecules whose bonds cannot be perceived,
+    or that ETKDG cannot embed, are left out of all three (`n_molecules` says how many stay)."""
+    from atomgen.data.molecular_graphs import mol_from_coordinates
+    from atomgen.errors import InputError
+    from atomgen.eval.conformers import etkdg_conformers
+    from atomgen.io.convert import from_rdkit
+    from atomgen.models.registry import load_model
+    from atomgen.properties.qm9_properties import get_property
+
+    model = load_model(model_name)
+    if model.family != "nextmol":
+        raise InputError(f"the geometry part needs a model with a conformer stage (NExT-Mol), not {model_name}")
+    molecules, graphs, rdkit = [], [], []
+    for system in _test_sample(n, data_dir):
+        mol = mol_from_coordinates(system.numbers, system.positions)
+        embedded = [] if mol is None else etkdg_conformers(mol, 1, seed=0, mmff=True)
+        if embedded:
+            molecules.append(system)
+            graphs.append(mol)
+            rdkit.append(from_rdkit(embedded[0]))
+    start = time.perf_counter()
+    conformers = model.conformers(graphs, 1, seed=0, progress=False)
+    seconds = time.perf_counter() - start
+    rows = {}
+    for name in model.property_stats:
+        judge = _trained_judge(template, name)
+        if judge is None:
+            continue
+        prop = get_property(name)
+        truth = prop.values(molecules)
+        rows[name] = {"unit": prop.table_unit, **{
+            key: _mae(judge.predict(systems), truth) * prop.table_scale
+            for key, systems in (("dft", molecules), ("model", conformers), ("rdkit", rdkit))}}
+    return {"model": model_name, "judges": template, "n": n, "n_molecules": len(molecules),
+            "conformer_seconds": seconds, "rows": rows}
 
 
 def _finite_mae(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -293,16 +366,19 @@ def main() -> None:
                                                          "'{property}' standing for the property's name")
     parser.add_argument("--model", default="nextmol-qm9-cond")
     parser.add_argument("-n", type=int, default=1000, help="molecules (calibration: test molecules)")
-    parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale of the "
-                                                                    "conditional and ranges parts")
+    parser.add_argument("--guidance", default="1", help="classifier-free guidance scale of the conditional and "
+                                                        "ranges parts, or 'tuned': each property's best scale in "
+                                                        "the model's guidance part")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
+    guidance = tuned_guidance(args.model) if args.guidance == "tuned" else float(args.guidance)
     parts = {
         "calibration": lambda: calibration(args.n, args.data_dir),
         "classifiers": lambda: classifiers(args.judges, args.data_dir),
         "guidance": lambda: guidance(args.model, args.judges, args.n, args.data_dir),
-        "conditional": lambda: conditional(args.model, args.judges, args.n, args.guidance, args.data_dir),
-        "ranges": lambda: ranges(args.model, args.judges, args.n, args.guidance, args.data_dir),
+        "conditional": lambda: conditional(args.model, args.judges, args.n, guidance, args.data_dir),
+        "ranges": lambda: ranges(args.model, args.judges, args.n, guidance, args.data_dir),
+        "geometry": lambda: geometry(args.model, args.judges, args.n, args.data_dir),
     }
     selected = args.parts.split(",")
     run_parts(parts, [p for p in selected if p not in MODEL_PARTS], RESULTS)

@@ -133,9 +133,28 @@ def _ranges(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _geometry(entry: dict) -> list[str]:
+    r = entry["result"]
+    names = tuple(n for n in ORDER if n in r["rows"])
+    lines = [f"## Conditional generation, `{r['model']}`: what the conformer stage costs the classifiers", "",
+             f"{r['n_molecules']:,} QM9 test molecules (a seeded {r['n']:,}, less those whose bonds cannot be "
+             "perceived or that ETKDG cannot embed), each judged on three geometries of its own graph against its "
+             f"DFT labels: the DFT geometry, `{r['model']}`'s conformer (seed 0, {r['conformer_seconds']:.0f} s in "
+             "all) and RDKit's ETKDG + MMFF94 conformer. The model's row is the MAE a perfect language model would "
+             "still score with this conformer stage. " + provenance(entry, COMMAND, "geometry"), "",
+             "| geometry | " + " | ".join(LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for key, label in (("dft", "DFT (QM9)"), ("model", f"`{r['model']}`'s conformer stage"),
+                       ("rdkit", "RDKit ETKDG + MMFF94")):
+        lines.append(f"| {label} | " + " | ".join(_cell(r["rows"][n][key]) for n in names) + " |")
+    return lines + [""]
+
+
 def _guidance_words(result: dict) -> str:
     """The guidance a part sampled with, in words (results from before the option sampled with 1)."""
     scale = result.get("guidance", 1.0)
+    if isinstance(scale, dict):  # `--guidance tuned`
+        chosen = ", ".join(f"{LABELS[n].split(' (')[0]} {scale[n]:g}" for n in ORDER if n in scale)
+        return f"classifier-free guidance at each property's best scale in the guidance part: {chosen}"
     return "no guidance" if scale == 1.0 else f"classifier-free guidance {scale:g}"
 
 
@@ -163,6 +182,6 @@ def conditional_sections(judges: dict, models: list[dict]) -> list[str]:
              if part in judges for line in render(judges[part])]
     for results in models:
         lines += [line for part, render in (("guidance", _guidance), ("conditional", _conditional),
-                                            ("ranges", _ranges))
+                                            ("ranges", _ranges), ("geometry", _geometry))
                   if part in results for line in render(results[part])]
     return lines

@@ -128,3 +128,38 @@ def test_the_guidance_sweep_renders_one_row_per_scale_with_its_mean_ratio(common
     text = "\n".join(conditional_sections({}, [{"guidance": entry}]))
     assert "| guidance | μ (D) | gap (meV) | mean ratio to 1 |" in text
     assert "| 1 | 1.13 | 538 | 1.000 |" in text and "| 2 | 0.94 | 450 | 0.834 |" in text
+
+
+def test_the_geometry_part_renders_one_row_per_geometry(common):
+    from report_conditional import conditional_sections
+
+    rows = {"mu": {"unit": "D", "dft": 0.05, "model": 0.41, "rdkit": 0.52}}
+    result = {"model": "m", "judges": "j", "n": 10, "n_molecules": 9, "conformer_seconds": 3.0, "rows": rows}
+    entry = {"result": result, "commit": "c", "machine": "x", "date": "d", "weights": {},
+             "command": "python benchmarks/bench_conditional.py --parts geometry -n 10"}
+    text = "\n".join(conditional_sections({}, [{"geometry": entry}]))
+    assert "9 QM9 test molecules (a seeded 10" in text
+    assert "| DFT (QM9) | 0.05 |" in text and "| `m`'s conformer stage | 0.41 |" in text
+    assert "| RDKit ETKDG + MMFF94 | 0.52 |" in text
+
+
+def test_tuned_guidance_takes_each_propertys_best_scale_of_the_same_weights(common, tmp_path, monkeypatch):
+    """`--guidance tuned` reads the model's own guidance part, and refuses one measured on other weights."""
+    import bench_conditional
+    from report_conditional import conditional_sections
+
+    folder = QuetzalModel(preset("tiny")).save(tmp_path / "tiny")
+    digest = hashlib.sha256((folder / checkpoint.WEIGHTS).read_bytes()).hexdigest()
+    monkeypatch.setattr(bench_conditional, "RESULTS", tmp_path / "conditional.json")
+    result = {"scales": [1.0, 2.0, 3.0], "rows": {"mu": {"mae": [1.1, 0.9, 0.8]}, "gap": {"mae": [450, 350, 390]}}}
+    stored = bench_conditional.model_results(str(folder))
+    stored.write_text(json.dumps({"guidance": {"result": result, "weights": {str(folder): digest}}}))
+    tuned = bench_conditional.tuned_guidance(str(folder))
+    assert tuned == {"mu": 3.0, "gap": 2.0}
+    assert bench_conditional._scale_for(tuned, "homo") == 1.0 and bench_conditional._scale_for(2.0, "mu") == 2.0
+    entry = {"result": {"model": "m", "judges": "j", "n": 10, "guidance": tuned, "rows": {}}, "commit": "c",
+             "machine": "x", "date": "d", "weights": {}, "command": "python benchmarks/bench_conditional.py"}
+    assert "best scale in the guidance part: μ 3, gap 2" in "\n".join(conditional_sections({}, [{"ranges": entry}]))
+    stored.write_text(json.dumps({"guidance": {"result": result, "weights": {str(folder): "0" * 64}}}))
+    with pytest.raises(SystemExit, match="no guidance part of"):
+        bench_conditional.tuned_guidance(str(folder))
