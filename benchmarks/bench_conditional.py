@@ -371,13 +371,13 @@ def main() -> None:
                                                         "the model's guidance part")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    guidance = tuned_guidance(args.model) if args.guidance == "tuned" else float(args.guidance)
+    scales = tuned_guidance(args.model) if args.guidance == "tuned" else float(args.guidance)
     parts = {
         "calibration": lambda: calibration(args.n, args.data_dir),
         "classifiers": lambda: classifiers(args.judges, args.data_dir),
         "guidance": lambda: guidance(args.model, args.judges, args.n, args.data_dir),
-        "conditional": lambda: conditional(args.model, args.judges, args.n, guidance, args.data_dir),
-        "ranges": lambda: ranges(args.model, args.judges, args.n, guidance, args.data_dir),
+        "conditional": lambda: conditional(args.model, args.judges, args.n, scales, args.data_dir),
+        "ranges": lambda: ranges(args.model, args.judges, args.n, scales, args.data_dir),
         "geometry": lambda: geometry(args.model, args.judges, args.n, args.data_dir),
     }
     selected = args.parts.split(",")
