@@ -16,7 +16,9 @@
   value from that count's histogram on the second half), one molecule per target conditioned on that property
   alone at `--guidance`, the model choosing the atom count itself; MAE of the judge's prediction against the
   target, and of the calibrated xTB value where xTB computes the property; then the same model unconditioned (same
-  seed) against the same targets, the row conditioning must beat. A Quetzal model is also sampled as EDM samples
+  seed) against the same targets, the row conditioning must beat; and the share of distinct molecules among the
+  RDKit-valid ones, conditioned and unconditioned (a guidance that bought its MAE by repeating a few molecules
+  would show there). A Quetzal model is also sampled as EDM samples
   its generator, told the drawn atom count (classifier judge only), a row beside the headline.
   `--guidance tuned` samples each property at the scale of least classifier MAE in the model's guidance part (run
   first, on the same weights; its targets and seed are not the conditional part's, so the choice never sees the
@@ -245,7 +247,8 @@ def conditional(model_name: str, template: str, n: int, guidance: Guidance, data
         generated = model.sample(n, seed=0, condition={name: requested}, guidance=scale, progress=False)
         seconds = time.perf_counter() - start
         judge = _trained_judge(template, name)
-        row = {"unit": prop.table_unit, "seconds": seconds, "classifier": None, "classifier_unconditioned": None}
+        row = {"unit": prop.table_unit, "seconds": seconds, "classifier": None, "classifier_unconditioned": None,
+               "unique": _unique_share(generated)}
         if judge is not None:
             row.update(classifier=_mae(judge.predict(generated), requested) * prop.table_scale,
                        classifier_unconditioned=_mae(judge.predict(unconditioned), requested) * prop.table_scale)
@@ -261,7 +264,17 @@ def conditional(model_name: str, template: str, n: int, guidance: Guidance, data
                        xtb_judged=int(np.isfinite(judged).sum()), xtb_unconditioned_judged=int(np.isfinite(free).sum()),
                        xtb_floor=fit.mae * prop.table_scale)
         rows[name] = row
-    return {"model": model_name, "judges": template, "n": n, "guidance": guidance, "rows": rows}
+    return {"model": model_name, "judges": template, "n": n, "guidance": guidance, "rows": rows,
+            "unique_unconditioned": _unique_share(unconditioned)}
+
+
+def _unique_share(systems: list) -> float:
+    """The share of distinct molecules (SMILES of the bonds RDKit perceives in 3D) among the RDKit-valid ones: how
+    far a condition, and guidance, narrow what the model writes."""
+    from atomgen.eval.molecules import analyse_molecules
+
+    smiles = [a.rdkit_smiles for a in analyse_molecules(systems, workers=1) if a.rdkit_smiles is not None]
+    return len(set(smiles)) / len(smiles) if smiles else float("nan")
 
 
 def _sample_at_counts(model, counts: np.ndarray, name: str, requested: np.ndarray, scale: float) -> list:

@@ -104,6 +104,10 @@ def _conditional(entry: dict) -> list[str]:
         lines.append(f"| {label} | " + " | ".join(_cell(rows[n].get(key)) for n in names) + " |")
     lines.append("| molecules xTB judged, conditioned / unconditioned | " + " | ".join(
         _judged(rows[n]) for n in names) + " |")
+    if "unique_unconditioned" in r:  # results from before the row have no uniqueness
+        lines.append(f"| distinct among RDKit-valid, conditioned % (unconditioned: "
+                     f"{100 * r['unique_unconditioned']:.1f}) | " + " | ".join(
+                         f"{100 * rows[n]['unique']:.1f}" for n in names) + " |")
     lines += _published_lines(names)
     untrained = [n for n in names if rows[n].get("classifier") is None]
     if untrained:

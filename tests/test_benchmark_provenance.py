@@ -163,3 +163,24 @@ def test_tuned_guidance_takes_each_propertys_best_scale_of_the_same_weights(comm
     stored.write_text(json.dumps({"guidance": {"result": result, "weights": {str(folder): "0" * 64}}}))
     with pytest.raises(SystemExit, match="no guidance part of"):
         bench_conditional.tuned_guidance(str(folder))
+
+
+def test_the_conditional_table_says_how_many_molecules_are_distinct(common):
+    """Two waters and a methane are two distinct molecules of three valid; an unperceivable one is left out."""
+    import bench_conditional
+    import numpy as np
+    from report_conditional import conditional_sections
+
+    from atomgen.system import AtomSystem
+
+    water = AtomSystem(numbers=np.array([8, 1, 1]), positions=np.array([[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]))
+    methane = AtomSystem(numbers=np.array([6, 1, 1, 1, 1]), positions=1.09 / 3 ** 0.5 * np.array(
+        [[0, 0, 0], [1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]))
+    stacked = AtomSystem(numbers=np.array([6, 6]), positions=np.zeros((2, 3)))
+    assert bench_conditional._unique_share([water, water, methane, stacked]) == 2 / 3
+    row = {"unit": "meV", "seconds": 1.0, "classifier": 300.0, "classifier_unconditioned": 900.0, "unique": 0.912}
+    entry = {"result": {"model": "m", "judges": "j", "n": 10, "rows": {"gap": row}, "unique_unconditioned": 0.975},
+             "commit": "c", "machine": "x", "date": "d", "weights": {},
+             "command": "python benchmarks/bench_conditional.py --parts conditional"}
+    text = "\n".join(conditional_sections({}, [{"conditional": entry}]))
+    assert "| distinct among RDKit-valid, conditioned % (unconditioned: 97.5) | 91.2 |" in text
