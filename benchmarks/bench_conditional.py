@@ -215,18 +215,19 @@ def _scale_for(guidance: Guidance, name: str) -> float:
     return guidance.get(name, 1.0) if isinstance(guidance, dict) else guidance
 
 
-def tuned_guidance(model: str) -> dict[str, float]:
+def tuned_guidance(model: str, judges: str) -> dict[str, float]:
     """Each property's scale of least classifier MAE in `model`'s stored guidance part, which must have measured
-    the weights `model` names now."""
+    the weights `model` names now, with the same `judges`."""
     from atomgen.models.checkpoint import WEIGHTS
     from atomgen.zoo.registry import resolve
 
     stored = model_results(model)
     entry = json.loads(stored.read_text()).get("guidance") if stored.is_file() else None
     weights = resolve(model) / WEIGHTS
-    if entry is None or entry["weights"].get(weights_name(weights)) != sha256_of(weights):
-        raise SystemExit(f"--guidance tuned: {stored.name} holds no guidance part of {model}'s present weights; "
-                         f"run --parts guidance --model {model} first")
+    if (entry is None or entry["weights"].get(weights_name(weights)) != sha256_of(weights)
+            or entry["result"]["judges"] != judges):
+        raise SystemExit(f"--guidance tuned: {stored.name} holds no guidance part of {model}'s present weights "
+                         f"judged by {judges}; run --parts guidance --model {model} first")
     result = entry["result"]
     return {name: result["scales"][int(np.argmin(row["mae"]))] for name, row in result["rows"].items()}
 
@@ -268,13 +269,13 @@ def conditional(model_name: str, template: str, n: int, guidance: Guidance, data
             "unique_unconditioned": _unique_share(unconditioned)}
 
 
-def _unique_share(systems: list) -> float:
+def _unique_share(systems: list) -> float | None:
     """The share of distinct molecules (SMILES of the bonds RDKit perceives in 3D) among the RDKit-valid ones: how
-    far a condition, and guidance, narrow what the model writes."""
+    far a condition, and guidance, narrow what the model writes (None when no molecule is valid)."""
     from atomgen.eval.molecules import analyse_molecules
 
     smiles = [a.rdkit_smiles for a in analyse_molecules(systems, workers=1) if a.rdkit_smiles is not None]
-    return len(set(smiles)) / len(smiles) if smiles else float("nan")
+    return len(set(smiles)) / len(smiles) if smiles else None
 
 
 def _sample_at_counts(model, counts: np.ndarray, name: str, requested: np.ndarray, scale: float) -> list:
@@ -330,8 +331,11 @@ def ranges(model_name: str, template: str, n: int, guidance: Guidance, data_dir:
 
 def geometry(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
     """Each judge's MAE against the DFT labels of n QM9 test molecules on three geometries of the same graphs: the
-    DFT one, the NExT-Mol model's conformer and RDKit's (ETKDG + MMFF94). Molecules whose bonds cannot be perceived,
-    or that ETKDG cannot embed, are left out of all three (`n_molecules` says how many stay)."""
+    DFT one, the NExT-Mol model's conformer and RDKit's (ETKDG + MMFF94; `rdkit_without_mmff` counts those MMFF
+    cannot type, left as embedded). Molecules whose bonds cannot be perceived, or that ETKDG cannot embed, are left
+    out of all three (`n_molecules` says how many stay)."""
+    from rdkit.Chem.rdForceFieldHelpers import MMFFHasAllMoleculeParams
+
     from atomgen.data.molecular_graphs import mol_from_coordinates
     from atomgen.errors import InputError
     from atomgen.eval.conformers import etkdg_conformers
@@ -342,7 +346,7 @@ def geometry(model_name: str, template: str, n: int, data_dir: str | None) -> di
     model = load_model(model_name)
     if model.family != "nextmol":
         raise InputError(f"the geometry part needs a model with a conformer stage (NExT-Mol), not {model_name}")
-    molecules, graphs, rdkit = [], [], []
+    molecules, graphs, rdkit, untyped = [], [], [], 0
     for system in _test_sample(n, data_dir):
         mol = mol_from_coordinates(system.numbers, system.positions)
         embedded = [] if mol is None else etkdg_conformers(mol, 1, seed=0, mmff=True)
@@ -350,6 +354,7 @@ def geometry(model_name: str, template: str, n: int, data_dir: str | None) -> di
             molecules.append(system)
             graphs.append(mol)
             rdkit.append(from_rdkit(embedded[0]))
+            untyped += not MMFFHasAllMoleculeParams(embedded[0])
     start = time.perf_counter()
     conformers = model.conformers(graphs, 1, seed=0, progress=False)
     seconds = time.perf_counter() - start
@@ -364,7 +369,7 @@ def geometry(model_name: str, template: str, n: int, data_dir: str | None) -> di
             key: _mae(judge.predict(systems), truth) * prop.table_scale
             for key, systems in (("dft", molecules), ("model", conformers), ("rdkit", rdkit))}}
     return {"model": model_name, "judges": template, "n": n, "n_molecules": len(molecules),
-            "conformer_seconds": seconds, "rows": rows}
+            "rdkit_without_mmff": untyped, "conformer_seconds": seconds, "rows": rows}
 
 
 def _finite_mae(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -384,13 +389,16 @@ def main() -> None:
                                                         "the model's guidance part")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    scales = tuned_guidance(args.model) if args.guidance == "tuned" else float(args.guidance)
+
+    def scales() -> Guidance:  # read when a part needs it, so that a guidance part run just before is the one read
+        return tuned_guidance(args.model, args.judges) if args.guidance == "tuned" else float(args.guidance)
+
     parts = {
         "calibration": lambda: calibration(args.n, args.data_dir),
         "classifiers": lambda: classifiers(args.judges, args.data_dir),
         "guidance": lambda: guidance(args.model, args.judges, args.n, args.data_dir),
-        "conditional": lambda: conditional(args.model, args.judges, args.n, scales, args.data_dir),
-        "ranges": lambda: ranges(args.model, args.judges, args.n, scales, args.data_dir),
+        "conditional": lambda: conditional(args.model, args.judges, args.n, scales(), args.data_dir),
+        "ranges": lambda: ranges(args.model, args.judges, args.n, scales(), args.data_dir),
         "geometry": lambda: geometry(args.model, args.judges, args.n, args.data_dir),
     }
     selected = args.parts.split(",")

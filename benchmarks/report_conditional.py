@@ -106,13 +106,18 @@ def _conditional(entry: dict) -> list[str]:
         _judged(rows[n]) for n in names) + " |")
     if "unique_unconditioned" in r:  # results from before the row have no uniqueness
         lines.append(f"| distinct among RDKit-valid, conditioned % (unconditioned: "
-                     f"{100 * r['unique_unconditioned']:.1f}) | " + " | ".join(
-                         f"{100 * rows[n]['unique']:.1f}" for n in names) + " |")
+                     f"{_percent(r['unique_unconditioned'])}) | " + " | ".join(
+                         _percent(rows[n]["unique"]) for n in names) + " |")
     lines += _published_lines(names)
     untrained = [n for n in names if rows[n].get("classifier") is None]
     if untrained:
         lines += ["", f"Classifier judges not trained yet (their cells are empty): {', '.join(untrained)}."]
     return lines + [""]
+
+
+def _percent(share: float | None) -> str:
+    """A share as a percentage; empty where there was nothing to count (no valid molecule)."""
+    return "" if share is None else f"{100 * share:.1f}"
 
 
 def _told_count(rows: dict) -> bool:
@@ -144,13 +149,20 @@ def _geometry(entry: dict) -> list[str]:
              f"{r['n_molecules']:,} QM9 test molecules (a seeded {r['n']:,}, less those whose bonds cannot be "
              "perceived or that ETKDG cannot embed), each judged on three geometries of its own graph against its "
              f"DFT labels: the DFT geometry, `{r['model']}`'s conformer (seed 0, {r['conformer_seconds']:.0f} s in "
-             "all) and RDKit's ETKDG + MMFF94 conformer. The model's row is the MAE a perfect language model would "
-             "still score with this conformer stage. " + provenance(entry, COMMAND, "geometry"), "",
+             f"all) and RDKit's ETKDG + MMFF94 conformer{_untyped(r)}. The model's row is the MAE a perfect "
+             "language model would still score with this conformer stage. "
+             + provenance(entry, COMMAND, "geometry"), "",
              "| geometry | " + " | ".join(LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     for key, label in (("dft", "DFT (QM9)"), ("model", f"`{r['model']}`'s conformer stage"),
                        ("rdkit", "RDKit ETKDG + MMFF94")):
         lines.append(f"| {label} | " + " | ".join(_cell(r["rows"][n][key]) for n in names) + " |")
     return lines + [""]
+
+
+def _untyped(result: dict) -> str:
+    """How many RDKit conformers MMFF could not type (left as ETKDG embedded them), where the result counts them."""
+    untyped = result.get("rdkit_without_mmff")
+    return "" if not untyped else f" ({untyped} of them left as embedded: MMFF94 cannot type them)"
 
 
 def _guidance_words(result: dict) -> str:

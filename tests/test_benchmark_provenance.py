@@ -134,11 +134,13 @@ def test_the_geometry_part_renders_one_row_per_geometry(common):
     from report_conditional import conditional_sections
 
     rows = {"mu": {"unit": "D", "dft": 0.05, "model": 0.41, "rdkit": 0.52}}
-    result = {"model": "m", "judges": "j", "n": 10, "n_molecules": 9, "conformer_seconds": 3.0, "rows": rows}
+    result = {"model": "m", "judges": "j", "n": 10, "n_molecules": 9, "conformer_seconds": 3.0, "rows": rows,
+              "rdkit_without_mmff": 2}
     entry = {"result": result, "commit": "c", "machine": "x", "date": "d", "weights": {},
              "command": "python benchmarks/bench_conditional.py --parts geometry -n 10"}
     text = "\n".join(conditional_sections({}, [{"geometry": entry}]))
     assert "9 QM9 test molecules (a seeded 10" in text
+    assert "conformer (2 of them left as embedded: MMFF94 cannot type them)" in text
     assert "| DFT (QM9) | 0.05 |" in text and "| `m`'s conformer stage | 0.41 |" in text
     assert "| RDKit ETKDG + MMFF94 | 0.52 |" in text
 
@@ -151,18 +153,21 @@ def test_tuned_guidance_takes_each_propertys_best_scale_of_the_same_weights(comm
     folder = QuetzalModel(preset("tiny")).save(tmp_path / "tiny")
     digest = hashlib.sha256((folder / checkpoint.WEIGHTS).read_bytes()).hexdigest()
     monkeypatch.setattr(bench_conditional, "RESULTS", tmp_path / "conditional.json")
-    result = {"scales": [1.0, 2.0, 3.0], "rows": {"mu": {"mae": [1.1, 0.9, 0.8]}, "gap": {"mae": [450, 350, 390]}}}
+    result = {"scales": [1.0, 2.0, 3.0], "rows": {"mu": {"mae": [1.1, 0.9, 0.8]}, "gap": {"mae": [450, 350, 390]}},
+              "judges": "judge-{property}"}
     stored = bench_conditional.model_results(str(folder))
     stored.write_text(json.dumps({"guidance": {"result": result, "weights": {str(folder): digest}}}))
-    tuned = bench_conditional.tuned_guidance(str(folder))
+    tuned = bench_conditional.tuned_guidance(str(folder), "judge-{property}")
     assert tuned == {"mu": 3.0, "gap": 2.0}
     assert bench_conditional._scale_for(tuned, "homo") == 1.0 and bench_conditional._scale_for(2.0, "mu") == 2.0
     entry = {"result": {"model": "m", "judges": "j", "n": 10, "guidance": tuned, "rows": {}}, "commit": "c",
              "machine": "x", "date": "d", "weights": {}, "command": "python benchmarks/bench_conditional.py"}
     assert "best scale in the guidance part: μ 3, gap 2" in "\n".join(conditional_sections({}, [{"ranges": entry}]))
+    with pytest.raises(SystemExit, match="no guidance part of"):  # a sweep judged by other judges
+        bench_conditional.tuned_guidance(str(folder), "other-judge-{property}")
     stored.write_text(json.dumps({"guidance": {"result": result, "weights": {str(folder): "0" * 64}}}))
-    with pytest.raises(SystemExit, match="no guidance part of"):
-        bench_conditional.tuned_guidance(str(folder))
+    with pytest.raises(SystemExit, match="no guidance part of"):  # a sweep of other weights
+        bench_conditional.tuned_guidance(str(folder), "judge-{property}")
 
 
 def test_the_conditional_table_says_how_many_molecules_are_distinct(common):
@@ -184,3 +189,4 @@ def test_the_conditional_table_says_how_many_molecules_are_distinct(common):
              "command": "python benchmarks/bench_conditional.py --parts conditional"}
     text = "\n".join(conditional_sections({}, [{"conditional": entry}]))
     assert "| distinct among RDKit-valid, conditioned % (unconditioned: 97.5) | 91.2 |" in text
+    assert bench_conditional._unique_share([stacked]) is None
