@@ -1,7 +1,9 @@
 """Property-conditional generation on QM9 by EDM's protocol, and by a physics judge.
 
-    python benchmarks/bench_conditional.py [--parts calibration,classifiers,guidance,conditional,ranges,geometry]
-        [--judges qm9-judge-{property}] [--model nextmol-qm9-cond] [-n 1000] [--guidance 1.0|tuned] [--data-dir DIR]
+    python benchmarks/bench_conditional.py
+        [--parts calibration,classifiers,guidance,temperature,conditional,ranges,geometry]
+        [--judges qm9-judge-{property}] [--model nextmol-qm9-cond] [-n 1000] [--guidance 1.0|tuned]
+        [--temperature 1.0|tuned] [--data-dir DIR]
 
 * calibration: GFN2-xTB's HOMO, LUMO, gap and dipole of n QM9 test molecules against their DFT labels, fitted
   linearly (`atomgen.properties.xtb.Calibration`); its error is the floor of the xTB judge.
@@ -12,6 +14,9 @@
 * guidance: for each property of a conditional model that has a trained judge, the classifier's MAE at each
   classifier-free guidance scale of GUIDANCE_SWEEP, on n targets and with a seed that the conditional part does not
   use, so that the guidance the conditional part is run with is chosen without its own molecules.
+* temperature: then, at each property's tuned guidance scale, the classifier's MAE and the share of distinct
+  molecules at each sampling temperature of TEMPERATURE_SWEEP (NExT-Mol: its language model's tokens; Quetzal: its
+  element types), on the guidance part's targets and seed.
 * conditional: for each property of a conditional model, n targets drawn as EDM draws them (atom count, then the
   value from that count's histogram on the second half), one molecule per target conditioned on that property
   alone at `--guidance`, the model choosing the atom count itself; MAE of the judge's prediction against the
@@ -22,7 +27,8 @@
   its generator, told the drawn atom count (classifier judge only), a row beside the headline.
   `--guidance tuned` samples each property at the scale of least classifier MAE in the model's guidance part (run
   first, on the same weights; its targets and seed are not the conditional part's, so the choice never sees the
-  molecules it is scored on).
+  molecules it is scored on). `--temperature tuned` likewise samples each property at its temperature of least
+  classifier MAE in the temperature part; the unconditioned rows keep temperature 1, the model as trained.
 * ranges: molecules asked for a range of a property (RANGES); the share whose judged property lands in it, beside
   the same model unconditioned and QM9's test molecules.
 * geometry (a NExT-Mol model): what its conformer stage costs the classifiers. n QM9 test molecules, each judged on
@@ -47,7 +53,7 @@ from common import run_parts, sha256_of, weights_name  # a sibling script, run f
 from write_benchmarks_md import write_benchmarks_md
 
 RESULTS = Path(__file__).resolve().parent / "results" / "conditional.json"
-MODEL_PARTS = ("guidance", "conditional", "ranges", "geometry")
+MODEL_PARTS = ("guidance", "temperature", "conditional", "ranges", "geometry")
 """The parts that measure one model; each model's results have a file of their own."""
 JUDGES = "qm9-judge-{property}"
 """The shipped judges (`python -m atomgen.zoo.ship runs/judge-<property>/model qm9-judge-<property>`)."""
@@ -207,35 +213,81 @@ def guidance(model_name: str, template: str, n: int, data_dir: str | None) -> di
             "mean_ratio": mean_ratio}
 
 
-Guidance = float | dict[str, float]
-"""One classifier-free guidance scale for every property, or each property's own (`tuned_guidance`)."""
+Setting = float | dict[str, float]
+"""A sampling setting (guidance scale, temperature): one for every property, or each property's own (tuned)."""
 
 
-def _scale_for(guidance: Guidance, name: str) -> float:
-    """The scale property `name` is sampled with (a property the tuning had no judge for: 1, no guidance)."""
-    return guidance.get(name, 1.0) if isinstance(guidance, dict) else guidance
+def _setting_for(setting: Setting, name: str) -> float:
+    """The value property `name` is sampled with (a property the tuning had no judge for: 1, the plain model)."""
+    return setting.get(name, 1.0) if isinstance(setting, dict) else setting
 
 
-def tuned_guidance(model: str, judges: str) -> dict[str, float]:
-    """Each property's scale of least classifier MAE in `model`'s stored guidance part, which must have measured
-    the weights `model` names now, with the same `judges`."""
+def _stored_part(model: str, judges: str, part: str) -> dict:
+    """`model`'s stored result of `part`, which must have measured the weights `model` names now with `judges`."""
     from atomgen.models.checkpoint import WEIGHTS
     from atomgen.zoo.registry import resolve
 
     stored = model_results(model)
-    entry = json.loads(stored.read_text()).get("guidance") if stored.is_file() else None
+    entry = json.loads(stored.read_text()).get(part) if stored.is_file() else None
     weights = resolve(model) / WEIGHTS
     if (entry is None or entry["weights"].get(weights_name(weights)) != sha256_of(weights)
             or entry["result"]["judges"] != judges):
-        raise SystemExit(f"--guidance tuned: {stored.name} holds no guidance part of {model}'s present weights "
-                         f"judged by {judges}; run --parts guidance --model {model} first")
-    result = entry["result"]
-    return {name: result["scales"][int(np.argmin(row["mae"]))] for name, row in result["rows"].items()}
+        raise SystemExit(f"--{part} tuned: {stored.name} holds no {part} part of {model}'s present weights "
+                         f"judged by {judges}; run --parts {part} --model {model} first")
+    return entry["result"]
 
 
-def conditional(model_name: str, template: str, n: int, guidance: Guidance, data_dir: str | None) -> dict:
-    """Conditioned on each property alone (at its `guidance` scale), then unconditioned, against EDM-drawn targets: both
-    judges' MAE."""
+def _least_mae(result: dict, settings: str) -> dict[str, float]:
+    """Each property's setting (of the swept `settings`) of least classifier MAE in a stored sweep."""
+    return {name: result[settings][int(np.argmin(row["mae"]))] for name, row in result["rows"].items()}
+
+
+def tuned_guidance(model: str, judges: str) -> dict[str, float]:
+    """Each property's scale of least classifier MAE in `model`'s stored guidance part."""
+    return _least_mae(_stored_part(model, judges, "guidance"), "scales")
+
+
+def tuned_temperature(model: str, judges: str) -> dict[str, float]:
+    """Each property's temperature of least classifier MAE in `model`'s stored temperature part, which must have
+    swept at the scales the guidance part tunes now."""
+    result = _stored_part(model, judges, "temperature")
+    if result["guidance"] != tuned_guidance(model, judges):
+        raise SystemExit(f"--temperature tuned: {model}'s temperature part swept at other guidance scales than its "
+                         f"guidance part tunes now; run --parts temperature --model {model} again")
+    return _least_mae(result, "temperatures")
+
+
+TEMPERATURE_SWEEP = (0.4, 0.6, 0.8, 1.0)
+"""The sampling temperatures the 'temperature' part compares (1: the model's own distribution)."""
+
+
+def temperature(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
+    """At each property's tuned guidance scale, the classifier's MAE and the distinct share of the RDKit-valid
+    molecules at each temperature of TEMPERATURE_SWEEP (the guidance part's targets and seed: generator 11, seed
+    7), so that a temperature is chosen without the conditional part's molecules."""
+    from atomgen.models.registry import load_model
+
+    scales = tuned_guidance(model_name, template)
+    model = load_model(model_name)
+    edm_targets = _edm_targets(data_dir)
+    rows = {}
+    for name, scale in scales.items():
+        judge = _trained_judge(template, name)
+        prop, targets = edm_targets(name)
+        _, requested = targets.sample(n, np.random.default_rng(11))
+        samples = [model.sample(n, seed=7, condition={name: requested}, guidance=scale, temperature=t,
+                                progress=False) for t in TEMPERATURE_SWEEP]
+        rows[name] = {"unit": prop.table_unit,
+                      "mae": [_mae(judge.predict(s), requested) * prop.table_scale for s in samples],
+                      "unique": [_unique_share(s) for s in samples]}
+    return {"model": model_name, "judges": template, "n": n, "guidance": scales,
+            "temperatures": list(TEMPERATURE_SWEEP), "rows": rows}
+
+
+def conditional(model_name: str, template: str, n: int, guidance: Setting, temperature: Setting,
+                data_dir: str | None) -> dict:
+    """Conditioned on each property alone (at its `guidance` scale and `temperature`), then unconditioned, against
+    EDM-drawn targets: both judges' MAE."""
     from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
 
     model, reference, reference_xtb, unconditioned, unconditioned_xtb = _model_and_baselines(model_name, n, data_dir)
@@ -244,9 +296,10 @@ def conditional(model_name: str, template: str, n: int, guidance: Guidance, data
     for name in model.property_stats:
         prop, targets = edm_targets(name)
         counts, requested = targets.sample(n, np.random.default_rng(1))
-        scale = _scale_for(guidance, name)
+        scale, heat = _setting_for(guidance, name), _setting_for(temperature, name)
         start = time.perf_counter()
-        generated = model.sample(n, seed=0, condition={name: requested}, guidance=scale, progress=False)
+        generated = model.sample(n, seed=0, condition={name: requested}, guidance=scale, temperature=heat,
+                                 progress=False)
         seconds = time.perf_counter() - start
         judge = _trained_judge(template, name)
         row = {"unit": prop.table_unit, "seconds": seconds, "classifier": None, "classifier_unconditioned": None,
@@ -255,7 +308,7 @@ def conditional(model_name: str, template: str, n: int, guidance: Guidance, data
             row.update(classifier=_mae(judge.predict(generated), requested) * prop.table_scale,
                        classifier_unconditioned=_mae(judge.predict(unconditioned), requested) * prop.table_scale)
             if model.family == "quetzal":
-                told = _sample_at_counts(model, counts, name, requested, scale)
+                told = _sample_at_counts(model, counts, name, requested, scale, heat)
                 row.update(classifier_given_count=_mae(judge.predict(told), requested) * prop.table_scale)
         if name in JUDGED:
             fit = Calibration.fit(reference_xtb[name], prop.values(reference))
@@ -266,8 +319,8 @@ def conditional(model_name: str, template: str, n: int, guidance: Guidance, data
                        xtb_judged=int(np.isfinite(judged).sum()), xtb_unconditioned_judged=int(np.isfinite(free).sum()),
                        xtb_floor=fit.mae * prop.table_scale)
         rows[name] = row
-    return {"model": model_name, "judges": template, "n": n, "guidance": guidance, "rows": rows,
-            "unique_unconditioned": _unique_share(unconditioned)}
+    return {"model": model_name, "judges": template, "n": n, "guidance": guidance, "temperature": temperature,
+            "rows": rows, "unique_unconditioned": _unique_share(unconditioned)}
 
 
 def _unique_share(systems: list) -> float | None:
@@ -279,14 +332,16 @@ def _unique_share(systems: list) -> float | None:
     return len(set(smiles)) / len(smiles) if smiles else None
 
 
-def _sample_at_counts(model, counts: np.ndarray, name: str, requested: np.ndarray, scale: float) -> list:
+def _sample_at_counts(model, counts: np.ndarray, name: str, requested: np.ndarray, scale: float,
+                      temperature: float) -> list:
     """One molecule per target with exactly the target's atom count, as EDM's generator is given it (Quetzal fixes a
     count by masking STOP below it and forcing it there); sampled count by count, returned in the targets' order."""
     generated: list = [None] * len(counts)
     for count in np.unique(counts):
         rows = np.flatnonzero(counts == count)
         molecules = model.sample(len(rows), seed=int(count), condition={name: requested[rows]}, guidance=scale,
-                                 min_atoms=int(count), max_atoms=int(count), progress=False)
+                                 temperature=temperature, min_atoms=int(count), max_atoms=int(count),
+                                 progress=False)
         for row, molecule in zip(rows, molecules):
             generated[row] = molecule
     return generated
@@ -297,7 +352,8 @@ RANGES = {"gap": (6.0, 7.0), "mu": (0.0, 1.0), "homo": (-6.5, -6.0), "lumo": (1.
 QM9 molecules, so that landing in it says something."""
 
 
-def ranges(model_name: str, template: str, n: int, guidance: Guidance, data_dir: str | None) -> dict:
+def ranges(model_name: str, template: str, n: int, guidance: Setting, temperature: Setting,
+           data_dir: str | None) -> dict:
     """For each range of RANGES the model is conditioned on: the share of n molecules whose property, judged by the
     classifier and by calibrated xTB, lands in the requested range, beside the same shares of the model
     unconditioned and of QM9's test molecules."""
@@ -312,8 +368,8 @@ def ranges(model_name: str, template: str, n: int, guidance: Guidance, data_dir:
         prop = get_property(name)
         judge = _trained_judge(template, name)
         fit = Calibration.fit(reference_xtb[name], prop.values(reference))
-        generated = model.sample(n, seed=0, condition={name: (low, high)},
-                                 guidance=_scale_for(guidance, name), progress=False)
+        generated = model.sample(n, seed=0, condition={name: (low, high)}, guidance=_setting_for(guidance, name),
+                                 temperature=_setting_for(temperature, name), progress=False)
 
         def inside(values: np.ndarray | None, low: float = low, high: float = high) -> float | None:
             if values is None:  # no trained judge
@@ -327,7 +383,8 @@ def ranges(model_name: str, template: str, n: int, guidance: Guidance, data_dir:
                       "xtb": inside(fit(xtb_properties(generated)[name])),
                       "xtb_unconditioned": inside(fit(unconditioned_xtb[name])),
                       "qm9_test": inside(prop.values(reference))}
-    return {"model": model_name, "judges": template, "n": n, "guidance": guidance, "rows": rows}
+    return {"model": model_name, "judges": template, "n": n, "guidance": guidance, "temperature": temperature,
+            "rows": rows}
 
 
 def geometry(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
@@ -388,18 +445,26 @@ def main() -> None:
     parser.add_argument("--guidance", default="1", help="classifier-free guidance scale of the conditional and "
                                                         "ranges parts, or 'tuned': each property's best scale in "
                                                         "the model's guidance part")
+    parser.add_argument("--temperature", default="1", help="sampling temperature of the conditional and ranges "
+                                                           "parts, or 'tuned': each property's best in the model's "
+                                                           "temperature part")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
 
-    def scales() -> Guidance:  # read when a part needs it, so that a guidance part run just before is the one read
+    def scales() -> Setting:  # read when a part needs it, so that a guidance part run just before is the one read
         return tuned_guidance(args.model, args.judges) if args.guidance == "tuned" else float(args.guidance)
+
+    def temperatures() -> Setting:
+        return (tuned_temperature(args.model, args.judges) if args.temperature == "tuned"
+                else float(args.temperature))
 
     parts = {
         "calibration": lambda: calibration(args.n, args.data_dir),
         "classifiers": lambda: classifiers(args.judges, args.data_dir),
         "guidance": lambda: guidance(args.model, args.judges, args.n, args.data_dir),
-        "conditional": lambda: conditional(args.model, args.judges, args.n, scales(), args.data_dir),
-        "ranges": lambda: ranges(args.model, args.judges, args.n, scales(), args.data_dir),
+        "temperature": lambda: temperature(args.model, args.judges, args.n, args.data_dir),
+        "conditional": lambda: conditional(args.model, args.judges, args.n, scales(), temperatures(), args.data_dir),
+        "ranges": lambda: ranges(args.model, args.judges, args.n, scales(), temperatures(), args.data_dir),
         "geometry": lambda: geometry(args.model, args.judges, args.n, args.data_dir),
     }
     selected = args.parts.split(",")

@@ -166,13 +166,21 @@ def _untyped(result: dict) -> str:
     return "" if not untyped else f" ({untyped} of them left as embedded: MMFF94 cannot type them)"
 
 
+def _per_property(values: dict) -> str:
+    return ", ".join(f"{LABELS[n].split(' (')[0]} {values[n]:g}" for n in ORDER if n in values)
+
+
 def _guidance_words(result: dict) -> str:
-    """The guidance a part sampled with, in words (results from before the option sampled with 1)."""
-    scale = result.get("guidance", 1.0)
+    """The guidance and temperature a part sampled with, in words (results from before either option sampled
+    with 1)."""
+    scale, heat = result.get("guidance", 1.0), result.get("temperature", 1.0)
     if isinstance(scale, dict):  # `--guidance tuned`
-        chosen = ", ".join(f"{LABELS[n].split(' (')[0]} {scale[n]:g}" for n in ORDER if n in scale)
-        return f"classifier-free guidance at each property's best scale in the guidance part: {chosen}"
-    return "no guidance" if scale == 1.0 else f"classifier-free guidance {scale:g}"
+        words = f"classifier-free guidance at each property's best scale in the guidance part: {_per_property(scale)}"
+    else:
+        words = "no guidance" if scale == 1.0 else f"classifier-free guidance {scale:g}"
+    if isinstance(heat, dict):  # `--temperature tuned`
+        return words + f"; each property's best temperature in the temperature part: {_per_property(heat)}"
+    return words if heat == 1.0 else words + f"; temperature {heat:g}"
 
 
 def _guidance(entry: dict) -> list[str]:
@@ -192,13 +200,29 @@ def _guidance(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _temperature(entry: dict) -> list[str]:
+    r = entry["result"]
+    names = tuple(n for n in ORDER if n in r["rows"])
+    lines = [f"## Conditional generation, `{r['model']}`: choosing the sampling temperature", "",
+             f"The classifier's MAE at each sampling temperature (1: the model's own distribution), each property "
+             f"at its best guidance scale ({_per_property(r['guidance'])}), {r['n']:,} molecules per property and "
+             "temperature on the guidance part's targets and seed; in brackets the share of distinct molecules "
+             "among the RDKit-valid ones, %. " + provenance(entry, COMMAND, "temperature"), "",
+             "| temperature | " + " | ".join(LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for k, heat in enumerate(r["temperatures"]):
+        lines.append(f"| {heat:g} | " + " | ".join(
+            f"{_cell(r['rows'][n]['mae'][k])} ({_percent(r['rows'][n]['unique'][k])})" for n in names) + " |")
+    return lines + [""]
+
+
 def conditional_sections(judges: dict, models: list[dict]) -> list[str]:
     """Markdown lines for every conditional part that has results, in a fixed order: the judges' parts (from
     conditional.json), then each model's (from its conditional-<model>.json, in CONDITIONAL_MODELS' order)."""
     lines = [line for part, render in (("calibration", _calibration), ("classifiers", _classifiers))
              if part in judges for line in render(judges[part])]
     for results in models:
-        lines += [line for part, render in (("guidance", _guidance), ("conditional", _conditional),
+        lines += [line for part, render in (("guidance", _guidance), ("temperature", _temperature),
+                                            ("conditional", _conditional),
                                             ("ranges", _ranges), ("geometry", _geometry))
                   if part in results for line in render(results[part])]
     return lines

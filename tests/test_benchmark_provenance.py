@@ -159,7 +159,7 @@ def test_tuned_guidance_takes_each_propertys_best_scale_of_the_same_weights(comm
     stored.write_text(json.dumps({"guidance": {"result": result, "weights": {str(folder): digest}}}))
     tuned = bench_conditional.tuned_guidance(str(folder), "judge-{property}")
     assert tuned == {"mu": 3.0, "gap": 2.0}
-    assert bench_conditional._scale_for(tuned, "homo") == 1.0 and bench_conditional._scale_for(2.0, "mu") == 2.0
+    assert bench_conditional._setting_for(tuned, "homo") == 1.0 and bench_conditional._setting_for(2.0, "mu") == 2.0
     entry = {"result": {"model": "m", "judges": "j", "n": 10, "guidance": tuned, "rows": {}}, "commit": "c",
              "machine": "x", "date": "d", "weights": {}, "command": "python benchmarks/bench_conditional.py"}
     assert "best scale in the guidance part: μ 3, gap 2" in "\n".join(conditional_sections({}, [{"ranges": entry}]))
@@ -168,6 +168,37 @@ def test_tuned_guidance_takes_each_propertys_best_scale_of_the_same_weights(comm
     stored.write_text(json.dumps({"guidance": {"result": result, "weights": {str(folder): "0" * 64}}}))
     with pytest.raises(SystemExit, match="no guidance part of"):  # a sweep of other weights
         bench_conditional.tuned_guidance(str(folder), "judge-{property}")
+
+
+def test_tuned_temperature_takes_each_propertys_best_at_the_scales_tuned_now(common, tmp_path, monkeypatch):
+    """`--temperature tuned` reads the temperature part of the same weights, and refuses one swept at guidance scales
+    the guidance part no longer tunes."""
+    import bench_conditional
+    from report_conditional import conditional_sections
+
+    folder = QuetzalModel(preset("tiny")).save(tmp_path / "tiny")
+    digest = hashlib.sha256((folder / checkpoint.WEIGHTS).read_bytes()).hexdigest()
+    monkeypatch.setattr(bench_conditional, "RESULTS", tmp_path / "conditional.json")
+    judges = "judge-{property}"
+    sweep = {"scales": [1.0, 2.0], "rows": {"mu": {"mae": [1.1, 0.9]}, "gap": {"mae": [350, 390]}}, "judges": judges}
+    heat = {"model": "m", "n": 10, "judges": judges, "guidance": {"mu": 2.0, "gap": 1.0}, "temperatures": [0.6, 1.0],
+            "rows": {"mu": {"unit": "D", "mae": [0.95, 0.9], "unique": [0.99, 1.0]},
+                     "gap": {"unit": "meV", "mae": [300, 350], "unique": [0.98, 1.0]}}}
+    stored = bench_conditional.model_results(str(folder))
+
+    def store(guidance_result: dict) -> None:
+        stored.write_text(json.dumps({part: {"result": result, "weights": {str(folder): digest}} for part, result in
+                                      (("guidance", guidance_result), ("temperature", heat))}))
+    store(sweep)
+    assert bench_conditional.tuned_temperature(str(folder), judges) == {"mu": 1.0, "gap": 0.6}
+    entry = {"result": heat, "commit": "c", "machine": "x", "date": "d", "weights": {},
+             "command": "python benchmarks/bench_conditional.py --parts temperature -n 10"}
+    text = "\n".join(conditional_sections({}, [{"temperature": entry}]))
+    assert "best guidance scale (μ 2, gap 1)" in text
+    assert "| 0.6 | 0.95 (99.0) | 300 (98.0) |" in text and "| 1 | 0.9 (100.0) | 350 (100.0) |" in text
+    store({**sweep, "rows": {"mu": {"mae": [0.8, 0.9]}, "gap": {"mae": [350, 390]}}})  # μ's best scale is 1 now
+    with pytest.raises(SystemExit, match="other guidance scales"):
+        bench_conditional.tuned_temperature(str(folder), judges)
 
 
 def test_the_conditional_table_says_how_many_molecules_are_distinct(common):
