@@ -183,16 +183,26 @@ def _guidance_words(result: dict) -> str:
     return words if heat == 1.0 else words + f"; temperature {heat:g}"
 
 
-def _guidance(entry: dict) -> list[str]:
+def _sweep_header(entry: dict, part: str, choosing: str, description: str,
+                  columns: tuple[str, ...]) -> tuple[list[str], tuple[str, ...]]:
+    """The heading, description and table head of a sweep part (guidance, temperature), and the properties it has
+    rows for, in ORDER; `columns` are the first column's name, then any after the properties'."""
     r = entry["result"]
     names = tuple(n for n in ORDER if n in r["rows"])
-    lines = [f"## Conditional generation, `{r['model']}`: choosing the guidance scale", "",
-             f"The classifier's MAE at each classifier-free guidance scale (1: the plain conditional model), "
-             f"{r['n']:,} molecules per property and scale, with targets and a sampling seed that the tables below "
-             "do not use; the last column is the mean over the properties of the MAE at that scale over the MAE "
-             "at 1. " + provenance(entry, COMMAND, "guidance"), "",
-             "| guidance | " + " | ".join(LABELS[n] for n in names) + " | mean ratio to 1 |",
-             "|---" * (len(names) + 2) + "|"]
+    head = [columns[0], *(LABELS[n] for n in names), *columns[1:]]
+    return [f"## Conditional generation, `{r['model']}`: choosing the {choosing}", "",
+            description + " " + provenance(entry, COMMAND, part), "",
+            "| " + " | ".join(head) + " |", "|---" * len(head) + "|"], names
+
+
+def _guidance(entry: dict) -> list[str]:
+    r = entry["result"]
+    lines, names = _sweep_header(
+        entry, "guidance", "guidance scale",
+        f"The classifier's MAE at each classifier-free guidance scale (1: the plain conditional model), "
+        f"{r['n']:,} molecules per property and scale, with targets and a sampling seed that the tables below do not "
+        "use; the last column is the mean over the properties of the MAE at that scale over the MAE at 1.",
+        ("guidance", "mean ratio to 1"))
     for k, scale in enumerate(r["scales"]):
         ratio = r["mean_ratio"][k]
         lines.append(f"| {scale:g} | " + " | ".join(_cell(r["rows"][n]["mae"][k]) for n in names) +
@@ -202,13 +212,12 @@ def _guidance(entry: dict) -> list[str]:
 
 def _temperature(entry: dict) -> list[str]:
     r = entry["result"]
-    names = tuple(n for n in ORDER if n in r["rows"])
-    lines = [f"## Conditional generation, `{r['model']}`: choosing the sampling temperature", "",
-             f"The classifier's MAE at each sampling temperature (1: the model's own distribution), each property "
-             f"at its best guidance scale ({_per_property(r['guidance'])}), {r['n']:,} molecules per property and "
-             "temperature on the guidance part's targets and seed; in brackets the share of distinct molecules "
-             "among the RDKit-valid ones, %. " + provenance(entry, COMMAND, "temperature"), "",
-             "| temperature | " + " | ".join(LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines, names = _sweep_header(
+        entry, "temperature", "sampling temperature",
+        f"The classifier's MAE at each sampling temperature (1: the model's own distribution), each property at its "
+        f"best guidance scale ({_per_property(r['guidance'])}), {r['n']:,} molecules per property and temperature "
+        "on the guidance part's targets and seed; in brackets the share of distinct molecules among the RDKit-valid "
+        "ones, %.", ("temperature",))
     for k, heat in enumerate(r["temperatures"]):
         lines.append(f"| {heat:g} | " + " | ".join(
             f"{_cell(r['rows'][n]['mae'][k])} ({_percent(r['rows'][n]['unique'][k])})" for n in names) + " |")
