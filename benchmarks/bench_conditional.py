@@ -36,7 +36,9 @@
   against its DFT labels: the MAE a perfect language model would still score with this conformer stage.
 
 Results go to benchmarks/results/conditional.json (calibration, classifiers) and, for the model parts, to
-benchmarks/results/conditional-<model>.json, one file per model (parts not run keep their last numbers);
+benchmarks/results/conditional-<model>.json, one file per model (parts not run keep their last numbers; the
+conditional and ranges parts keep one result per `--temperature`, "conditional" at 1 and, say,
+"conditional-temperature-tuned");
 BENCHMARKS.md is rebuilt, with the model parts of each shipped conditional model (CONDITIONAL_MODELS in
 report_conditional.py).
 """
@@ -55,6 +57,9 @@ from write_benchmarks_md import write_benchmarks_md
 RESULTS = Path(__file__).resolve().parent / "results" / "conditional.json"
 MODEL_PARTS = ("guidance", "temperature", "conditional", "ranges", "geometry")
 """The parts that measure one model; each model's results have a file of their own."""
+SAMPLED_PARTS = ("conditional", "ranges")
+"""The parts sampled at `--temperature`: one stored result per temperature option (see `stored_key`), so that the
+model's own distribution (temperature 1) keeps its table beside a colder one."""
 JUDGES = "qm9-judge-{property}"
 """The shipped judges (`python -m atomgen.zoo.ship runs/judge-<property>/model qm9-judge-<property>`)."""
 
@@ -469,8 +474,17 @@ def main() -> None:
     }
     selected = args.parts.split(",")
     run_parts(parts, [p for p in selected if p not in MODEL_PARTS], RESULTS)
-    run_parts(parts, [p for p in selected if p in MODEL_PARTS], model_results(args.model))
+    run_parts(parts, [p for p in selected if p in MODEL_PARTS], model_results(args.model),
+              stored_as=lambda part: stored_key(part, args.temperature))
     write_benchmarks_md()
+
+
+def stored_key(part: str, temperature: str) -> str:
+    """The key a part's result is stored under: its name, and for a part of SAMPLED_PARTS sampled at another
+    temperature than 1 (`--temperature` 'tuned' or a number), its name and that option ("conditional-temperature-
+    tuned")."""
+    model_as_trained = temperature != "tuned" and float(temperature) == 1.0
+    return part if part not in SAMPLED_PARTS or model_as_trained else f"{part}-temperature-{temperature}"
 
 
 def model_results(model: str) -> Path:

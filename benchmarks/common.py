@@ -102,9 +102,11 @@ def _measure(part: str, run: Callable[[], dict]) -> dict:
     }
 
 
-def run_parts(parts: dict[str, Callable[[], dict]], selected: list[str], results_file: Path) -> dict:
+def run_parts(parts: dict[str, Callable[[], dict]], selected: list[str], results_file: Path,
+              stored_as: Callable[[str], str] = str) -> dict:
     """Run the selected parts, each result stored (with wall time, machine, commit, date, the sha256 of every
-    checkpoint it loaded, and the command that measures it alone) in `results_file`.
+    checkpoint it loaded, and the command that measures it alone) in `results_file`, under the key
+    `stored_as(part)` (the part's name unless a script keeps one part's results under several settings).
 
     Parts not selected keep their previous numbers; the file is rewritten after every part, so an interrupted
     run loses only the part in progress.
@@ -116,7 +118,7 @@ def run_parts(parts: dict[str, Callable[[], dict]], selected: list[str], results
         entry = _measure(part, parts[part])
         # Re-read before writing: another benchmark process may have stored a part meanwhile.
         results = json.loads(results_file.read_text()) if results_file.is_file() else {}
-        results[part] = entry
+        results[stored_as(part)] = entry
         results_file.parent.mkdir(exist_ok=True)
         results_file.write_text(json.dumps(results, indent=1) + "\n")
         print(f"{part}: done in {entry['wall_s']:.0f} s", flush=True)

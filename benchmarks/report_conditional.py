@@ -84,7 +84,8 @@ def _conditional(entry: dict) -> list[str]:
     r = entry["result"]
     names = tuple(n for n in ORDER if n in r["rows"])
     rows = r["rows"]
-    lines = [f"## Conditional generation, `{r['model']}`: MAE between the requested and the judged property", "",
+    lines = [f"## Conditional generation, `{r['model']}`: MAE between the requested and the judged property"
+             f"{_colder(r)}", "",
              f"`{r['model']}`, {r['n']:,} molecules per property, each conditioned on that property alone "
              f"({_guidance_words(r)}) with targets drawn as EDM draws them; judged by the classifiers above and, "
              "where it computes the property, by calibrated GFN2-xTB (its line refitted on the 1,000 QM9 test "
@@ -128,7 +129,7 @@ def _told_count(rows: dict) -> bool:
 
 def _ranges(entry: dict) -> list[str]:
     r = entry["result"]
-    lines = [f"## Conditional generation, `{r['model']}`: asked for a range, how many land in it", "",
+    lines = [f"## Conditional generation, `{r['model']}`: asked for a range, how many land in it{_colder(r)}", "",
              f"`{r['model']}`, {r['n']:,} molecules per range ({_guidance_words(r)}); the share whose property, as "
              "each judge reads it, lies in the range asked for, beside the same model unconditioned and QM9's test "
              "molecules (1,000, their DFT labels). " + provenance(entry, COMMAND, "ranges"), "",
@@ -183,6 +184,15 @@ def _guidance_words(result: dict) -> str:
     return words if heat == 1.0 else words + f"; temperature {heat:g}"
 
 
+def _colder(result: dict) -> str:
+    """A heading's ending for a part sampled at another temperature than the model's own 1 (results from before
+    the option sampled at 1)."""
+    heat = result.get("temperature", 1.0)
+    if isinstance(heat, dict):  # `--temperature tuned`
+        return ", sampled at each property's tuned temperature"
+    return "" if heat == 1.0 else f", sampled at temperature {heat:g}"
+
+
 def _sweep_header(entry: dict, part: str, choosing: str, description: str,
                   columns: tuple[str, ...]) -> tuple[list[str], tuple[str, ...]]:
     """The heading, description and table head of a sweep part (guidance, temperature), and the properties it has
@@ -226,12 +236,16 @@ def _temperature(entry: dict) -> list[str]:
 
 def conditional_sections(judges: dict, models: list[dict]) -> list[str]:
     """Markdown lines for every conditional part that has results, in a fixed order: the judges' parts (from
-    conditional.json), then each model's (from its conditional-<model>.json, in CONDITIONAL_MODELS' order)."""
+    conditional.json), then each model's (from its conditional-<model>.json, in CONDITIONAL_MODELS' order), a part
+    sampled at several temperatures once per temperature."""
     lines = [line for part, render in (("calibration", _calibration), ("classifiers", _classifiers))
              if part in judges for line in render(judges[part])]
+    renders = {"guidance": _guidance, "temperature": _temperature, "conditional": _conditional, "ranges": _ranges,
+               "geometry": _geometry}
     for results in models:
-        lines += [line for part, render in (("guidance", _guidance), ("temperature", _temperature),
-                                            ("conditional", _conditional),
-                                            ("ranges", _ranges), ("geometry", _geometry))
-                  if part in results for line in render(results[part])]
+        for part, render in renders.items():
+            # A part stored under several temperatures ("conditional", "conditional-temperature-tuned"): the
+            # model's own distribution first, then each colder one.
+            keys = [key for key in results if key == part or key.startswith(f"{part}-temperature-")]
+            lines += [line for key in sorted(keys, key=len) for line in render(results[key])]
     return lines

@@ -221,3 +221,29 @@ def test_the_conditional_table_says_how_many_molecules_are_distinct(common):
     text = "\n".join(conditional_sections({}, [{"conditional": entry}]))
     assert "| distinct among RDKit-valid, conditioned % (unconditioned: 97.5) | 91.2 |" in text
     assert bench_conditional._unique_share([stacked]) is None
+
+
+def test_a_colder_conditional_part_is_stored_and_shown_beside_the_model_as_trained(common):
+    """`--temperature tuned` keeps its own result ("conditional-temperature-tuned"); BENCHMARKS.md shows the
+    temperature-1 table first, then the colder one under a heading that says so."""
+    import bench_conditional
+    from report_conditional import conditional_sections
+
+    assert bench_conditional.stored_key("conditional", "1") == "conditional"
+    assert bench_conditional.stored_key("ranges", "1.0") == "ranges"
+    assert bench_conditional.stored_key("conditional", "tuned") == "conditional-temperature-tuned"
+    assert bench_conditional.stored_key("ranges", "0.6") == "ranges-temperature-0.6"
+    assert bench_conditional.stored_key("guidance", "tuned") == "guidance"  # sweeps are not sampled at --temperature
+
+    def entry(temperature, mae: float) -> dict:
+        row = {"unit": "meV", "seconds": 1.0, "classifier": mae, "classifier_unconditioned": 900.0, "unique": 0.9}
+        return {"result": {"model": "m", "judges": "j", "n": 10, "guidance": 1.0, "temperature": temperature,
+                           "rows": {"gap": row}}, "commit": "c", "machine": "x", "date": "d", "weights": {},
+                "command": "python benchmarks/bench_conditional.py --parts conditional"}
+    results = {"conditional-temperature-tuned": entry({"gap": 0.4}, 200.0), "conditional": entry(1.0, 300.0)}
+    text = "\n".join(conditional_sections({}, [results]))
+    as_trained = text.index("judged property\n")
+    colder = text.index("judged property, sampled at each property's tuned temperature\n")
+    assert as_trained < text.index("| conditioned, classifier | 300 |") < colder
+    assert colder < text.index("| conditioned, classifier | 200 |")
+    assert "best temperature in the temperature part: gap 0.4" in text[colder:]
