@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +149,26 @@ def test_shipped_nextmol_makes_molecules_de_novo(nextmol):
     assert metrics["rdkit_validity"] >= NEXTMOL_RDKIT_VALIDITY_FLOOR
     assert metrics["atom_stability"] >= NEXTMOL_ATOM_STABILITY_FLOOR
     assert metrics["molecule_stability"] >= NEXTMOL_MOLECULE_STABILITY_FLOOR
+
+
+def test_shipping_a_warm_started_run_records_the_weights_it_grew_from(tmp_path, monkeypatch):
+    """A run continued from the shipped model of its own name overwrites it; the shipped config still names the
+    sha256 of the weights the run started from, read before they were replaced."""
+    import torch
+
+    from atomgen.models.checkpoint import WEIGHTS
+    from atomgen.models.quetzal import preset
+    from atomgen.zoo import ship
+
+    torch.manual_seed(0)  # two initialisations, two different sets of weights
+    monkeypatch.setattr(ship, "WEIGHTS_DIR", tmp_path / "zoo")
+    QuetzalModel(preset("tiny")).save(tmp_path / "zoo" / "tiny-model")
+    before = hashlib.sha256((tmp_path / "zoo" / "tiny-model" / WEIGHTS).read_bytes()).hexdigest()
+    run = QuetzalModel(preset("tiny")).save(tmp_path / "run", extra={"train_config": {
+        "init_from": str(tmp_path / "zoo" / "tiny-model")}})
+    ship.ship(str(run), "tiny-model")
+    shipped = tmp_path / "zoo" / "tiny-model"
+    assert hashlib.sha256((shipped / WEIGHTS).read_bytes()).hexdigest() != before  # the weights were replaced
+    assert json.loads((shipped / "config.json").read_text())["init_from_sha256"] == before
+    ship.ship(str(QuetzalModel(preset("tiny")).save(tmp_path / "fresh")), "fresh-model")  # no warm start, no entry
+    assert "init_from_sha256" not in json.loads((tmp_path / "zoo" / "fresh-model" / "config.json").read_text())
