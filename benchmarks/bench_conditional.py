@@ -28,7 +28,8 @@
   `--guidance tuned` samples each property at the scale of least classifier MAE in the model's guidance part (run
   first, on the same weights; its targets and seed are not the conditional part's, so the choice never sees the
   molecules it is scored on). `--temperature tuned` likewise samples each property at its temperature of least
-  classifier MAE in the temperature part; the unconditioned rows keep temperature 1, the model as trained.
+  classifier MAE in the temperature part among those that keep DISTINCT_FLOOR of its molecules distinct; the
+  unconditioned rows keep temperature 1, the model as trained.
 * ranges: molecules asked for a range of a property (RANGES); the share whose judged property lands in it, beside
   the same model unconditioned and QM9's test molecules.
 * geometry (a NExT-Mol model): what its conformer stage costs the classifiers. n QM9 test molecules, each judged on
@@ -242,9 +243,14 @@ def _stored_part(model: str, judges: str, part: str) -> dict:
     return entry["result"]
 
 
-def _least_mae(result: dict, settings: str) -> dict[str, float]:
-    """Each property's setting (of the swept `settings`) of least classifier MAE in a stored sweep."""
-    return {name: result[settings][int(np.argmin(row["mae"]))] for name, row in result["rows"].items()}
+def _least_mae(result: dict, settings: str, qualifies=lambda row, k: True) -> dict[str, float]:
+    """Each property's setting (of the swept `settings`) of least classifier MAE in a stored sweep, among the
+    settings k for which `qualifies(row, k)`."""
+    def best(row: dict) -> float:
+        allowed = [k for k in range(len(row["mae"])) if qualifies(row, k)]
+        return result[settings][min(allowed, key=lambda k: row["mae"][k])]
+
+    return {name: best(row) for name, row in result["rows"].items()}
 
 
 def tuned_guidance(model: str, judges: str) -> dict[str, float]:
@@ -253,17 +259,26 @@ def tuned_guidance(model: str, judges: str) -> dict[str, float]:
 
 
 def tuned_temperature(model: str, judges: str) -> dict[str, float]:
-    """Each property's temperature of least classifier MAE in `model`'s stored temperature part, which must have
-    swept at the scales the guidance part tunes now."""
+    """Each property's temperature of least classifier MAE in `model`'s stored temperature part (1, or one whose
+    distinct share is at least DISTINCT_FLOOR), which must have swept at the scales the guidance part tunes now."""
     result = _stored_part(model, judges, "temperature")
     if result["guidance"] != tuned_guidance(model, judges):
         raise SystemExit(f"--temperature tuned: {model}'s temperature part swept at other guidance scales than its "
                          f"guidance part tunes now; run --parts temperature --model {model} again")
-    return _least_mae(result, "temperatures")
+    def distinct_enough(row: dict, k: int) -> bool:
+        share = row["unique"][k]
+        return result["temperatures"][k] == 1.0 or (share is not None and share >= DISTINCT_FLOOR)
+
+    return _least_mae(result, "temperatures", distinct_enough)
 
 
-TEMPERATURE_SWEEP = (0.4, 0.6, 0.8, 1.0)
-"""The sampling temperatures the 'temperature' part compares (1: the model's own distribution)."""
+TEMPERATURE_SWEEP = (0.2, 0.3, 0.4, 0.6, 0.8, 1.0)
+"""The sampling temperatures the 'temperature' part compares (1: the model's own distribution). It reached down to
+0.2 once 0.4, its old bottom, was the best of five properties: a sweep whose best sits at its edge has not found it."""
+DISTINCT_FLOOR = 0.9
+"""`--temperature tuned` takes a temperature below 1 only where at least this share of the temperature part's
+RDKit-valid molecules are distinct: a colder draw repeats the language model's likeliest molecules, and a row that
+bought its MAE by repeating itself would no longer be a generator's (chosen before the sweep reached below 0.4)."""
 
 
 def temperature(model_name: str, template: str, n: int, data_dir: str | None) -> dict:

@@ -171,8 +171,9 @@ def test_tuned_guidance_takes_each_propertys_best_scale_of_the_same_weights(comm
 
 
 def test_tuned_temperature_takes_each_propertys_best_at_the_scales_tuned_now(common, tmp_path, monkeypatch):
-    """`--temperature tuned` reads the temperature part of the same weights, and refuses one swept at guidance scales
-    the guidance part no longer tunes."""
+    """`--temperature tuned` reads the temperature part of the same weights, takes no temperature that leaves fewer
+    than DISTINCT_FLOOR of the molecules distinct, and refuses a part swept at guidance scales the guidance part no
+    longer tunes."""
     import bench_conditional
     from report_conditional import conditional_sections
 
@@ -181,9 +182,10 @@ def test_tuned_temperature_takes_each_propertys_best_at_the_scales_tuned_now(com
     monkeypatch.setattr(bench_conditional, "RESULTS", tmp_path / "conditional.json")
     judges = "judge-{property}"
     sweep = {"scales": [1.0, 2.0], "rows": {"mu": {"mae": [1.1, 0.9]}, "gap": {"mae": [350, 390]}}, "judges": judges}
-    heat = {"model": "m", "n": 10, "judges": judges, "guidance": {"mu": 2.0, "gap": 1.0}, "temperatures": [0.6, 1.0],
-            "rows": {"mu": {"unit": "D", "mae": [0.95, 0.9], "unique": [0.99, 1.0]},
-                     "gap": {"unit": "meV", "mae": [300, 350], "unique": [0.98, 1.0]}}}
+    heat = {"model": "m", "n": 10, "judges": judges, "guidance": {"mu": 2.0, "gap": 1.0},
+            "temperatures": [0.2, 0.6, 1.0],  # gap's least MAE at 0.2 repeats too many molecules to be taken
+            "rows": {"mu": {"unit": "D", "mae": [0.97, 0.95, 0.9], "unique": [0.95, 0.99, 1.0]},
+                     "gap": {"unit": "meV", "mae": [250, 300, 350], "unique": [0.85, 0.98, 1.0]}}}
     stored = bench_conditional.model_results(str(folder))
 
     def store(guidance_result: dict) -> None:
