@@ -89,8 +89,8 @@ def test_the_cli_samples_a_condition_and_refuses_what_the_model_cannot_take(cond
     assert main(["sample", "--model", str(tmp_path / "cond"), "-n", "4", "-o", str(out), "--steps", "2",
                  "--condition", "gap=8:9", "--guidance", "2"]) == 0
     assert out.read_text().count("$$$$") == 4
-    for condition, message in (("gap=30", "outside what this NExT-Mol model saw"), ("Cp=3", "unknown property 'Cp'"),
-                               ("gap", "write NAME=VALUE")):
+    for condition, message in (("gap=30", f"outside what {tmp_path / 'cond'} saw"),  # the model as the user named it
+                               ("Cp=3", "unknown property 'Cp'"), ("gap", "write NAME=VALUE")):
         bad = tmp_path / "bad.sdf"
         assert main(["sample", "--model", str(tmp_path / "cond"), "-n", "2", "-o", str(bad),
                      "--condition", condition]) == 2

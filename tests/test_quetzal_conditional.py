@@ -108,7 +108,10 @@ def test_a_quetzal_model_refuses_conditions_it_cannot_take(conditional, tmp_path
     with pytest.raises(InputError, match=r"gap = 30 eV is outside what this Quetzal model saw"):
         conditional.sample(2, condition={"gap": 30.0}, progress=False)
     conditional.save(tmp_path / "cond")
-    assert QuetzalModel.from_pretrained(tmp_path / "cond").config.properties == conditional.config.properties
+    loaded = QuetzalModel.from_pretrained(tmp_path / "cond")
+    assert loaded.config.properties == conditional.config.properties
+    with pytest.raises(InputError, match=f"outside what {tmp_path / 'cond'} saw"):  # named as it was loaded
+        loaded.sample(2, condition={"gap": 30.0}, progress=False)
     plain = QuetzalModel(preset("tiny"))
     for request in ({"condition": {"gap": 6.0}}, {"guidance": 2.0}):
         with pytest.raises(InputError, match="this Quetzal model is unconditional"):

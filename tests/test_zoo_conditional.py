@@ -37,10 +37,12 @@ def test_a_shipped_conditional_model_writes_molecules_with_the_gap_asked_for(con
     assert small_gap + XTB_GAP_SEPARATION_FLOOR[name] < large_gap
 
 
-def test_a_shipped_model_names_its_properties_and_refuses_one_it_was_not_trained_on(conditional_model):
+def test_a_shipped_model_names_its_properties_and_refuses_what_it_cannot_take_by_its_name(conditional_model):
     from atomgen.errors import InputError
 
-    _, model = conditional_model
+    name, model = conditional_model
     assert set(model.property_stats) == {"mu", "alpha", "Cv", "homo", "lumo", "gap"}
-    with pytest.raises(InputError, match="zpve"):
+    with pytest.raises(InputError, match="unknown property 'zpve'"):
         model.sample(4, condition={"zpve": 1.0}, progress=False)
+    with pytest.raises(InputError, match=f"gap = 40 eV is outside what {name} saw in training"):  # as the user named it
+        model.sample(4, condition={"gap": 40.0}, progress=False)

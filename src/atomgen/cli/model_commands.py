@@ -245,7 +245,7 @@ def _add_quetzal_sampler_options(p: argparse.ArgumentParser | argparse._Argument
     """--solver and --precision of Quetzal's position ODE (defaults None where other families share the parser;
     with `nextmol`, --solver also names the solvers of NExT-Mol's conformer chain)."""
     if nextmol:
-        p.add_argument("--solver", choices=(*QUETZAL_SOLVERS, *NEXTMOL_SOLVERS), help=(
+        p.add_argument("--solver", choices=tuple(dict.fromkeys((*QUETZAL_SOLVERS, *NEXTMOL_SOLVERS))), help=(
             f"Quetzal: ODE solver of each atom's position (default {QUETZAL_SOLVER}; heun is the paper's); NExT-Mol: "
             f"solver of the conformer chain, one of {', '.join(NEXTMOL_SOLVERS)} (default: the model's own)"))
     else:

@@ -73,6 +73,12 @@ class CheckpointedModel(nn.Module):
 
     family: str
     config_class: type
+    loaded_from: str | None = None
+    """The shipped name or folder the model was loaded from (None for one built in code): what its messages call it."""
+
+    def called(self, generic: str) -> str:
+        """How a message names this model: the name or folder it was loaded from, else `generic`."""
+        return self.loaded_from or generic
 
     def weights_module(self) -> nn.Module:
         """The module whose state is the checkpoint's weights (the model itself unless a family says otherwise)."""
@@ -91,6 +97,7 @@ class CheckpointedModel(nn.Module):
         folder = resolve(name_or_path)
         model = cls(checkpoint.load_config(folder, cls.family, cls.config_class))
         checkpoint.load_weights(folder, model.weights_module())
+        model.loaded_from = str(name_or_path)
         return model.to(device).eval()
 
     def warm_start(self, name_or_path: str | Path) -> list[str]:

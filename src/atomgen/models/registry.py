@@ -33,4 +33,6 @@ def load_model(name_or_path: str | Path, family: str | None = None, device: str 
 
     folder = resolve(name_or_path)
     found = read_config(folder, family)["family"]
-    return model_class(str(found)).from_pretrained(folder, device=device)
+    model = model_class(str(found)).from_pretrained(folder, device=device)
+    model.loaded_from = str(name_or_path)  # the name the user gave, not the folder it resolved to
+    return model

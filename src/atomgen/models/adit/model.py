@@ -224,9 +224,9 @@ class ADiTModel(GenerativeModel):
         label = wanted.pop("label", "molecule" if wanted else None) if isinstance(condition, dict) else condition
         classes = self.resolve_condition(label)
         if wanted and not self.property_stats:
-            raise InputError(f"this ADiT model is conditioned on its class label only: it takes no properties "
-                             f"({', '.join(wanted)} asked for)")
-        targets = property_targets(wanted, n, self.property_stats, seed, "this ADiT model") \
+            raise InputError(f"{self.called('this ADiT model')} is conditioned on its class label only: it takes no "
+                             f"properties ({', '.join(wanted)} asked for)")
+        targets = property_targets(wanted, n, self.property_stats, seed, self.called("this ADiT model")) \
             if self.property_stats else None
         histograms, jobs = self._size_histograms(), []
         for k in shard_range(n, shard):

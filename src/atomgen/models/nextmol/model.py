@@ -130,7 +130,8 @@ class NExTMolModel(GenerativeModel):
         that SELFIES decoding leaves is closed with hydrogens, see `selfies_to_smiles`); SMILES k comes from its
         own random stream, and `shard` = (i, N) returns the i-th of N contiguous slices. `condition` and
         `guidance` as in `sample`."""
-        targets = sample_targets(self.property_stats, condition, guidance, n, seed, "this NExT-Mol model")
+        targets = sample_targets(self.property_stats, condition, guidance, n, seed,
+                                 self.called("this NExT-Mol model"))
         return self._smiles_of(shard_range(n, shard), seed=seed, batch_size=batch_size, temperature=temperature,
                                top_k=top_k, targets=targets, guidance=guidance)
 
@@ -152,7 +153,8 @@ class NExTMolModel(GenerativeModel):
         (low, high) range, or one value per sample) and a classifier-free `guidance` scale (1: the plain
         conditional model); without a condition it samples unconditionally.
         """
-        targets = sample_targets(self.property_stats, condition, guidance, n, seed, "this NExT-Mol model")
+        targets = sample_targets(self.property_stats, condition, guidance, n, seed,
+                                 self.called("this NExT-Mol model"))
         indices = list(shard_range(n, shard))
         chosen: dict[int, str] = {}
         pending = indices
@@ -239,8 +241,8 @@ class NExTMolModel(GenerativeModel):
         `solver` names the chain's solver (`NEXTMOL_SOLVERS`: DDPM's ancestral step, DDIM's deterministic one,
         or either in its second-order form; None: the model's `sampling_solver`), `steps` its network calls
         (None: the model's `sampling_steps`). `refine_steps` denoising iterations at a small fixed noise level
-        follow it (`vp.refine`; None: the model's `refine_steps`, 0: none). `precision` is the arithmetic of the network's matrix products
-        ("fp32" or "bf16"); the chain's coordinates stay float32 either way.
+        follow it (`vp.refine`; None: the model's `refine_steps`, 0: none). `precision` is the arithmetic of the
+        network's matrix products ("fp32" or "bf16"); the chain's coordinates stay float32 either way.
 
         `relax` polishes every conformer with a short MMFF94 minimisation (`atomgen.tasks.relax`); a conformer
         MMFF cannot type, or whose stereochemistry the minimisation would change, is kept as generated (a warning

@@ -209,7 +209,8 @@ class QuetzalModel(GenerativeModel):
             precision: "bf16" runs the trunk's and the head's matrix products in bfloat16 (positions, their
                 embeddings and the head's modulation stay in float32), "fp32" all of it in float32.
         """
-        targets = sample_targets(self.property_stats, condition, guidance, n, seed, "this Quetzal model")
+        targets = sample_targets(self.property_stats, condition, guidance, n, seed,
+                                 self.called("this Quetzal model"))
         empty = AtomSystem(numbers=np.zeros(0, dtype=np.int64), positions=np.zeros((0, 3)))
         return self.extend([empty], n_per_prefix=n, seed=seed, batch_size=batch_size, steps=steps,
                            temperature=temperature, position_temperature=position_temperature, elements=elements,
