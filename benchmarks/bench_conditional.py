@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 from common import run_parts, sha256_of, weights_name  # a sibling script, run from anywhere
+from report_conditional import DISTINCT_FLOOR
 from write_benchmarks_md import write_benchmarks_md
 
 RESULTS = Path(__file__).resolve().parent / "results" / "conditional.json"
@@ -275,10 +276,6 @@ def tuned_temperature(model: str, judges: str) -> dict[str, float]:
 TEMPERATURE_SWEEP = (0.2, 0.3, 0.4, 0.6, 0.8, 1.0)
 """The sampling temperatures the 'temperature' part compares (1: the model's own distribution). It reached down to
 0.2 once 0.4, its old bottom, was the best of five properties: a sweep whose best sits at its edge has not found it."""
-DISTINCT_FLOOR = 0.9
-"""`--temperature tuned` takes a temperature below 1 only where at least this share of the temperature part's
-RDKit-valid molecules are distinct: a colder draw repeats the language model's likeliest molecules, and a row that
-bought its MAE by repeating itself would no longer be a generator's (chosen before the sweep reached below 0.4)."""
 
 
 def temperature(model_name: str, template: str, n: int, data_dir: str | None) -> dict:

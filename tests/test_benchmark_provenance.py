@@ -248,4 +248,5 @@ def test_a_colder_conditional_part_is_stored_and_shown_beside_the_model_as_train
     colder = text.index("judged property, sampled at each property's tuned temperature\n")
     assert as_trained < text.index("| conditioned, classifier | 300 |") < colder
     assert colder < text.index("| conditioned, classifier | 200 |")
-    assert "best temperature in the temperature part: gap 0.4" in text[colder:]
+    assert "best temperature in the temperature part (least MAE among 1 and those keeping 90 % of its molecules " \
+           "distinct): gap 0.4" in text[colder:]
