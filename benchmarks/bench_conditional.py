@@ -1,7 +1,7 @@
 """Property-conditional generation on QM9 by EDM's protocol, and by a physics judge.
 
     python benchmarks/bench_conditional.py
-        [--parts calibration,classifiers,guidance,temperature,conditional,ranges,geometry]
+        [--parts calibration,classifiers,guidance,temperature,conditional,ranges,joint,geometry]
         [--judges qm9-judge-{property}] [--model nextmol-qm9-cond] [-n 1000] [--guidance 1.0|tuned]
         [--temperature 1.0|tuned] [--data-dir DIR]
 
@@ -32,6 +32,9 @@
   unconditioned rows keep temperature 1, the model as trained.
 * ranges: molecules asked for a range of a property (RANGES); the share whose judged property lands in it, beside
   the same model unconditioned and QM9's test molecules.
+* joint: the gap range and the μ range of the ranges part asked for at once, each alone, and neither (temperature
+  1, one `--guidance` scale for all): the share of the molecules whose judged gap, μ and both land in range, by
+  the classifiers and by xTB, beside QM9's test molecules.
 * geometry (a NExT-Mol model): what its conformer stage costs the classifiers. n QM9 test molecules, each judged on
   its DFT geometry, on the model's conformer of its own graph (seed 0) and on an RDKit ETKDG + MMFF94 conformer,
   against its DFT labels: the MAE a perfect language model would still score with this conformer stage.
@@ -52,69 +55,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import run_parts, sha256_of, weights_name  # a sibling script, run from anywhere
+from common import run_parts, sha256_of, weights_name  # sibling scripts, run from anywhere
+from conditional_judging import (JUDGES, Setting, finite_mae, judge_of, mae, model_and_baselines, setting_for,
+                                 test_sample, trained_judge)
+from conditional_ranges import joint, ranges
 from report_conditional import DISTINCT_FLOOR
 from write_benchmarks_md import write_benchmarks_md
 
 RESULTS = Path(__file__).resolve().parent / "results" / "conditional.json"
-MODEL_PARTS = ("guidance", "temperature", "conditional", "ranges", "geometry")
+MODEL_PARTS = ("guidance", "temperature", "conditional", "ranges", "joint", "geometry")
 """The parts that measure one model; each model's results have a file of their own."""
 SAMPLED_PARTS = ("conditional", "ranges")
 """The parts sampled at `--temperature`: one stored result per temperature option (see `stored_key`), so that the
 model's own distribution (temperature 1) keeps its table beside a colder one."""
-JUDGES = "qm9-judge-{property}"
-"""The shipped judges (`python -m atomgen.zoo.ship runs/judge-<property>/model qm9-judge-<property>`)."""
-
-
-def _judge(template: str, name: str):
-    """The judge of one property: `template` with "{property}" replaced by its name."""
-    from atomgen.properties.classifier import PropertyClassifier
-
-    return PropertyClassifier.from_pretrained(template.format(property=name))
-
-
-def _trained_judge(template: str, name: str):
-    """The judge of one property, or None when it is not trained yet (its columns are then left empty, and the
-    xTB judge's still measured)."""
-    from atomgen.errors import InputError
-
-    try:
-        return _judge(template, name)
-    except InputError:
-        return None
-
-
-def _predicted(judge, systems: list) -> np.ndarray | None:
-    return None if judge is None else judge.predict(systems)
-
-
-def _test_sample(n: int, data_dir: str | None) -> list:
-    """A seeded n of QM9 test molecules (the calibration's molecules, and the reference of the other parts)."""
-    from atomgen.data.qm9 import load_qm9
-
-    test = load_qm9("test", data_dir)
-    return [test[int(k)] for k in np.random.default_rng(0).permutation(len(test))[:n]]
-
-
-def _model_and_baselines(model_name: str, n: int, data_dir: str | None) -> tuple:
-    """(model, 1,000 QM9 test molecules, their xTB properties, n molecules of the model unconditioned (seed 0), their
-    xTB properties): what the conditional parts compare the conditioned molecules with."""
-    from atomgen.models.registry import load_model
-    from atomgen.properties.xtb import xtb_properties
-
-    model = load_model(model_name)
-    reference = _test_sample(1000, data_dir)
-    unconditioned = model.sample(n, seed=0, condition={"label": "qm9"} if model.family == "adit" else None,
-                                 progress=False)
-    return model, reference, xtb_properties(reference), unconditioned, xtb_properties(unconditioned)
-
-
 def calibration(n: int, data_dir: str | None) -> dict:
     """xTB against DFT on a seeded n of QM9 test molecules, per property xTB computes (in the tables' units)."""
     from atomgen.properties.qm9_properties import get_property
     from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
 
-    molecules = _test_sample(n, data_dir)
+    molecules = test_sample(n, data_dir)
     start = time.perf_counter()
     judged = xtb_properties(molecules)
     seconds = time.perf_counter() - start
@@ -140,7 +99,7 @@ def classifiers(template: str, data_dir: str | None) -> dict:
     rows = {}
     for name, prop in PROPERTIES.items():
         try:
-            judge = _judge(template, name)
+            judge = judge_of(template, name)
         except InputError as error:  # a judge not trained yet: say so in its row
             rows[name] = {"missing": str(error)}
             continue
@@ -153,17 +112,13 @@ def classifiers(template: str, data_dir: str | None) -> dict:
         shuffled = truth[np.random.default_rng(0).permutation(len(truth))]
         rows[name] = {
             "unit": prop.table_unit,
-            "valid": _mae(judge.predict(valid), prop.values(valid)) * prop.table_scale,
-            "l_bound": _mae(predicted, truth) * prop.table_scale,
-            "atoms": _mae(_median_by_count(first, prop.values(first), second), truth) * prop.table_scale,
-            "naive": _mae(predicted, shuffled) * prop.table_scale,
+            "valid": mae(judge.predict(valid), prop.values(valid)) * prop.table_scale,
+            "l_bound": mae(predicted, truth) * prop.table_scale,
+            "atoms": mae(_median_by_count(first, prop.values(first), second), truth) * prop.table_scale,
+            "naive": mae(predicted, shuffled) * prop.table_scale,
             "molecules_per_second": len(second) / seconds,
         }
     return {"judges": template, "n_second_half": len(second), "rows": rows}
-
-
-def _mae(predicted: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.abs(np.asarray(predicted) - np.asarray(truth)).mean())
 
 
 def _median_by_count(train: list, values: np.ndarray, systems: list) -> np.ndarray:
@@ -206,27 +161,18 @@ def guidance(model_name: str, template: str, n: int, data_dir: str | None) -> di
     edm_targets = _edm_targets(data_dir)
     rows = {}
     for name in model.property_stats:
-        judge = _trained_judge(template, name)
+        judge = trained_judge(template, name)
         if judge is None:
             continue
         prop, targets = edm_targets(name)
         _, requested = targets.sample(n, np.random.default_rng(11))
         rows[name] = {"unit": prop.table_unit, "mae": [
-            _mae(judge.predict(model.sample(n, seed=7, condition={name: requested}, guidance=scale, progress=False)),
+            mae(judge.predict(model.sample(n, seed=7, condition={name: requested}, guidance=scale, progress=False)),
                  requested) * prop.table_scale for scale in GUIDANCE_SWEEP]}
     mean_ratio = [float(np.mean([row["mae"][k] / row["mae"][0] for row in rows.values()])) if rows else None
                   for k in range(len(GUIDANCE_SWEEP))]
     return {"model": model_name, "judges": template, "n": n, "scales": list(GUIDANCE_SWEEP), "rows": rows,
             "mean_ratio": mean_ratio}
-
-
-Setting = float | dict[str, float]
-"""A sampling setting (guidance scale, temperature): one for every property, or each property's own (tuned)."""
-
-
-def _setting_for(setting: Setting, name: str) -> float:
-    """The value property `name` is sampled with (a property the tuning had no judge for: 1, the plain model)."""
-    return setting.get(name, 1.0) if isinstance(setting, dict) else setting
 
 
 def _stored_part(model: str, judges: str, part: str) -> dict:
@@ -289,13 +235,13 @@ def temperature(model_name: str, template: str, n: int, data_dir: str | None) ->
     edm_targets = _edm_targets(data_dir)
     rows = {}
     for name, scale in scales.items():
-        judge = _trained_judge(template, name)
+        judge = trained_judge(template, name)
         prop, targets = edm_targets(name)
         _, requested = targets.sample(n, np.random.default_rng(11))
         samples = [model.sample(n, seed=7, condition={name: requested}, guidance=scale, temperature=t,
                                 progress=False) for t in TEMPERATURE_SWEEP]
         rows[name] = {"unit": prop.table_unit,
-                      "mae": [_mae(judge.predict(s), requested) * prop.table_scale for s in samples],
+                      "mae": [mae(judge.predict(s), requested) * prop.table_scale for s in samples],
                       "unique": [_unique_share(s) for s in samples]}
     return {"model": model_name, "judges": template, "n": n, "guidance": scales,
             "temperatures": list(TEMPERATURE_SWEEP), "rows": rows}
@@ -307,32 +253,32 @@ def conditional(model_name: str, template: str, n: int, guidance: Setting, tempe
     EDM-drawn targets: both judges' MAE."""
     from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
 
-    model, reference, reference_xtb, unconditioned, unconditioned_xtb = _model_and_baselines(model_name, n, data_dir)
+    model, reference, reference_xtb, unconditioned, unconditioned_xtb = model_and_baselines(model_name, n, data_dir)
     edm_targets = _edm_targets(data_dir)
     rows = {}
     for name in model.property_stats:
         prop, targets = edm_targets(name)
         counts, requested = targets.sample(n, np.random.default_rng(1))
-        scale, heat = _setting_for(guidance, name), _setting_for(temperature, name)
+        scale, heat = setting_for(guidance, name), setting_for(temperature, name)
         start = time.perf_counter()
         generated = model.sample(n, seed=0, condition={name: requested}, guidance=scale, temperature=heat,
                                  progress=False)
         seconds = time.perf_counter() - start
-        judge = _trained_judge(template, name)
+        judge = trained_judge(template, name)
         row = {"unit": prop.table_unit, "seconds": seconds, "classifier": None, "classifier_unconditioned": None,
                "unique": _unique_share(generated)}
         if judge is not None:
-            row.update(classifier=_mae(judge.predict(generated), requested) * prop.table_scale,
-                       classifier_unconditioned=_mae(judge.predict(unconditioned), requested) * prop.table_scale)
+            row.update(classifier=mae(judge.predict(generated), requested) * prop.table_scale,
+                       classifier_unconditioned=mae(judge.predict(unconditioned), requested) * prop.table_scale)
             if model.family == "quetzal":
                 told = _sample_at_counts(model, counts, name, requested, scale, heat)
-                row.update(classifier_given_count=_mae(judge.predict(told), requested) * prop.table_scale)
+                row.update(classifier_given_count=mae(judge.predict(told), requested) * prop.table_scale)
         if name in JUDGED:
             fit = Calibration.fit(reference_xtb[name], prop.values(reference))
             judged = fit(xtb_properties(generated)[name])
             free = fit(unconditioned_xtb[name])
-            row.update(xtb=_finite_mae(judged, requested) * prop.table_scale,
-                       xtb_unconditioned=_finite_mae(free, requested) * prop.table_scale,
+            row.update(xtb=finite_mae(judged, requested) * prop.table_scale,
+                       xtb_unconditioned=finite_mae(free, requested) * prop.table_scale,
                        xtb_judged=int(np.isfinite(judged).sum()), xtb_unconditioned_judged=int(np.isfinite(free).sum()),
                        xtb_floor=fit.mae * prop.table_scale)
         rows[name] = row
@@ -364,46 +310,6 @@ def _sample_at_counts(model, counts: np.ndarray, name: str, requested: np.ndarra
     return generated
 
 
-RANGES = {"gap": (6.0, 7.0), "mu": (0.0, 1.0), "homo": (-6.5, -6.0), "lumo": (1.0, 2.0)}
-"""The ranges the 'ranges' part asks for, in the properties' units (eV, D): each a band that holds a minority of
-QM9 molecules, so that landing in it says something."""
-
-
-def ranges(model_name: str, template: str, n: int, guidance: Setting, temperature: Setting,
-           data_dir: str | None) -> dict:
-    """For each range of RANGES the model is conditioned on: the share of n molecules whose property, judged by the
-    classifier and by calibrated xTB, lands in the requested range, beside the same shares of the model
-    unconditioned and of QM9's test molecules."""
-    from atomgen.properties.qm9_properties import get_property
-    from atomgen.properties.xtb import Calibration, xtb_properties
-
-    model, reference, reference_xtb, unconditioned, unconditioned_xtb = _model_and_baselines(model_name, n, data_dir)
-    rows = {}
-    for name, (low, high) in RANGES.items():
-        if name not in model.property_stats:
-            continue
-        prop = get_property(name)
-        judge = _trained_judge(template, name)
-        fit = Calibration.fit(reference_xtb[name], prop.values(reference))
-        generated = model.sample(n, seed=0, condition={name: (low, high)}, guidance=_setting_for(guidance, name),
-                                 temperature=_setting_for(temperature, name), progress=False)
-
-        def inside(values: np.ndarray | None, low: float = low, high: float = high) -> float | None:
-            if values is None:  # no trained judge
-                return None
-            values = values[np.isfinite(values)]
-            return float(((values >= low) & (values <= high)).mean()) if len(values) else float("nan")
-
-        rows[name] = {"range": [low, high], "unit": prop.unit,
-                      "classifier": inside(_predicted(judge, generated)),
-                      "classifier_unconditioned": inside(_predicted(judge, unconditioned)),
-                      "xtb": inside(fit(xtb_properties(generated)[name])),
-                      "xtb_unconditioned": inside(fit(unconditioned_xtb[name])),
-                      "qm9_test": inside(prop.values(reference))}
-    return {"model": model_name, "judges": template, "n": n, "guidance": guidance, "temperature": temperature,
-            "rows": rows}
-
-
 def geometry(model_name: str, template: str, n: int, data_dir: str | None) -> dict:
     """Each judge's MAE against the DFT labels of n QM9 test molecules on three geometries of the same graphs: the
     DFT one, the NExT-Mol model's conformer and RDKit's (ETKDG + MMFF94; `rdkit_without_mmff` counts those MMFF
@@ -422,7 +328,7 @@ def geometry(model_name: str, template: str, n: int, data_dir: str | None) -> di
     if model.family != "nextmol":
         raise InputError(f"the geometry part needs a model with a conformer stage (NExT-Mol), not {model_name}")
     molecules, graphs, rdkit, untyped = [], [], [], 0
-    for system in _test_sample(n, data_dir):
+    for system in test_sample(n, data_dir):
         mol = mol_from_coordinates(system.numbers, system.positions)
         embedded = [] if mol is None else etkdg_conformers(mol, 1, seed=0, mmff=True)
         if embedded:
@@ -435,21 +341,16 @@ def geometry(model_name: str, template: str, n: int, data_dir: str | None) -> di
     seconds = time.perf_counter() - start
     rows = {}
     for name in model.property_stats:
-        judge = _trained_judge(template, name)
+        judge = trained_judge(template, name)
         if judge is None:
             continue
         prop = get_property(name)
         truth = prop.values(molecules)
         rows[name] = {"unit": prop.table_unit, **{
-            key: _mae(judge.predict(systems), truth) * prop.table_scale
+            key: mae(judge.predict(systems), truth) * prop.table_scale
             for key, systems in (("dft", molecules), ("model", conformers), ("rdkit", rdkit))}}
     return {"model": model_name, "judges": template, "n": n, "n_molecules": len(molecules),
             "rdkit_without_mmff": untyped, "conformer_seconds": seconds, "rows": rows}
-
-
-def _finite_mae(predicted: np.ndarray, truth: np.ndarray) -> float:
-    keep = np.isfinite(predicted)
-    return _mae(predicted[keep], np.asarray(truth)[keep])
 
 
 def main() -> None:
@@ -459,9 +360,9 @@ def main() -> None:
                                                          "'{property}' standing for the property's name")
     parser.add_argument("--model", default="nextmol-qm9-cond")
     parser.add_argument("-n", type=int, default=1000, help="molecules (calibration: test molecules)")
-    parser.add_argument("--guidance", default="1", help="classifier-free guidance scale of the conditional and "
-                                                        "ranges parts, or 'tuned': each property's best scale in "
-                                                        "the model's guidance part")
+    parser.add_argument("--guidance", default="1", help="classifier-free guidance scale of the conditional, "
+                                                        "ranges and joint parts, or 'tuned' (not joint): each "
+                                                        "property's best scale in the model's guidance part")
     parser.add_argument("--temperature", default="1", help="sampling temperature of the conditional and ranges "
                                                            "parts, or 'tuned': each property's best in the model's "
                                                            "temperature part")
@@ -482,6 +383,7 @@ def main() -> None:
         "temperature": lambda: temperature(args.model, args.judges, args.n, args.data_dir),
         "conditional": lambda: conditional(args.model, args.judges, args.n, scales(), temperatures(), args.data_dir),
         "ranges": lambda: ranges(args.model, args.judges, args.n, scales(), temperatures(), args.data_dir),
+        "joint": lambda: joint(args.model, args.judges, args.n, scales(), args.data_dir),
         "geometry": lambda: geometry(args.model, args.judges, args.n, args.data_dir),
     }
     selected = args.parts.split(",")

@@ -19,11 +19,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from bench_conditional import _edm_targets, _mae, _trained_judge, tuned_guidance  # a sibling script
+from bench_conditional import _edm_targets, tuned_guidance  # sibling scripts
+from conditional_judging import JUDGES, mae, trained_judge
 from rdkit import Chem
-
-JUDGES = "qm9-judge-{property}"
-
 
 def atom_count(model, smiles: str) -> int | None:
     """Atoms with hydrogens of a SMILES the model can build; None for one it cannot."""
@@ -58,12 +56,12 @@ def main() -> None:
             told.append(right[0] if right else buildable[0][0])
             first_right += buildable[0][1] == counts[i]
             some_right += bool(right)
-        judge = _trained_judge(JUDGES, name)
-        mae = {label: _mae(judge.predict(model.conformers(chosen, 1, seed=0, progress=False)), requested)
+        judge = trained_judge(JUDGES, name)
+        errors = {label: mae(judge.predict(model.conformers(chosen, 1, seed=0, progress=False)), requested)
                * prop.table_scale for label, chosen in (("free", free), ("told", told))}
         print(f"{name} ({prop.table_unit}, guidance {scale:g}, temperature {args.temperature:g}): first draw of the "
               f"drawn count {first_right / args.n:.0%}, some draw of {args.k} {some_right / args.n:.0%}; "
-              f"MAE free {mae['free']:.4g}, told {mae['told']:.4g} ({mae['told'] / mae['free'] - 1:+.1%})",
+              f"MAE free {errors['free']:.4g}, told {errors['told']:.4g} ({errors['told'] / errors['free'] - 1:+.1%})",
               flush=True)
 
 

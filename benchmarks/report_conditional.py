@@ -150,6 +150,29 @@ def _ranges(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _joint(entry: dict) -> list[str]:
+    r = entry["result"]
+    (first, (low1, high1, unit1)), (second, (low2, high2, unit2)) = r["ranges"].items()
+    symbol = {name: LABELS[name].split(" (")[0] for name in r["ranges"]}
+    asked = f"{symbol[first]} {low1:g} to {high1:g} {unit1} with {symbol[second]} {low2:g} to {high2:g} {unit2}"
+    lines = [f"## Conditional generation, `{r['model']}`: two ranges asked for at once", "",
+             f"`{r['model']}`, {r['n']:,} molecules per request ({_guidance_words(r)}), asked for {asked} together, "
+             "for each alone, and for nothing; the share whose properties, as each judge reads them, lie in each "
+             "range and in both (xTB: over the molecules it reads on both), beside QM9's test molecules (1,000, "
+             "their DFT labels). " + provenance(entry, COMMAND, "joint"), "",
+             f"| asked for | {symbol[first]} in range %, classifier / xTB | {symbol[second]} in range %, classifier / "
+             "xTB | both in range %, classifier / xTB |", "|---|---|---|---|"]
+    labels = {"both": "both", f"{first} only": f"{symbol[first]} only", f"{second} only": f"{symbol[second]} only",
+              "unconditioned": "nothing (unconditioned)"}
+    for key, label in labels.items():
+        row = r["rows"][key]
+        lines.append(f"| {label} | " + " | ".join(f"{_share(row['classifier'][k])} / {_share(row['xtb'][k])}"
+                                                  for k in (first, second, "both")) + " |")
+    test = r["rows"]["qm9_test"]["dft"]
+    lines.append("| QM9 test (DFT labels) | " + " | ".join(_share(test[k]) for k in (first, second, "both")) + " |")
+    return lines + [""]
+
+
 def _geometry(entry: dict) -> list[str]:
     r = entry["result"]
     names = tuple(n for n in ORDER if n in r["rows"])
@@ -248,7 +271,7 @@ def conditional_sections(judges: dict, models: list[dict]) -> list[str]:
     lines = [line for part, render in (("calibration", _calibration), ("classifiers", _classifiers))
              if part in judges for line in render(judges[part])]
     renders = {"guidance": _guidance, "temperature": _temperature, "conditional": _conditional, "ranges": _ranges,
-               "geometry": _geometry}
+               "joint": _joint, "geometry": _geometry}
     for results in models:
         for part, render in renders.items():
             # A part stored under several temperatures ("conditional", "conditional-temperature-tuned"): the

@@ -92,10 +92,10 @@ def test_the_atom_count_predictor_is_the_median_at_each_count(common):
 def test_a_judge_not_trained_yet_leaves_its_cells_empty(common, tmp_path):
     """The conditional benchmark measures the xTB judge before every classifier exists: a missing judge is None,
     and the table says which ones are missing instead of printing a number."""
-    import bench_conditional
+    import conditional_judging
     from report_conditional import conditional_sections
 
-    assert bench_conditional._trained_judge(str(tmp_path / "judge-{property}"), "gap") is None
+    assert conditional_judging.trained_judge(str(tmp_path / "judge-{property}"), "gap") is None
     row = {"unit": "meV", "seconds": 1.0, "classifier": None, "classifier_unconditioned": None, "xtb": 500.0,
            "xtb_unconditioned": 900.0, "xtb_judged": 9, "xtb_unconditioned_judged": 10, "xtb_floor": 459.0}
     entry = {"result": {"model": "m", "judges": "j", "n": 10, "rows": {"gap": row}}, "commit": "c", "machine": "x",
@@ -148,6 +148,7 @@ def test_the_geometry_part_renders_one_row_per_geometry(common):
 def test_tuned_guidance_takes_each_propertys_best_scale_of_the_same_weights(common, tmp_path, monkeypatch):
     """`--guidance tuned` reads the model's own guidance part, and refuses one measured on other weights."""
     import bench_conditional
+    import conditional_judging
     from report_conditional import conditional_sections
 
     folder = QuetzalModel(preset("tiny")).save(tmp_path / "tiny")
@@ -159,7 +160,7 @@ def test_tuned_guidance_takes_each_propertys_best_scale_of_the_same_weights(comm
     stored.write_text(json.dumps({"guidance": {"result": result, "weights": {str(folder): digest}}}))
     tuned = bench_conditional.tuned_guidance(str(folder), "judge-{property}")
     assert tuned == {"mu": 3.0, "gap": 2.0}
-    assert bench_conditional._setting_for(tuned, "homo") == 1.0 and bench_conditional._setting_for(2.0, "mu") == 2.0
+    assert conditional_judging.setting_for(tuned, "homo") == 1.0 and conditional_judging.setting_for(2.0, "mu") == 2.0
     entry = {"result": {"model": "m", "judges": "j", "n": 10, "guidance": tuned, "rows": {}}, "commit": "c",
              "machine": "x", "date": "d", "weights": {}, "command": "python benchmarks/bench_conditional.py"}
     assert "best scale in the guidance part: μ 3, gap 2" in "\n".join(conditional_sections({}, [{"ranges": entry}]))
@@ -250,3 +251,27 @@ def test_a_colder_conditional_part_is_stored_and_shown_beside_the_model_as_train
     assert colder < text.index("| conditioned, classifier | 200 |")
     assert "best temperature in the temperature part (least MAE among 1 and those keeping 90 % of its molecules " \
            "distinct): gap 0.4" in text[colder:]
+
+
+def test_two_ranges_at_once_count_a_molecule_in_both_only_when_each_judge_reads_both(common):
+    """The joint part's shares: each range alone and both together, over the molecules read on both properties (a
+    NaN from xTB leaves its molecule out), and its table renders one row per request."""
+    import numpy as np
+    from conditional_ranges import shares_in_both
+    from report_conditional import conditional_sections
+
+    gap = np.array([6.5, 6.5, 5.0, 6.2, np.nan])  # eV: in, in, out, in, unread
+    mu = np.array([0.5, 2.0, 0.5, 0.9, 0.1])  # D: in, out, in, in, in
+    assert shares_in_both({"gap": gap, "mu": mu}) == {"gap": 0.75, "mu": 0.75, "both": 0.5}
+    assert shares_in_both({"gap": None, "mu": mu}) == {"gap": None, "mu": None, "both": None}
+    shares = {"gap": 0.8, "mu": 0.7, "both": 0.6}
+    rows = {key: {"classifier": shares, "xtb": shares} for key in ("both", "gap only", "mu only", "unconditioned")}
+    result = {"model": "m", "judges": "j", "n": 10, "guidance": 2.0,
+              "ranges": {"gap": [6.0, 7.0, "eV"], "mu": [0.0, 1.0, "D"]},
+              "rows": {**rows, "qm9_test": {"dft": {"gap": 0.27, "mu": 0.1, "both": 0.03}}}}
+    entry = {"result": result, "commit": "c", "machine": "x", "date": "d", "weights": {},
+             "command": "python benchmarks/bench_conditional.py --parts joint --guidance 2"}
+    text = "\n".join(conditional_sections({}, [{"joint": entry}]))
+    assert "asked for gap 6 to 7 eV with μ 0 to 1 D together" in text and "classifier-free guidance 2" in text
+    assert "| μ only | 80.0 / 80.0 | 70.0 / 70.0 | 60.0 / 60.0 |" in text
+    assert "| QM9 test (DFT labels) | 27.0 | 10.0 | 3.0 |" in text
