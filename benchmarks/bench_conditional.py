@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 from common import run_parts, sha256_of, weights_name  # sibling scripts, run from anywhere
 from conditional_judging import (JUDGES, Setting, finite_mae, judge_of, mae, model_and_baselines, setting_for,
-                                 test_sample, trained_judge)
+                                 qm9_test_sample, trained_judge)
 from conditional_ranges import joint, ranges
 from report_conditional import DISTINCT_FLOOR
 from write_benchmarks_md import write_benchmarks_md
@@ -73,7 +73,7 @@ def calibration(n: int, data_dir: str | None) -> dict:
     from atomgen.properties.qm9_properties import get_property
     from atomgen.properties.xtb import JUDGED, Calibration, xtb_properties
 
-    molecules = test_sample(n, data_dir)
+    molecules = qm9_test_sample(n, data_dir)
     start = time.perf_counter()
     judged = xtb_properties(molecules)
     seconds = time.perf_counter() - start
@@ -328,7 +328,7 @@ def geometry(model_name: str, template: str, n: int, data_dir: str | None) -> di
     if model.family != "nextmol":
         raise InputError(f"the geometry part needs a model with a conformer stage (NExT-Mol), not {model_name}")
     molecules, graphs, rdkit, untyped = [], [], [], 0
-    for system in test_sample(n, data_dir):
+    for system in qm9_test_sample(n, data_dir):
         mol = mol_from_coordinates(system.numbers, system.positions)
         embedded = [] if mol is None else etkdg_conformers(mol, 1, seed=0, mmff=True)
         if embedded:

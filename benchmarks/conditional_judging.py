@@ -35,7 +35,7 @@ def predicted(judge, systems: list) -> np.ndarray | None:
     return None if judge is None else judge.predict(systems)
 
 
-def test_sample(n: int, data_dir: str | None) -> list:
+def qm9_test_sample(n: int, data_dir: str | None) -> list:
     """A seeded n of QM9 test molecules (the calibration's molecules, and the reference of the other parts)."""
     from atomgen.data.qm9 import load_qm9
 
@@ -50,7 +50,7 @@ def model_and_baselines(model_name: str, n: int, data_dir: str | None) -> tuple:
     from atomgen.properties.xtb import xtb_properties
 
     model = load_model(model_name)
-    reference = test_sample(1000, data_dir)
+    reference = qm9_test_sample(1000, data_dir)
     unconditioned = model.sample(n, seed=0, condition={"label": "qm9"} if model.family == "adit" else None,
                                  progress=False)
     return model, reference, xtb_properties(reference), unconditioned, xtb_properties(unconditioned)
