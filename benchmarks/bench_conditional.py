@@ -68,6 +68,8 @@ MODEL_PARTS = ("guidance", "temperature", "conditional", "ranges", "joint", "geo
 SAMPLED_PARTS = ("conditional", "ranges")
 """The parts sampled at `--temperature`: one stored result per temperature option (see `stored_key`), so that the
 model's own distribution (temperature 1) keeps its table beside a colder one."""
+
+
 def calibration(n: int, data_dir: str | None) -> dict:
     """xTB against DFT on a seeded n of QM9 test molecules, per property xTB computes (in the tables' units)."""
     from atomgen.properties.qm9_properties import get_property
@@ -387,6 +389,8 @@ def main() -> None:
         "geometry": lambda: geometry(args.model, args.judges, args.n, args.data_dir),
     }
     selected = args.parts.split(",")
+    if "joint" in selected and args.guidance == "tuned":  # refused before any part runs, not after some have
+        parser.error("the joint part samples both properties at one guidance scale: give --guidance a number")
     run_parts(parts, [p for p in selected if p not in MODEL_PARTS], RESULTS)
     run_parts(parts, [p for p in selected if p in MODEL_PARTS], model_results(args.model),
               stored_as=lambda part: stored_key(part, args.temperature))

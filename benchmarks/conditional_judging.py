@@ -47,13 +47,20 @@ def model_and_baselines(model_name: str, n: int, data_dir: str | None) -> tuple:
     """(model, 1,000 QM9 test molecules, their xTB properties, n molecules of the model unconditioned (seed 0), their
     xTB properties): what the conditional parts compare the conditioned molecules with."""
     from atomgen.models.registry import load_model
-    from atomgen.properties.xtb import xtb_properties
 
     model = load_model(model_name)
+    return (model, *baselines(model, n, data_dir))
+
+
+def baselines(model, n: int, data_dir: str | None) -> tuple:
+    """(1,000 QM9 test molecules, their xTB properties, n of `model`'s molecules unconditioned (seed 0), their xTB
+    properties)."""
+    from atomgen.properties.xtb import xtb_properties
+
     reference = qm9_test_sample(1000, data_dir)
     unconditioned = model.sample(n, seed=0, condition={"label": "qm9"} if model.family == "adit" else None,
                                  progress=False)
-    return model, reference, xtb_properties(reference), unconditioned, xtb_properties(unconditioned)
+    return reference, xtb_properties(reference), unconditioned, xtb_properties(unconditioned)
 
 
 def mae(values: np.ndarray, truth: np.ndarray) -> float:

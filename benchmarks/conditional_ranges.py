@@ -4,7 +4,7 @@ once ('joint'), each judged by the classifiers and by calibrated GFN2-xTB."""
 from __future__ import annotations
 
 import numpy as np
-from conditional_judging import Setting, model_and_baselines, predicted, setting_for, trained_judge
+from conditional_judging import Setting, baselines, model_and_baselines, predicted, setting_for, trained_judge
 
 RANGES = {"gap": (6.0, 7.0), "mu": (0.0, 1.0), "homo": (-6.5, -6.0), "lumo": (1.0, 2.0)}
 """The ranges the 'ranges' part asks for, in the properties' units (eV, D): each a band that holds a minority of
@@ -71,9 +71,16 @@ def joint(model_name: str, template: str, n: int, guidance: Setting, data_dir: s
     from atomgen.properties.qm9_properties import get_property
     from atomgen.properties.xtb import Calibration, xtb_properties
 
+    from atomgen.models.registry import load_model
+
     if isinstance(guidance, dict):
         raise SystemExit("the joint part samples both properties at one guidance scale: give --guidance a number")
-    model, reference, reference_xtb, unconditioned, unconditioned_xtb = model_and_baselines(model_name, n, data_dir)
+    model = load_model(model_name)
+    missing = [name for name in JOINT if name not in model.property_stats]
+    if missing:  # before the minutes of baselines
+        raise SystemExit(f"the joint part asks for {' and '.join(JOINT)}; {model_name} is not conditioned on "
+                         f"{', '.join(missing)}")
+    reference, reference_xtb, unconditioned, unconditioned_xtb = baselines(model, n, data_dir)
     props = {name: get_property(name) for name in JOINT}
     judges = {name: trained_judge(template, name) for name in JOINT}
     fits = {name: Calibration.fit(reference_xtb[name], props[name].values(reference)) for name in JOINT}

@@ -6,10 +6,10 @@ EDM's protocol draws an atom count, then the property from that count's histogra
 NExT-Mol's language model is handed the property only and chooses the size itself. Before training a model that
 also reads the count, this measures what the count is worth to the present one: for each of n targets (the
 guidance part's: generator 11, sampling seed 7) the language model writes k SMILES at the property's tuned
-guidance scale; "free" keeps the first buildable one (what `sample` does), "told" the first whose atom count,
-hydrogens included, is the drawn one (the first buildable where none is). Each set gets one conformer per molecule
-(seed 0) and the classifier's MAE against the targets. If "told" is not clearly lower, the errors are not size
-mismatches and a count-conditioned model would not pay for its training.
+guidance scale; "first buildable" keeps the first one the model can build (what `sample` does), "right count"
+the first whose atom count, hydrogens included, is the drawn one (the first buildable where none is). Each set
+gets one conformer per molecule (seed 0) and the classifier's MAE against the targets. If "right count" is not
+clearly lower, the errors are not size mismatches and a count-conditioned model would not pay for its training.
 
 Prints one line per property; writes nothing.
 """
@@ -21,13 +21,16 @@ import argparse
 import numpy as np
 from bench_conditional import _edm_targets, tuned_guidance  # sibling scripts
 from conditional_judging import JUDGES, mae, trained_judge
-from rdkit import Chem
+
 
 def atom_count(model, smiles: str) -> int | None:
     """Atoms with hydrogens of a SMILES the model can build; None for one it cannot."""
-    if not smiles or not model._buildable(smiles):
+    from atomgen.errors import InputError
+
+    try:
+        return model._graph(smiles)[0].GetNumAtoms() if smiles else None
+    except InputError:
         return None
-    return Chem.AddHs(Chem.MolFromSmiles(smiles)).GetNumAtoms()
 
 
 def main() -> None:
@@ -41,6 +44,8 @@ def main() -> None:
     args = parser.parse_args()
 
     model = load_model(args.model)
+    if model.family != "nextmol":
+        raise SystemExit(f"{args.model} is a {model.family} model; this diagnosis reads a language model's SMILES")
     scales = tuned_guidance(args.model, JUDGES)
     edm_targets = _edm_targets(None)
     for name, scale in scales.items():
@@ -48,21 +53,25 @@ def main() -> None:
         counts, requested = targets.sample(args.n, np.random.default_rng(11))
         drawn = model.sample_smiles(args.n * args.k, seed=7, condition={name: np.repeat(requested, args.k)},
                                     guidance=scale, temperature=args.temperature)
-        free, told, first_right, some_right = [], [], 0, 0
+        first, right_count, kept, first_right, some_right = [], [], [], 0, 0
         for i in range(args.n):
             buildable = [(s, c) for s in drawn[i * args.k:(i + 1) * args.k] if (c := atom_count(model, s))]
+            if not buildable:  # none of the k draws can be built: the target is left out of both sets
+                continue
             right = [s for s, c in buildable if c == counts[i]]
-            free.append(buildable[0][0])
-            told.append(right[0] if right else buildable[0][0])
+            first.append(buildable[0][0])
+            right_count.append(right[0] if right else buildable[0][0])
+            kept.append(i)
             first_right += buildable[0][1] == counts[i]
             some_right += bool(right)
         judge = trained_judge(JUDGES, name)
-        errors = {label: mae(judge.predict(model.conformers(chosen, 1, seed=0, progress=False)), requested)
-               * prop.table_scale for label, chosen in (("free", free), ("told", told))}
-        print(f"{name} ({prop.table_unit}, guidance {scale:g}, temperature {args.temperature:g}): first draw of the "
-              f"drawn count {first_right / args.n:.0%}, some draw of {args.k} {some_right / args.n:.0%}; "
-              f"MAE free {errors['free']:.4g}, told {errors['told']:.4g} ({errors['told'] / errors['free'] - 1:+.1%})",
-              flush=True)
+        errors = {label: mae(judge.predict(model.conformers(chosen, 1, seed=0, progress=False)), requested[kept])
+                  * prop.table_scale for label, chosen in (("first", first), ("right", right_count))}
+        print(f"{name} ({prop.table_unit}, guidance {scale:g}, temperature {args.temperature:g}, {len(kept)} of "
+              f"{args.n} targets with a buildable draw): first buildable draw of the drawn count "
+              f"{first_right / len(kept):.0%}, some draw of {args.k} {some_right / len(kept):.0%}; MAE first "
+              f"buildable {errors['first']:.4g}, right count {errors['right']:.4g} "
+              f"({errors['right'] / errors['first'] - 1:+.1%})", flush=True)
 
 
 if __name__ == "__main__":

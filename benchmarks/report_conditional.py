@@ -44,8 +44,11 @@ def _judged(row: dict) -> str:
 
 
 def _share(value: float | None) -> str:
-    """A share as a percentage; "judge not trained" where there is no judge to read it."""
-    return "judge not trained" if value is None else f"{100 * value:.1f}"
+    """A share as a percentage; "judge not trained" where there is no judge to read it, "none read" where the
+    judge could read no molecule."""
+    if value is None:
+        return "judge not trained"
+    return "none read" if value != value else f"{100 * value:.1f}"  # NaN: nothing to take a share of
 
 
 def _published_lines(names: tuple[str, ...], published: dict = PUBLISHED) -> list[str]:

@@ -253,12 +253,17 @@ def test_a_colder_conditional_part_is_stored_and_shown_beside_the_model_as_train
            "distinct): gap 0.4" in text[colder:]
 
 
-def test_two_ranges_at_once_count_a_molecule_in_both_only_when_each_judge_reads_both(common):
+def test_two_ranges_at_once_count_a_molecule_in_both_only_when_each_judge_reads_both(common, tmp_path):
     """The joint part's shares: each range alone and both together, over the molecules read on both properties (a
-    NaN from xTB leaves its molecule out), and its table renders one row per request."""
+    NaN from xTB leaves its molecule out), and its table renders one row per request; a model not conditioned on
+    both is refused before any molecule is sampled."""
     import numpy as np
-    from conditional_ranges import shares_in_both
+    from conditional_ranges import joint, shares_in_both
     from report_conditional import conditional_sections
+
+    unconditional = QuetzalModel(preset("tiny")).save(tmp_path / "tiny")
+    with pytest.raises(SystemExit, match="is not conditioned on gap, mu"):
+        joint(str(unconditional), "judge-{property}", 4, 1.0, None)
 
     gap = np.array([6.5, 6.5, 5.0, 6.2, np.nan])  # eV: in, in, out, in, unread
     mu = np.array([0.5, 2.0, 0.5, 0.9, 0.1])  # D: in, out, in, in, in
