@@ -17,8 +17,9 @@
 #        python benchmarks/bench_quetzal.py --parts seeds --model quetzal-qm9-small --against <model>
 #        python benchmarks/bench_conditional.py --parts guidance -n 200 --model <model>
 # The device needs only torch and lightning (atomgen runs from src/ with PYTHONPATH, nothing is installed there).
-# STEPS (the cosine's length: default 7,000 for quetzal-qm9-small, 6,000 for quetzal-qm9-cond) and LIMIT_S (default 540) set how long it trains; a run cut
-# off by the limit keeps the model exported at its last checkpoint (every two minutes).
+# STEPS (the cosine's length: default 7,000 for quetzal-qm9-small, 6,000 for quetzal-qm9-cond) and LIMIT_S
+# (default 540) set how long it trains; a run cut off by the limit keeps the model exported at its last checkpoint
+# (every two minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
