@@ -13,12 +13,17 @@ JOINT = ("gap", "mu")
 """The two ranges of RANGES the 'joint' part asks for at once: a gap of 6 to 7 eV with a dipole under 1 D."""
 
 
+def within(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Which values lie in [low, high]."""
+    return (values >= low) & (values <= high)
+
+
 def share_inside(values: np.ndarray | None, low: float, high: float) -> float | None:
     """The share of the finite values within [low, high]; None without values (no trained judge)."""
     if values is None:
         return None
     values = values[np.isfinite(values)]
-    return float(((values >= low) & (values <= high)).mean()) if len(values) else float("nan")
+    return float(within(values, low, high).mean()) if len(values) else float("nan")
 
 
 def ranges(model_name: str, template: str, n: int, guidance: Setting, temperature: Setting,
@@ -55,12 +60,11 @@ def shares_in_both(values: dict[str, np.ndarray | None]) -> dict[str, float | No
     if any(values[name] is None for name in JOINT):
         return {**{name: None for name in JOINT}, "both": None}
     readable = np.logical_and.reduce([np.isfinite(values[name]) for name in JOINT])
-    inside = {name: (values[name][readable] >= RANGES[name][0]) & (values[name][readable] <= RANGES[name][1])
-              for name in JOINT}
     if not readable.any():
         return {**{name: float("nan") for name in JOINT}, "both": float("nan")}
-    return {**{name: float(inside[name].mean()) for name in JOINT},
-            "both": float(np.logical_and.reduce(list(inside.values())).mean())}
+    inside = [within(values[name][readable], *RANGES[name]) for name in JOINT]
+    return {**{name: float(mask.mean()) for name, mask in zip(JOINT, inside)},
+            "both": float(np.logical_and.reduce(inside).mean())}
 
 
 def joint(model_name: str, template: str, n: int, guidance: Setting, data_dir: str | None) -> dict:
@@ -68,10 +72,9 @@ def joint(model_name: str, template: str, n: int, guidance: Setting, data_dir: s
     one guidance scale for all): the share whose judged properties land in each range and in both, by the
     classifiers and by calibrated xTB, beside QM9's test molecules. A model conditioned on several properties
     should meet them together, not one at the other's cost."""
+    from atomgen.models.registry import load_model
     from atomgen.properties.qm9_properties import get_property
     from atomgen.properties.xtb import Calibration, xtb_properties
-
-    from atomgen.models.registry import load_model
 
     if isinstance(guidance, dict):
         raise SystemExit("the joint part samples both properties at one guidance scale: give --guidance a number")

@@ -3,6 +3,8 @@ judges) and conditional-<model>.json (each shipped conditional model's rows)."""
 
 from __future__ import annotations
 
+import math
+
 from report_format import provenance
 
 DISTINCT_FLOOR = 0.9
@@ -48,7 +50,7 @@ def _share(value: float | None) -> str:
     judge could read no molecule."""
     if value is None:
         return "judge not trained"
-    return "none read" if value != value else f"{100 * value:.1f}"  # NaN: nothing to take a share of
+    return "none read" if math.isnan(value) else f"{100 * value:.1f}"
 
 
 def _published_lines(names: tuple[str, ...], published: dict = PUBLISHED) -> list[str]:
